@@ -1,0 +1,45 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! ```text
+//! cargo xtask ci                      fmt, clippy, tests, doc tests, rustdoc, tidy, fuzz smoke
+//! cargo xtask tidy                    checks the crate dependency arrows and unsafe policy
+//! cargo xtask fuzz <target> [--seconds N]   runs a cargo-fuzz campaign (nightly)
+//! ```
+
+mod ci;
+mod cmd;
+mod fuzz;
+mod tidy;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((task, rest)) = args.split_first() else {
+        print_help();
+        return Ok(());
+    };
+    match task.as_str() {
+        "ci" => ci::run(rest),
+        "tidy" => tidy::run(),
+        "fuzz" => fuzz::run(rest),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => {
+            print_help();
+            bail!("unknown task `{other}`")
+        }
+    }
+}
+
+fn print_help() {
+    eprintln!(
+        "usage: cargo xtask <task>\n\n\
+         tasks:\n  \
+         ci                         fmt, clippy, tests, doc tests, rustdoc, tidy, fuzz smoke\n  \
+         tidy                       dependency arrows and unsafe policy\n  \
+         fuzz <target> [--seconds N] cargo-fuzz campaign on nightly (default 60 s)"
+    );
+}
