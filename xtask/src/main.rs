@@ -4,10 +4,12 @@
 //! cargo xtask ci                      fmt, clippy, tests, doc tests, rustdoc, tidy, fuzz smoke
 //! cargo xtask tidy                    checks the crate dependency arrows and unsafe policy
 //! cargo xtask fuzz <target> [--seconds N]   runs a cargo-fuzz campaign (nightly)
+//! cargo xtask crash-test [--rounds N]       SIGKILLs a writing store, checks recovery
 //! ```
 
 mod ci;
 mod cmd;
+mod crash;
 mod fuzz;
 mod tidy;
 
@@ -23,6 +25,7 @@ fn main() -> Result<()> {
         "ci" => ci::run(rest),
         "tidy" => tidy::run(),
         "fuzz" => fuzz::run(rest),
+        "crash-test" => crash::run(rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -40,6 +43,7 @@ fn print_help() {
          tasks:\n  \
          ci                         fmt, clippy, tests, doc tests, rustdoc, tidy, fuzz smoke\n  \
          tidy                       dependency arrows and unsafe policy\n  \
-         fuzz <target> [--seconds N] cargo-fuzz campaign on nightly (default 60 s)"
+         fuzz <target> [--seconds N] cargo-fuzz campaign on nightly (default 60 s)\n  \
+         crash-test [--rounds N]    SIGKILL a writing store, reopen, check (default 200)"
     );
 }
