@@ -1,0 +1,234 @@
+//! The one module that knows the entry payload codec: serde + bincode 1.3.3.
+//!
+//! Everything else sees `encode_into`, `encoded_len`, `decode` and `CODEC_ID`, so the
+//! codec can be replaced by a new format version without touching the framing.
+
+use std::ops::Range;
+
+use bincode::Options;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::entry::EntryRef;
+
+/// The codec id stored in the header: bincode 1.3.3, fixed-width little-endian integers.
+pub(crate) const CODEC_ID: u16 = 1;
+
+/// Encoded size of everything but the key and value bytes: two u64 lengths, the option
+/// tag, the optional expiry, and three u64 fields.
+const FIXED_LEN: u64 = 8 + 8 + 1 + 8 * 3;
+
+/// The fewest bytes any entry encodes to (empty key and value, no expiry).
+pub(crate) const MIN_ENCODED_LEN: u64 = FIXED_LEN;
+
+/// bincode configured the way the format says: fixint, little-endian, no trailing bytes,
+/// and a size limit (the bytes actually available) on every decode.
+fn options(limit: u64) -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .reject_trailing_bytes()
+        .with_limit(limit)
+}
+
+/// The bytes `entry` encodes to.
+pub(crate) fn encoded_len(entry: &EntryRef<'_>) -> u64 {
+    FIXED_LEN
+        + entry.key.len() as u64
+        + entry.value.len() as u64
+        + if entry.expires_at.is_some() { 8 } else { 0 }
+}
+
+// Format: the payload of one record, bincode fixint little-endian:
+//   u64 key_len | key bytes | u64 value_len | value bytes
+//   | u8 expiry tag (0 = none, 1 = some) | [u64 expires_at if tag = 1]
+//   | u64 created | u64 updated | u64 version
+/// Appends the encoding of `entry` to `out`.
+pub(crate) fn encode_into(out: &mut Vec<u8>, entry: &EntryRef<'_>) -> Result<(), String> {
+    options(encoded_len(entry))
+        .serialize_into(out, &Wire(*entry))
+        .map_err(|e| e.to_string())
+}
+
+/// Where a decoded entry's key and value lie in the payload, and its scalar fields: a
+/// form that does not borrow the payload, so the reader can keep reusing its buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    key: Range<usize>,
+    value: Range<usize>,
+    pub(crate) expires_at: Option<u64>,
+    created: u64,
+    updated: u64,
+    version: u64,
+}
+
+impl Layout {
+    /// The entry, borrowing key and value from the payload it was decoded from.
+    pub(crate) fn view<'a>(&self, payload: &'a [u8]) -> EntryRef<'a> {
+        EntryRef {
+            key: &payload[self.key.clone()],
+            value: &payload[self.value.clone()],
+            expires_at: self.expires_at,
+            created: self.created,
+            updated: self.updated,
+            version: self.version,
+        }
+    }
+}
+
+/// Decodes one payload; the whole payload must be consumed.
+pub(crate) fn decode(payload: &[u8]) -> Result<Layout, String> {
+    let Wire(e) = options(payload.len() as u64)
+        .deserialize::<Wire<'_>>(payload)
+        .map_err(|e| e.to_string())?;
+    let range = |part: &[u8]| {
+        // Both slices borrow from `payload`, so the offset is in bounds.
+        let start = part.as_ptr() as usize - payload.as_ptr() as usize;
+        start..start + part.len()
+    };
+    Ok(Layout {
+        key: range(e.key),
+        value: range(e.value),
+        expires_at: e.expires_at,
+        created: e.created,
+        updated: e.updated,
+        version: e.version,
+    })
+}
+
+/// The serde shape of an entry: a struct of six fields, bytes as bincode byte strings.
+struct Wire<'a>(EntryRef<'a>);
+
+const FIELDS: &[&str] = &[
+    "key",
+    "value",
+    "expires_at",
+    "created",
+    "updated",
+    "version",
+];
+
+/// A byte string serialized with `serialize_bytes` (one length, then raw bytes).
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = &self.0;
+        let mut st = s.serialize_struct("Entry", FIELDS.len())?;
+        st.serialize_field("key", &Bytes(e.key))?;
+        st.serialize_field("value", &Bytes(e.value))?;
+        st.serialize_field("expires_at", &e.expires_at)?;
+        st.serialize_field("created", &e.created)?;
+        st.serialize_field("updated", &e.updated)?;
+        st.serialize_field("version", &e.version)?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Wire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct("Entry", FIELDS, WireVisitor)
+    }
+}
+
+struct WireVisitor;
+
+impl<'de> Visitor<'de> for WireVisitor {
+    type Value = Wire<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a snapshot entry")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let next = |i: usize| de::Error::invalid_length(i, &"six entry fields");
+        let key: &'de [u8] = seq.next_element()?.ok_or_else(|| next(0))?;
+        let value: &'de [u8] = seq.next_element()?.ok_or_else(|| next(1))?;
+        let expires_at: Option<u64> = seq.next_element()?.ok_or_else(|| next(2))?;
+        let created: u64 = seq.next_element()?.ok_or_else(|| next(3))?;
+        let updated: u64 = seq.next_element()?.ok_or_else(|| next(4))?;
+        let version: u64 = seq.next_element()?.ok_or_else(|| next(5))?;
+        Ok(Wire(EntryRef {
+            key,
+            value,
+            expires_at,
+            created,
+            updated,
+            version,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> EntryRef<'static> {
+        EntryRef {
+            key: b"k1",
+            value: b"hello",
+            expires_at: Some(7),
+            created: 1,
+            updated: 2,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn the_layout_is_the_documented_one() {
+        let mut out = Vec::new();
+        encode_into(&mut out, &sample()).unwrap();
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&2u64.to_le_bytes());
+        expected.extend_from_slice(b"k1");
+        expected.extend_from_slice(&5u64.to_le_bytes());
+        expected.extend_from_slice(b"hello");
+        expected.push(1);
+        expected.extend_from_slice(&7u64.to_le_bytes());
+        for v in [1u64, 2, 3] {
+            expected.extend_from_slice(&v.to_le_bytes());
+        }
+        assert_eq!(out, expected);
+        assert_eq!(encoded_len(&sample()), out.len() as u64);
+    }
+
+    #[test]
+    fn decode_reverses_encode_with_and_without_expiry() {
+        for expires_at in [None, Some(0), Some(u64::MAX)] {
+            let e = EntryRef {
+                expires_at,
+                ..sample()
+            };
+            let mut out = Vec::new();
+            encode_into(&mut out, &e).unwrap();
+            assert_eq!(encoded_len(&e), out.len() as u64);
+            assert_eq!(decode(&out).unwrap().view(&out), e);
+        }
+    }
+
+    #[test]
+    fn decode_rejects_short_long_and_lying_payloads() {
+        let mut out = Vec::new();
+        encode_into(&mut out, &sample()).unwrap();
+        for cut in 0..out.len() {
+            assert!(decode(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = out.clone();
+        long.push(0);
+        assert!(decode(&long).is_err());
+        // A key length far beyond the payload is refused by the size limit, not allocated.
+        let mut lying = out.clone();
+        lying[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&lying).is_err());
+        let mut bad_tag = out;
+        bad_tag[2 + 8 + 8 + 5] = 2;
+        assert!(decode(&bad_tag).is_err());
+    }
+}
