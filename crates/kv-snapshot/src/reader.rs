@@ -41,7 +41,11 @@ impl SnapshotReader {
             .metadata()
             .map_err(|e| Error::io("stat", path, e))?
             .len();
-        let src = BufReader::with_capacity(buffer, file);
+        // Never a buffer larger than the file: reading allocates at most its size.
+        let capacity = buffer
+            .min(usize::try_from(len).unwrap_or(usize::MAX))
+            .max(1);
+        let src = BufReader::with_capacity(capacity, file);
         Ok(SnapshotReader {
             inner: Decoder::open(src, len, path, now_ms)?,
         })

@@ -53,3 +53,41 @@ pub fn record_offsets(bytes: &[u8]) -> Vec<usize> {
     }
     v
 }
+
+/// Rewrites header bytes and fixes the header checksum, as a newer writer would.
+pub fn with_header(bytes: &[u8], at: usize, field: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[at..at + field.len()].copy_from_slice(field);
+    let crc = crc32(&b[..44]);
+    b[44..48].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Bitwise CRC-32 (IEEE), independent of the crate's implementation.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// `bytes` with the first record's payload key length set to `key_len` and the
+/// record checksum fixed up, so only the codec can notice.
+pub fn with_lying_key_length(bytes: &[u8], key_len: u64) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let len = u32::from_le_bytes(b[48..52].try_into().unwrap()) as usize;
+    b[56..64].copy_from_slice(&key_len.to_le_bytes());
+    let mut crc_input = b[48..52].to_vec();
+    crc_input.extend_from_slice(&b[56..56 + len]);
+    let crc = crc32(&crc_input);
+    b[52..56].copy_from_slice(&crc.to_le_bytes());
+    b
+}

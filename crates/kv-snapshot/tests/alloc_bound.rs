@@ -1,0 +1,113 @@
+//! Reading a damaged snapshot never allocates more than the file's size: a global
+//! allocator wrapper records the largest single allocation made on the test thread.
+//!
+//! This test binary needs `unsafe` for the `GlobalAlloc` impl; the library itself
+//! forbids it.
+#![allow(unsafe_code)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
+
+use kv_snapshot::SnapshotReader;
+
+struct Tracking;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = LARGEST.try_with(|c| c.set(c.get().max(size)));
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `System`'s guarantees are ours; `note` only touches a const-initialised thread-local
+// `Cell`, which neither allocates nor unwinds.
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Tracking = Tracking;
+
+/// Small fixed allocations (paths, error messages) are allowed below this.
+const SLACK: usize = 512;
+
+/// Reads `bytes` as a snapshot file and returns the largest allocation it made.
+fn largest_allocation_reading(path: &Path, bytes: &[u8]) -> usize {
+    std::fs::write(path, bytes).unwrap();
+    LARGEST.with(|c| c.set(0));
+    let result = SnapshotReader::open(path, 0).and_then(|r| r.verify());
+    let largest = LARGEST.with(|c| c.get());
+    drop(result);
+    largest
+}
+
+#[test]
+fn damaged_files_never_allocate_beyond_their_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<_> = (0..8).map(|i| common::entry(i, 50, None)).collect();
+    let valid = std::fs::read(common::write(dir.path(), 1, 0, &entries)).unwrap();
+    let path = dir.path().join("probe.snap");
+
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut huge_len = valid.clone();
+    huge_len[48..52].copy_from_slice(&u32::MAX.to_le_bytes());
+    inputs.push(("huge record length".into(), huge_len));
+    inputs.push((
+        "huge entry count".into(),
+        common::with_header(&valid, 32, &u64::MAX.to_le_bytes()),
+    ));
+    for key_len in [u64::MAX, u64::MAX / 2, 1 << 40, valid.len() as u64 * 2] {
+        inputs.push((
+            format!("key length {key_len}"),
+            common::with_lying_key_length(&valid, key_len),
+        ));
+    }
+    for cut in (0..valid.len()).step_by(7) {
+        inputs.push((format!("cut at {cut}"), valid[..cut].to_vec()));
+    }
+    for bit in (0..valid.len() * 8).step_by(5) {
+        let mut b = valid.clone();
+        b[bit / 8] ^= 1 << (bit % 8);
+        inputs.push((format!("bit {bit}"), b));
+    }
+    for (what, bytes) in inputs {
+        let largest = largest_allocation_reading(&path, &bytes);
+        assert!(
+            largest <= bytes.len().max(SLACK),
+            "{what}: allocated {largest} bytes reading a {}-byte file",
+            bytes.len()
+        );
+    }
+}
+
+#[test]
+fn the_probe_sees_allocations() {
+    // Guards the test above against a probe that records nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<_> = (0..4).map(|i| common::entry(i, 5_000, None)).collect();
+    let valid = std::fs::read(common::write(dir.path(), 1, 0, &entries)).unwrap();
+    let largest = largest_allocation_reading(&dir.path().join("p.snap"), &valid);
+    assert!(largest >= 5_000, "largest allocation seen: {largest}");
+}
