@@ -1,0 +1,473 @@
+//! Record framing: encoding an [`Op`] into bytes and probing/decoding bytes back.
+
+use crc32fast::Hasher;
+
+use crate::error::Corruption;
+use crate::{BatchOp, LogId, Op, OwnedBatchOp, OwnedOp, Record, SegmentId, Seq};
+
+/// Bytes before a record's body: checksum and length.
+pub(crate) const FRAME_LEN: u64 = 8;
+/// Bytes of a body before its payload: type, sequence number, timestamp.
+pub(crate) const BODY_FIXED: u64 = 17;
+/// Every record starts at a multiple of this many bytes.
+pub(crate) const ALIGN: u64 = 8;
+
+const T_PUT: u8 = 1;
+const T_DELETE: u8 = 2;
+const T_BATCH: u8 = 3;
+const T_EXPIRE: u8 = 4;
+const T_EVICT: u8 = 5;
+const T_CLEAR: u8 = 6;
+
+const B_PUT: u8 = 1;
+const B_DELETE: u8 = 2;
+
+/// Rounds `n` up to the record alignment.
+pub(crate) fn align(n: u64) -> u64 {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// The checksum state seeded with the log id and segment id: every record checksum of
+/// a segment continues from it, so bytes from another segment or log never validate.
+#[derive(Clone)]
+pub(crate) struct Seed(Hasher);
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seed")
+    }
+}
+
+impl Seed {
+    pub(crate) fn new(log: LogId, segment: SegmentId) -> Seed {
+        let mut h = Hasher::new();
+        h.update(&log.0.to_le_bytes());
+        h.update(&segment.0.to_le_bytes());
+        Seed(h)
+    }
+
+    fn checksum(&self, bytes: &[u8]) -> u32 {
+        let mut h = self.0.clone();
+        h.update(bytes);
+        h.finalize()
+    }
+}
+
+fn expiry_len() -> u64 {
+    9
+}
+
+fn payload_len(op: &Op<'_>) -> u64 {
+    let key = |k: &[u8]| 4 + k.len() as u64;
+    match op {
+        Op::Put { key: k, value, .. } => expiry_len() + key(k) + 4 + value.len() as u64,
+        Op::Delete { key: k } => key(k),
+        Op::Expire { key: k, .. } => expiry_len() + key(k),
+        Op::Evict { key: k, .. } => 8 + key(k),
+        Op::Clear => 0,
+        Op::Batch(ops) => {
+            4 + ops
+                .iter()
+                .map(|op| match op {
+                    BatchOp::Put { key: k, value, .. } => {
+                        1 + expiry_len() + key(k) + 4 + value.len() as u64
+                    }
+                    BatchOp::Delete { key: k } => 1 + key(k),
+                })
+                .sum::<u64>()
+        }
+    }
+}
+
+/// The bytes a record of `op` occupies in a segment, padding included.
+pub(crate) fn framed_len(op: &Op<'_>) -> u64 {
+    align(FRAME_LEN + BODY_FIXED + payload_len(op))
+}
+
+fn put_expiry(buf: &mut Vec<u8>, expires_at: Option<u64>) {
+    match expires_at {
+        Some(t) => {
+            buf.push(1);
+            buf.extend_from_slice(&t.to_le_bytes());
+        }
+        None => {
+            buf.push(0);
+            buf.extend_from_slice(&0u64.to_le_bytes());
+        }
+    }
+}
+
+fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+    // Lengths fit: a record is at most a segment, at most 4 GiB (checked by the caller).
+    buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+fn put_kv(buf: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) {
+    put_expiry(buf, expires_at);
+    buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(value);
+}
+
+/// Appends the framed record to `buf` (which the caller cleared), padding included.
+/// The caller has checked `framed_len(op)` fits in a segment (so in a `u32`).
+///
+// Format: (all integers little-endian; see docs/format.md, "Write-ahead log")
+//   0  u32  crc    CRC-32 of log id (u64) ++ segment id (u64) ++ bytes 4..8+len
+//   4  u32  len    bytes after this field (type .. end of payload), >= 17
+//   8  u8   type   1 put, 2 delete, 3 batch, 4 expire, 5 evict, 6 clear
+//   9  u64  seq
+//  17  u64  timestamp_ms
+//  25  ..   payload (by type):
+//       put:    has_expiry u8 (0|1), expires_at u64 (0 if none), key_len u32,
+//               value_len u32, key, value
+//       delete: key_len u32, key
+//       batch:  count u32, then per op: tag u8 (1 put | 2 delete) + put/delete payload
+//       expire: has_expiry u8, expires_at u64, key_len u32, key
+//       evict:  version u64, key_len u32, key
+//       clear:  (empty)
+//   then zero bytes up to the next multiple of 8.
+pub(crate) fn encode(op: &Op<'_>, seq: Seq, timestamp_ms: u64, seed: &Seed, buf: &mut Vec<u8>) {
+    let start = buf.len();
+    let body = BODY_FIXED + payload_len(op);
+    buf.reserve(align(FRAME_LEN + body) as usize);
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&(body as u32).to_le_bytes());
+    let ty = match op {
+        Op::Put { .. } => T_PUT,
+        Op::Delete { .. } => T_DELETE,
+        Op::Batch(_) => T_BATCH,
+        Op::Expire { .. } => T_EXPIRE,
+        Op::Evict { .. } => T_EVICT,
+        Op::Clear => T_CLEAR,
+    };
+    buf.push(ty);
+    buf.extend_from_slice(&seq.0.to_le_bytes());
+    buf.extend_from_slice(&timestamp_ms.to_le_bytes());
+    match *op {
+        Op::Put {
+            key,
+            value,
+            expires_at,
+        } => put_kv(buf, key, value, expires_at),
+        Op::Delete { key } => put_bytes(buf, key),
+        Op::Expire { key, expires_at } => {
+            put_expiry(buf, expires_at);
+            put_bytes(buf, key);
+        }
+        Op::Evict { key, version } => {
+            buf.extend_from_slice(&version.to_le_bytes());
+            put_bytes(buf, key);
+        }
+        Op::Clear => {}
+        Op::Batch(ops) => {
+            buf.extend_from_slice(&(ops.len() as u32).to_le_bytes());
+            for op in ops {
+                match *op {
+                    BatchOp::Put {
+                        key,
+                        value,
+                        expires_at,
+                    } => {
+                        buf.push(B_PUT);
+                        put_kv(buf, key, value, expires_at);
+                    }
+                    BatchOp::Delete { key } => {
+                        buf.push(B_DELETE);
+                        put_bytes(buf, key);
+                    }
+                }
+            }
+        }
+    }
+    let crc = seed.checksum(&buf[start + 4..]);
+    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    let end = start as u64 + align(FRAME_LEN + body);
+    buf.resize(end as usize, 0);
+}
+
+/// What lies at an offset of a segment.
+#[derive(Debug)]
+pub(crate) enum Probe<'a> {
+    /// No record: a zeroed header, or no room for a header before the end.
+    End,
+    /// A record whose checksum matches.
+    Valid(Frame<'a>),
+    /// Something that is not a valid record.
+    Bad(Corruption),
+}
+
+/// A checksummed record, not yet decoded.
+#[derive(Debug)]
+pub(crate) struct Frame<'a> {
+    pub(crate) seq: Seq,
+    pub(crate) timestamp_ms: u64,
+    ty: u8,
+    payload: &'a [u8],
+    /// Offset of the next record (after padding; may be past the end of the bytes).
+    pub(crate) next: u64,
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Looks at the record starting at `off` in `seg` (a whole segment's bytes, or a prefix
+/// of them), validating length and checksum before anything is used.
+pub(crate) fn probe<'a>(seg: &'a [u8], off: u64, seed: &Seed) -> Probe<'a> {
+    let len_total = seg.len() as u64;
+    if off.saturating_add(FRAME_LEN) > len_total {
+        return if seg[off.min(len_total) as usize..].iter().all(|&b| b == 0) {
+            Probe::End
+        } else {
+            Probe::Bad(Corruption::RecordLength {
+                found: 0,
+                max: len_total.saturating_sub(off),
+            })
+        };
+    }
+    let o = off as usize;
+    let stored = le_u32(seg, o);
+    let body = u64::from(le_u32(seg, o + 4));
+    if stored == 0 && body == 0 {
+        return Probe::End;
+    }
+    let max = len_total - off - FRAME_LEN;
+    if body < BODY_FIXED || body > max {
+        return Probe::Bad(Corruption::RecordLength { found: body, max });
+    }
+    let end = o + FRAME_LEN as usize + body as usize;
+    let computed = seed.checksum(&seg[o + 4..end]);
+    if computed != stored {
+        return Probe::Bad(Corruption::RecordChecksum {
+            expected: stored,
+            found: computed,
+        });
+    }
+    let b = o + FRAME_LEN as usize;
+    Probe::Valid(Frame {
+        ty: seg[b],
+        seq: Seq(le_u64(seg, b + 1)),
+        timestamp_ms: le_u64(seg, b + 9),
+        payload: &seg[b + BODY_FIXED as usize..end],
+        next: align(end as u64),
+    })
+}
+
+/// Reads fields from a payload, never past its end.
+struct Reader<'a>(&'a [u8]);
+
+type Field<T> = std::result::Result<T, &'static str>;
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Field<&'a [u8]> {
+        if n > self.0.len() {
+            return Err("field runs past the end of the record");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Field<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Field<u32> {
+        Ok(le_u32(self.take(4)?, 0))
+    }
+    fn u64(&mut self) -> Field<u64> {
+        Ok(le_u64(self.take(8)?, 0))
+    }
+    fn bytes(&mut self) -> Field<Vec<u8>> {
+        let n = self.u32()? as usize;
+        Ok(self.take(n)?.to_vec())
+    }
+    fn expiry(&mut self) -> Field<Option<u64>> {
+        let flag = self.u8()?;
+        let at = self.u64()?;
+        match (flag, at) {
+            (0, 0) => Ok(None),
+            (0, _) => Err("expiry time without the expiry flag"),
+            (1, at) => Ok(Some(at)),
+            _ => Err("expiry flag is neither 0 nor 1"),
+        }
+    }
+    fn kv(&mut self) -> Field<(Vec<u8>, Vec<u8>, Option<u64>)> {
+        let expires_at = self.expiry()?;
+        let klen = self.u32()? as usize;
+        let vlen = self.u32()? as usize;
+        let key = self.take(klen)?.to_vec();
+        let value = self.take(vlen)?.to_vec();
+        Ok((key, value, expires_at))
+    }
+}
+
+impl Frame<'_> {
+    /// Decodes the payload into an owned record.
+    pub(crate) fn decode(&self) -> std::result::Result<Record, Corruption> {
+        decode_payload(self.ty, self.payload)
+            .map(|op| Record {
+                seq: self.seq,
+                timestamp_ms: self.timestamp_ms,
+                op,
+            })
+            .map_err(|reason| Corruption::RecordBody { reason })
+    }
+}
+
+/// Decodes a payload of record type `ty`; every byte must be used.
+pub(crate) fn decode_payload(ty: u8, payload: &[u8]) -> Field<OwnedOp> {
+    let mut r = Reader(payload);
+    let op = match ty {
+        T_PUT => {
+            let (key, value, expires_at) = r.kv()?;
+            OwnedOp::Put {
+                key,
+                value,
+                expires_at,
+            }
+        }
+        T_DELETE => OwnedOp::Delete { key: r.bytes()? },
+        T_EXPIRE => {
+            let expires_at = r.expiry()?;
+            OwnedOp::Expire {
+                key: r.bytes()?,
+                expires_at,
+            }
+        }
+        T_EVICT => {
+            let version = r.u64()?;
+            OwnedOp::Evict {
+                key: r.bytes()?,
+                version,
+            }
+        }
+        T_CLEAR => OwnedOp::Clear,
+        T_BATCH => {
+            let count = r.u32()? as usize;
+            // Each op takes at least 5 bytes: bound the allocation by the payload.
+            let mut ops = Vec::with_capacity(count.min(r.0.len() / 5));
+            for _ in 0..count {
+                ops.push(match r.u8()? {
+                    B_PUT => {
+                        let (key, value, expires_at) = r.kv()?;
+                        OwnedBatchOp::Put {
+                            key,
+                            value,
+                            expires_at,
+                        }
+                    }
+                    B_DELETE => OwnedBatchOp::Delete { key: r.bytes()? },
+                    _ => return Err("unknown batch operation"),
+                });
+            }
+            OwnedOp::Batch(ops)
+        }
+        _ => return Err("unknown record type"),
+    };
+    if !r.0.is_empty() {
+        return Err("trailing bytes after the payload");
+    }
+    Ok(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> Seed {
+        Seed::new(LogId(7), SegmentId(3))
+    }
+
+    fn round_trip(op: Op<'_>) {
+        let mut buf = Vec::new();
+        encode(&op, Seq(42), 1234, &seed(), &mut buf);
+        assert_eq!(buf.len() as u64, framed_len(&op));
+        assert_eq!(buf.len() % 8, 0);
+        let Probe::Valid(frame) = probe(&buf, 0, &seed()) else {
+            panic!("not valid")
+        };
+        assert_eq!(frame.next, buf.len() as u64);
+        let rec = frame.decode().unwrap();
+        assert_eq!(rec.seq, Seq(42));
+        assert_eq!(rec.timestamp_ms, 1234);
+        assert_eq!(rec.op, op.to_owned_op());
+    }
+
+    #[test]
+    fn every_op_round_trips() {
+        round_trip(Op::Put {
+            key: b"k",
+            value: b"value",
+            expires_at: Some(99),
+        });
+        round_trip(Op::Put {
+            key: b"",
+            value: b"",
+            expires_at: None,
+        });
+        round_trip(Op::Delete { key: b"gone" });
+        round_trip(Op::Expire {
+            key: b"k",
+            expires_at: None,
+        });
+        round_trip(Op::Evict {
+            key: b"k",
+            version: 5,
+        });
+        round_trip(Op::Clear);
+        round_trip(Op::Batch(&[
+            BatchOp::Put {
+                key: b"a",
+                value: b"1",
+                expires_at: Some(1),
+            },
+            BatchOp::Delete { key: b"b" },
+        ]));
+        round_trip(Op::Batch(&[]));
+    }
+
+    #[test]
+    fn another_segment_or_log_does_not_validate() {
+        let mut buf = Vec::new();
+        encode(&Op::Clear, Seq(1), 0, &seed(), &mut buf);
+        for other in [
+            Seed::new(LogId(8), SegmentId(3)),
+            Seed::new(LogId(7), SegmentId(4)),
+        ] {
+            assert!(matches!(
+                probe(&buf, 0, &other),
+                Probe::Bad(Corruption::RecordChecksum { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn zeros_end_and_lengths_are_bounded() {
+        assert!(matches!(probe(&[0; 64], 0, &seed()), Probe::End));
+        assert!(matches!(probe(&[0; 5], 0, &seed()), Probe::End));
+        assert!(matches!(probe(&[1; 5], 0, &seed()), Probe::Bad(_)));
+        assert!(matches!(
+            probe(&[0xff; 64], 0, &seed()),
+            Probe::Bad(Corruption::RecordLength { .. })
+        ));
+    }
+
+    #[test]
+    fn non_canonical_payloads_are_rejected() {
+        assert!(decode_payload(T_DELETE, &[1, 0, 0, 0, b'k', 0]).is_err());
+        assert!(decode_payload(T_EXPIRE, &[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_payload(T_EXPIRE, &[2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_payload(99, &[]).is_err());
+        assert!(decode_payload(T_BATCH, &[0xff, 0xff, 0xff, 0xff]).is_err());
+    }
+}

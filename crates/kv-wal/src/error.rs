@@ -1,0 +1,258 @@
+//! The crate's one error type, and the kinds of corruption recovery can find.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::{SegmentId, Seq};
+
+/// Everything that can go wrong in kv-wal.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation failed.
+    Io {
+        /// What the log was doing (`"create segment"`, `"read"`, ...).
+        op: &'static str,
+        /// The file (or directory) involved.
+        file: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The log on disk is damaged in a way the chosen
+    /// [`RecoveryMode`](crate::RecoveryMode) does not tolerate.
+    Corrupt {
+        /// The segment file.
+        file: String,
+        /// Byte offset within the file where the damage starts.
+        offset: u64,
+        /// What was expected and what was found.
+        kind: Corruption,
+    },
+    /// A record is larger than any segment can hold.
+    RecordTooLarge {
+        /// The record's size in bytes, framed.
+        size: u64,
+        /// The largest record a segment of the configured size can hold.
+        max: u64,
+    },
+    /// A flush or sync failed earlier; the writer refuses every later append and sync
+    /// until the log is reopened (and recovered). Retrying a failed fsync as if it had
+    /// worked would acknowledge writes that may be lost.
+    Poisoned {
+        /// The operation that failed first.
+        op: &'static str,
+        /// Its error.
+        cause: Arc<io::Error>,
+    },
+    /// The log was closed.
+    Closed,
+    /// The options cannot be used.
+    InvalidOptions {
+        /// Which rule they break.
+        reason: String,
+    },
+    /// No more sequence numbers (the log reached `u64::MAX`).
+    SeqExhausted,
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, file: impl Into<String>, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            file: file.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(file: impl Into<String>, offset: u64, kind: Corruption) -> Error {
+        Error::Corrupt {
+            file: file.into(),
+            offset,
+            kind,
+        }
+    }
+
+    /// Whether this error reports damage on disk.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corrupt { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { op, file, source } => write!(f, "wal: {op} `{file}`: {source}"),
+            Error::Corrupt { file, offset, kind } => {
+                write!(f, "wal: corrupt segment `{file}` at offset {offset}: {kind}")
+            }
+            Error::RecordTooLarge { size, max } => write!(
+                f,
+                "wal: a record of {size} bytes cannot fit in a segment (at most {max} bytes)"
+            ),
+            Error::Poisoned { op, cause } => write!(
+                f,
+                "wal: writer poisoned by an earlier failed {op} ({cause}); reopen the log to recover"
+            ),
+            Error::Closed => f.write_str("wal: the log is closed"),
+            Error::InvalidOptions { reason } => write!(f, "wal: invalid options: {reason}"),
+            Error::SeqExhausted => f.write_str("wal: sequence numbers exhausted"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Poisoned { cause, .. } => Some(&**cause),
+            Error::Corrupt { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+/// What recovery found wrong, with the expected and found values where there are some.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The file is shorter than a segment header.
+    ShortHeader {
+        /// Bytes a header needs.
+        expected: u64,
+        /// Bytes the file has.
+        found: u64,
+    },
+    /// The file does not begin with the segment magic.
+    BadMagic {
+        /// The bytes found.
+        found: [u8; 8],
+    },
+    /// The segment's format version is not one this code reads.
+    UnsupportedVersion {
+        /// The version found.
+        found: u32,
+    },
+    /// The header's checksum does not match its bytes.
+    HeaderChecksum {
+        /// The checksum stored.
+        expected: u32,
+        /// The checksum computed.
+        found: u32,
+    },
+    /// The header names another segment id than the file name.
+    SegmentIdMismatch {
+        /// The id in the file name.
+        expected: SegmentId,
+        /// The id in the header.
+        found: SegmentId,
+    },
+    /// The segment belongs to another log.
+    ForeignLog {
+        /// The log id of the first segment.
+        expected: u64,
+        /// The log id in this segment.
+        found: u64,
+    },
+    /// Segment ids are not consecutive (a segment file is missing).
+    MissingSegment {
+        /// The id that should come next.
+        expected: SegmentId,
+        /// The id found.
+        found: SegmentId,
+    },
+    /// A record's checksum does not match (damaged or stale bytes).
+    RecordChecksum {
+        /// The checksum stored.
+        expected: u32,
+        /// The checksum computed.
+        found: u32,
+    },
+    /// A record's length field is impossible.
+    RecordLength {
+        /// The length found.
+        found: u64,
+        /// The most the segment allows there.
+        max: u64,
+    },
+    /// A record's checksum matches but its contents cannot be decoded.
+    RecordBody {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Sequence numbers do not continue by one.
+    SeqGap {
+        /// The sequence number expected.
+        expected: Seq,
+        /// The one found.
+        found: Seq,
+    },
+    /// A damaged or zeroed record is followed by valid records: a hole, not a torn tail.
+    Hole {
+        /// The offset of the next valid record.
+        next_valid: u64,
+    },
+    /// Damage in a segment that is not the last one.
+    NotAtTail,
+    /// The last segment ends in a torn (partly written) record, and the recovery mode is
+    /// [`AbsoluteConsistency`](crate::RecoveryMode::AbsoluteConsistency).
+    TornTail {
+        /// How many bytes after the last valid record are not zero.
+        bytes: u64,
+    },
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Corruption::ShortHeader { expected, found } => write!(
+                f,
+                "file too short for a header: expected {expected} bytes, found {found}"
+            ),
+            Corruption::BadMagic { found } => write!(f, "bad magic: found {found:02x?}"),
+            Corruption::UnsupportedVersion { found } => {
+                write!(f, "unsupported format version {found}")
+            }
+            Corruption::HeaderChecksum { expected, found } => write!(
+                f,
+                "header checksum mismatch: stored {expected:#010x}, computed {found:#010x}"
+            ),
+            Corruption::SegmentIdMismatch { expected, found } => write!(
+                f,
+                "segment id mismatch: file name says {expected}, header says {found}"
+            ),
+            Corruption::ForeignLog { expected, found } => write!(
+                f,
+                "segment of another log: expected log id {expected:016x}, found {found:016x}"
+            ),
+            Corruption::MissingSegment { expected, found } => write!(
+                f,
+                "missing segment: expected segment {expected}, found {found}"
+            ),
+            Corruption::RecordChecksum { expected, found } => write!(
+                f,
+                "record checksum mismatch: stored {expected:#010x}, computed {found:#010x}"
+            ),
+            Corruption::RecordLength { found, max } => {
+                write!(f, "impossible record length {found} (at most {max})")
+            }
+            Corruption::RecordBody { reason } => write!(f, "undecodable record: {reason}"),
+            Corruption::SeqGap { expected, found } => write!(
+                f,
+                "sequence gap: expected sequence {expected}, found {found}"
+            ),
+            Corruption::Hole { next_valid } => write!(
+                f,
+                "damaged record followed by a valid record at offset {next_valid}"
+            ),
+            Corruption::NotAtTail => {
+                f.write_str("damaged record in a segment that is not the last")
+            }
+            Corruption::TornTail { bytes } => {
+                write!(f, "torn tail of {bytes} bytes after the last valid record")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Corruption {}

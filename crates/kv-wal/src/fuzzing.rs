@@ -1,0 +1,188 @@
+//! Checks the fuzz targets drive (feature `fuzzing`): arbitrary bytes never panic, and
+//! what recovery accepts is exactly a prefix of valid records.
+//!
+//! Both functions panic (the fuzzer's signal) only when a property is broken; the
+//! inputs themselves may be anything.
+
+use std::sync::Arc;
+
+use crate::codec::{decode_payload, encode, probe, Probe, Seed, BODY_FIXED, FRAME_LEN};
+use crate::header::HEADER_LEN;
+use crate::sim::SimStorage;
+use crate::{LogId, Op, Record, RecoveryMode, SegmentId, Seq, SyncPolicy, Wal, WalOptions};
+
+/// The segment size of logs opened by [`replay_bytes`].
+const SEGMENT_SIZE: u64 = 4096;
+
+/// Splits a fuzz input into segment files: the first byte (mod 4) plus one is the
+/// number of files; every file but the last is preceded by its length (`u32`,
+/// little-endian, clamped to what is left); the last file takes the rest.
+pub fn split_segments(data: &[u8]) -> Vec<Vec<u8>> {
+    let Some((&n, mut rest)) = data.split_first() else {
+        return Vec::new();
+    };
+    let n = usize::from(n % 4) + 1;
+    let mut files = Vec::with_capacity(n);
+    for _ in 1..n {
+        let Some(len) = rest.get(..4) else { break };
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        rest = &rest[4..];
+        let len = len.min(rest.len());
+        files.push(rest[..len].to_vec());
+        rest = &rest[len..];
+    }
+    files.push(rest.to_vec());
+    files
+}
+
+/// The inverse of [`split_segments`], for building corpus files.
+pub fn join_segments(files: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![(files.len().max(1) - 1) as u8];
+    for (i, f) in files.iter().enumerate() {
+        if i + 1 < files.len() {
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        }
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// Opens `data` (split by [`split_segments`] into `wal-1.log`, `wal-2.log`, ...) as a
+/// log in every [`RecoveryMode`] and checks: no panic; whatever opens replays a
+/// sequence of records each byte-for-byte where the file has it (a prefix of the valid
+/// records, for the strict modes); the log then takes an append; and the modes agree
+/// (a stricter mode that opens finds the same records as a laxer one).
+pub fn replay_bytes(data: &[u8]) {
+    let files = split_segments(data);
+    let mut results = Vec::new();
+    for mode in [
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::SalvageValid,
+    ] {
+        let sim = SimStorage::new();
+        for (i, f) in files.iter().enumerate() {
+            sim.set_file(&SegmentId(i as u64 + 1).file_name(), f);
+        }
+        results.push(check_open(&sim, &files, mode));
+    }
+    if let (Some(strict), Some(tolerant)) = (&results[0], &results[1]) {
+        assert_eq!(strict, tolerant, "absolute and tolerant recovery disagree");
+    }
+    if let (Some(tolerant), Some(salvage)) = (&results[1], &results[2]) {
+        assert_eq!(tolerant, salvage, "tolerant and salvage recovery disagree");
+    }
+}
+
+fn check_open(sim: &SimStorage, files: &[Vec<u8>], mode: RecoveryMode) -> Option<Vec<Record>> {
+    let options = WalOptions::default()
+        .segment_size(SEGMENT_SIZE)
+        .sync(SyncPolicy::Never)
+        .recovery(mode)
+        .storage(Arc::new(sim.clone()));
+    let (wal, report) = Wal::open("fuzz", options).ok()?;
+    let log = wal.log_id();
+    let mut records = Vec::new();
+    let mut next_offset: Option<(SegmentId, u64)> = None;
+    let mut replay = wal.replay_from(Seq(0)).expect("replay of an opened log");
+    while let Some(found) = replay.next_found() {
+        let (seg, offset, record) = found.expect("replay of an opened log fails");
+        if let Some(prev) = records.last().map(|r: &Record| r.seq) {
+            if mode == RecoveryMode::SalvageValid {
+                assert!(record.seq > prev, "sequence not increasing");
+            } else {
+                assert_eq!(record.seq, prev.next(), "sequence gap");
+            }
+        }
+        if mode != RecoveryMode::SalvageValid {
+            // Records are contiguous from the header on within a segment.
+            let expected = match next_offset {
+                Some((s, off)) if s == seg => off,
+                _ => HEADER_LEN,
+            };
+            assert_eq!(offset, expected, "records not contiguous");
+        }
+        let original = files
+            .get((seg.0 - 1) as usize)
+            .expect("replayed a segment that was not in the input");
+        let framed = frame(&record, log, seg);
+        let unpadded = FRAME_LEN as usize
+            + u32::from_le_bytes([framed[4], framed[5], framed[6], framed[7]]) as usize;
+        assert_eq!(
+            original.get(offset as usize..offset as usize + unpadded),
+            Some(&framed[..unpadded]),
+            "a replayed record is not what the file holds"
+        );
+        next_offset = Some((seg, offset + framed.len() as u64));
+        records.push(record);
+    }
+    assert_eq!(
+        records.len() as u64,
+        report.records,
+        "report disagrees with replay"
+    );
+
+    // The log takes an append after whatever it recovered, and replays it last.
+    let op = Op::Put {
+        key: b"fuzz",
+        value: b"after recovery",
+        expires_at: None,
+    };
+    if let Ok(seq) = wal.append(&op, 7) {
+        let again: Vec<Record> = wal
+            .replay_from(Seq(0))
+            .expect("replay after append")
+            .collect::<Result<_, _>>()
+            .expect("replay after append fails");
+        assert_eq!(&again[..records.len()], &records[..]);
+        assert_eq!(again.len(), records.len() + 1);
+        let last = &again[records.len()];
+        assert_eq!((last.seq, &last.op), (seq, &op.to_owned_op()));
+    }
+    Some(records)
+}
+
+fn frame(record: &Record, log: LogId, segment: SegmentId) -> Vec<u8> {
+    let mut scratch = Vec::new();
+    let op = record.op.as_op(&mut scratch);
+    let mut buf = Vec::new();
+    encode(
+        &op,
+        record.seq,
+        record.timestamp_ms,
+        &Seed::new(log, segment),
+        &mut buf,
+    );
+    buf
+}
+
+/// Decodes `data` as a framed record and, from its second byte on, as the payload of
+/// record type `data[0]`; whatever decodes must re-encode to the same bytes.
+pub fn decode_record(data: &[u8]) {
+    let seed = Seed::new(LogId(1), SegmentId(1));
+    if let Probe::Valid(f) = probe(data, 0, &seed) {
+        if let Ok(record) = f.decode() {
+            let framed = frame(&record, LogId(1), SegmentId(1));
+            let unpadded = f.next.min(framed.len() as u64) as usize;
+            let len = FRAME_LEN as usize
+                + u32::from_le_bytes([framed[4], framed[5], framed[6], framed[7]]) as usize;
+            assert!(unpadded >= len);
+            assert_eq!(&data[..len], &framed[..len], "re-encoding differs");
+        }
+    }
+    let Some((&ty, payload)) = data.split_first() else {
+        return;
+    };
+    if let Ok(op) = decode_payload(ty, payload) {
+        let mut scratch = Vec::new();
+        let mut buf = Vec::new();
+        encode(&op.as_op(&mut scratch), Seq(9), 3, &seed, &mut buf);
+        let body = (FRAME_LEN + BODY_FIXED) as usize;
+        assert_eq!(buf[FRAME_LEN as usize], ty, "type differs");
+        assert_eq!(&buf[body..body + payload.len()], payload, "payload differs");
+        let Probe::Valid(f) = probe(&buf, 0, &seed) else {
+            panic!("an encoded record does not validate")
+        };
+        assert_eq!(f.decode().map(|r| r.op), Ok(op), "round trip differs");
+    }
+}

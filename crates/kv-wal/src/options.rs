@@ -1,0 +1,165 @@
+//! How a log is opened: segment size, sync policy, recovery mode, and (with feature
+//! `sim`) the storage it lives on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::header::HEADER_LEN;
+use crate::storage::Storage;
+use crate::{Error, Result, Seq};
+
+/// When appended records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// [`Wal::append`](crate::Wal::append) returns once the record is durable.
+    /// Concurrent appenders share one flush (group commit).
+    EveryWrite,
+    /// A background thread flushes every interval; a crash loses at most about one
+    /// interval of acknowledged records.
+    Interval(Duration),
+    /// The operating system decides; only [`Wal::sync`](crate::Wal::sync), segment
+    /// rotation and [`Wal::close`](crate::Wal::close) flush.
+    Never,
+}
+
+/// What [`Wal::open`](crate::Wal::open) does with damage it finds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoveryMode {
+    /// Any damage is an error, including a torn (partly written) last record.
+    AbsoluteConsistency,
+    /// A torn or zeroed tail of the last segment is the end of the log: reported,
+    /// zero-filled, and appended over. Anything else (a damaged record followed by
+    /// valid ones, a sequence gap, damage in an older segment) is an error.
+    #[default]
+    TolerateTornTail,
+    /// Keep every record that validates and skip what does not, reporting each
+    /// damaged range. Sequence numbers may then have gaps.
+    SalvageValid,
+}
+
+/// Options for [`Wal::open`](crate::Wal::open). Build with [`WalOptions::default`] and
+/// the setters, or set the public fields.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WalOptions {
+    /// Size of each new segment file in bytes, preallocated. Default 64 MiB; at least
+    /// 512 bytes, at most 4 GiB.
+    pub segment_size: u64,
+    /// When appends reach the disk. Default [`SyncPolicy::EveryWrite`].
+    pub sync: SyncPolicy,
+    /// What recovery tolerates. Default [`RecoveryMode::TolerateTornTail`].
+    pub recovery: RecoveryMode,
+    /// The sequence number of the first record of a log created by this open (ignored
+    /// when a log exists). Default 1.
+    pub first_seq: Seq,
+    pub(crate) storage: Option<Arc<dyn Storage>>,
+}
+
+/// The default segment size: 64 MiB.
+pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
+/// The smallest segment size accepted.
+pub const MIN_SEGMENT_SIZE: u64 = 512;
+/// The largest segment size accepted.
+pub const MAX_SEGMENT_SIZE: u64 = 4 << 30;
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            sync: SyncPolicy::EveryWrite,
+            recovery: RecoveryMode::TolerateTornTail,
+            first_seq: Seq(1),
+            storage: None,
+        }
+    }
+}
+
+impl WalOptions {
+    /// Sets [`WalOptions::segment_size`].
+    #[must_use]
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// Sets [`WalOptions::sync`].
+    #[must_use]
+    pub fn sync(mut self, policy: SyncPolicy) -> Self {
+        self.sync = policy;
+        self
+    }
+
+    /// Sets [`WalOptions::recovery`].
+    #[must_use]
+    pub fn recovery(mut self, mode: RecoveryMode) -> Self {
+        self.recovery = mode;
+        self
+    }
+
+    /// Sets [`WalOptions::first_seq`].
+    #[must_use]
+    pub fn first_seq(mut self, seq: Seq) -> Self {
+        self.first_seq = seq;
+        self
+    }
+
+    /// Opens the log on `storage` (the I/O seam) instead of the real file system; the
+    /// directory given to [`Wal::open`](crate::Wal::open) is then only used in messages.
+    #[cfg(feature = "sim")]
+    #[must_use]
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "segment_size {} is outside {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE}",
+                    self.segment_size
+                ),
+            });
+        }
+        if self.segment_size <= HEADER_LEN {
+            return Err(Error::InvalidOptions {
+                reason: "segment_size leaves no room for records".into(),
+            });
+        }
+        if let SyncPolicy::Interval(d) = self.sync {
+            if d.is_zero() {
+                return Err(Error::InvalidOptions {
+                    reason: "SyncPolicy::Interval needs a non-zero interval".into(),
+                });
+            }
+        }
+        if self.first_seq == Seq::ZERO {
+            return Err(Error::InvalidOptions {
+                reason: "first_seq must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_do_not() {
+        assert!(WalOptions::default().validate().is_ok());
+        assert!(WalOptions::default().segment_size(10).validate().is_err());
+        assert!(WalOptions::default()
+            .segment_size(MAX_SEGMENT_SIZE + 1)
+            .validate()
+            .is_err());
+        assert!(WalOptions::default()
+            .sync(SyncPolicy::Interval(Duration::ZERO))
+            .validate()
+            .is_err());
+        assert!(WalOptions::default().first_seq(Seq(0)).validate().is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! [`Replay`]: reading records back in order across segments, with `pread`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::codec::Seed;
+use crate::scan::{Found, Scanner};
+use crate::segment::read_prefix;
+use crate::storage::{SegmentFile, Storage};
+use crate::{Error, LogId, Record, RecoveryMode, Result, SegmentId, Seq};
+
+/// An iterator over the records of a log from a sequence number on, from
+/// [`Wal::replay_from`](crate::Wal::replay_from). It stops after the first error.
+#[derive(Debug)]
+pub struct Replay {
+    storage: Arc<dyn Storage>,
+    log: LogId,
+    mode: RecoveryMode,
+    from: Seq,
+    plan: VecDeque<Planned>,
+    current: Option<(SegmentId, Vec<u8>, Scanner)>,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct Planned {
+    id: SegmentId,
+    first_seq: Seq,
+    end: u64,
+    file: Arc<dyn SegmentFile>,
+}
+
+impl Replay {
+    pub(crate) fn new(
+        storage: Arc<dyn Storage>,
+        log: LogId,
+        mode: RecoveryMode,
+        from: Seq,
+        plan: Vec<(SegmentId, Seq, u64, Arc<dyn SegmentFile>)>,
+    ) -> Replay {
+        Replay {
+            storage,
+            log,
+            mode,
+            from,
+            plan: plan
+                .into_iter()
+                .map(|(id, first_seq, end, file)| Planned {
+                    id,
+                    first_seq,
+                    end,
+                    file,
+                })
+                .collect(),
+            current: None,
+            failed: false,
+        }
+    }
+
+    /// The next record at or above `from` with the segment and offset it was read at.
+    pub(crate) fn next_found(&mut self) -> Option<Result<(SegmentId, u64, Record)>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if let Some((id, bytes, scanner)) = &mut self.current {
+                match scanner.next(bytes) {
+                    Some(Ok(Found {
+                        offset,
+                        record: Some(record),
+                        ..
+                    })) => return Some(Ok((*id, offset, record))),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        self.failed = true;
+                        return Some(Err(e));
+                    }
+                    None => self.current = None,
+                }
+            }
+            let seg = self.plan.pop_front()?;
+            let name = seg.id.file_name();
+            let bytes = match read_prefix(&*self.storage, &name, &*seg.file, seg.end) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            let scanner = Scanner::new(
+                self.storage.describe(&name),
+                Seed::new(self.log, seg.id),
+                self.mode,
+                true,
+                seg.first_seq,
+            )
+            .skip_below(self.from);
+            self.current = Some((seg.id, bytes, scanner));
+        }
+    }
+}
+
+impl Iterator for Replay {
+    type Item = Result<Record, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_found()?.map(|(_, _, record)| record))
+    }
+}

@@ -1,0 +1,202 @@
+//! Walking the records of one segment's bytes: where the log ends, torn tails, holes.
+
+use crate::codec::{probe, Probe, Seed, ALIGN};
+use crate::error::Corruption;
+use crate::header::HEADER_LEN;
+use crate::{Error, Record, RecoveryMode, Seq};
+
+/// A range of a segment that [`RecoveryMode::SalvageValid`] skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// The segment file.
+    pub file: String,
+    /// Where the skipped bytes start.
+    pub offset: u64,
+    /// How many bytes were skipped (0 for a sequence gap between valid records).
+    pub len: u64,
+    /// What was wrong there.
+    pub kind: Corruption,
+}
+
+/// The state of a walk over one segment's records.
+#[derive(Debug)]
+pub(crate) struct Scanner {
+    name: String,
+    seed: Seed,
+    mode: RecoveryMode,
+    /// The last segment may end in a torn tail; others must end cleanly.
+    is_last: bool,
+    /// Records below this are checked but not decoded (replay skips them).
+    skip_below: Seq,
+    off: u64,
+    expected: Seq,
+    done: bool,
+    /// Ranges skipped (salvage only).
+    pub(crate) damage: Vec<Damage>,
+    /// Non-zero bytes after the last valid record of the last segment: `(offset, len)`.
+    pub(crate) torn: Option<(u64, u64)>,
+}
+
+/// What the scanner hands out: a record (decoded unless skipped) and its offset.
+pub(crate) struct Found {
+    pub(crate) offset: u64,
+    pub(crate) seq: Seq,
+    pub(crate) record: Option<Record>,
+}
+
+impl Scanner {
+    pub(crate) fn new(
+        name: String,
+        seed: Seed,
+        mode: RecoveryMode,
+        is_last: bool,
+        first_seq: Seq,
+    ) -> Scanner {
+        Scanner {
+            name,
+            seed,
+            mode,
+            is_last,
+            skip_below: Seq::ZERO,
+            off: HEADER_LEN,
+            expected: first_seq,
+            done: false,
+            damage: Vec::new(),
+            torn: None,
+        }
+    }
+
+    pub(crate) fn skip_below(mut self, seq: Seq) -> Scanner {
+        self.skip_below = seq;
+        self
+    }
+
+    /// Where the next record would go: just after the last valid one.
+    pub(crate) fn end(&self) -> u64 {
+        self.off
+    }
+
+    /// The sequence number the next record should have.
+    pub(crate) fn expected(&self) -> Seq {
+        self.expected
+    }
+
+    fn fail(&mut self, offset: u64, kind: Corruption) -> Option<Result<Found, Error>> {
+        self.done = true;
+        Some(Err(Error::corrupt(self.name.clone(), offset, kind)))
+    }
+
+    fn salvage(&mut self, offset: u64, len: u64, kind: Corruption) {
+        self.damage.push(Damage {
+            file: self.name.clone(),
+            offset,
+            len,
+            kind,
+        });
+    }
+
+    /// The next record of `seg` (the segment's bytes from offset 0), an error, or
+    /// `None` at the end of the segment's records.
+    pub(crate) fn next(&mut self, seg: &[u8]) -> Option<Result<Found, Error>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let at = self.off;
+            let bad = match probe(seg, at, &self.seed) {
+                Probe::Valid(frame) => {
+                    if frame.seq != self.expected {
+                        let kind = Corruption::SeqGap {
+                            expected: self.expected,
+                            found: frame.seq,
+                        };
+                        if self.mode != RecoveryMode::SalvageValid {
+                            return self.fail(at, kind);
+                        }
+                        if frame.seq < self.expected {
+                            // Going backwards: skip this record.
+                            self.salvage(at, frame.next - at, kind);
+                            self.off = frame.next;
+                            continue;
+                        }
+                        self.salvage(at, 0, kind);
+                    }
+                    let record = if frame.seq < self.skip_below {
+                        None
+                    } else {
+                        match frame.decode() {
+                            Ok(r) => Some(r),
+                            Err(kind) => {
+                                if self.mode != RecoveryMode::SalvageValid {
+                                    return self.fail(at, kind);
+                                }
+                                self.salvage(at, frame.next - at, kind);
+                                self.off = frame.next;
+                                continue;
+                            }
+                        }
+                    };
+                    self.off = frame.next;
+                    self.expected = frame.seq.next();
+                    return Some(Ok(Found {
+                        offset: at,
+                        seq: frame.seq,
+                        record,
+                    }));
+                }
+                Probe::End => None,
+                Probe::Bad(kind) => Some(kind),
+            };
+            if let Some(next_valid) = next_valid(seg, at, &self.seed) {
+                if self.mode != RecoveryMode::SalvageValid {
+                    return self.fail(at, Corruption::Hole { next_valid });
+                }
+                let kind = bad.unwrap_or(Corruption::Hole { next_valid });
+                self.salvage(at, next_valid - at, kind);
+                self.off = next_valid;
+                continue;
+            }
+            // The end of this segment's records. What follows must be zeros, unless it
+            // is the torn tail of the last segment.
+            self.done = true;
+            let rest = seg.get(at as usize..).unwrap_or(&[]);
+            let last = rest.iter().rposition(|&b| b != 0)?;
+            let dirty = last as u64 + 1;
+            let kind = bad.unwrap_or(Corruption::TornTail { bytes: dirty });
+            match (self.mode, self.is_last) {
+                (RecoveryMode::SalvageValid, false) => self.salvage(at, dirty, kind),
+                (RecoveryMode::SalvageValid, true) | (RecoveryMode::TolerateTornTail, true) => {
+                    self.torn = Some((at, dirty))
+                }
+                (RecoveryMode::AbsoluteConsistency, true) => {
+                    return self.fail(at, Corruption::TornTail { bytes: dirty })
+                }
+                (_, false) => return self.fail(at, kind),
+            }
+            return None;
+        }
+    }
+}
+
+/// The offset of the first record after `at` whose checksum validates and whose body
+/// decodes, looking only at aligned offsets near non-zero bytes (a record's length
+/// field is never zero, so a run of zeros holds no record start).
+fn next_valid(seg: &[u8], at: u64, seed: &Seed) -> Option<u64> {
+    let mut from = at + ALIGN;
+    while (from as usize) < seg.len() {
+        let nz = from as usize + seg[from as usize..].iter().position(|&b| b != 0)?;
+        let nz = nz as u64;
+        // A record whose header contains byte `nz` starts within 8 bytes before it.
+        let mut cand = (nz.saturating_sub(7) / ALIGN * ALIGN).max(from);
+        while cand <= nz {
+            if let Probe::Valid(frame) = probe(seg, cand, seed) {
+                if frame.decode().is_ok() {
+                    return Some(cand);
+                }
+            }
+            cand += ALIGN;
+        }
+        from = cand;
+    }
+    None
+}

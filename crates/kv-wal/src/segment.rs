@@ -1,0 +1,142 @@
+//! Segment files: creating one atomically, reading one back, and what the log keeps
+//! about each.
+
+use std::io;
+use std::sync::Arc;
+
+use crate::codec::Seed;
+use crate::header::{Header, HEADER_LEN};
+use crate::storage::{SegmentFile, Storage};
+use crate::{Error, LogId, SegmentId, Seq};
+
+/// A segment the log holds that is no longer written.
+#[derive(Clone, Debug)]
+pub(crate) struct Sealed {
+    pub(crate) id: SegmentId,
+    pub(crate) first_seq: Seq,
+    /// The sequence number after its last record.
+    pub(crate) next_seq: Seq,
+    /// The offset after its last record.
+    pub(crate) end: u64,
+    pub(crate) size: u64,
+}
+
+/// The segment appends go to.
+#[derive(Debug)]
+pub(crate) struct Active {
+    pub(crate) id: SegmentId,
+    pub(crate) first_seq: Seq,
+    pub(crate) file: Arc<dyn SegmentFile>,
+    pub(crate) seed: Seed,
+    /// Where the next record goes.
+    pub(crate) pos: u64,
+    /// Everything below this offset is durable.
+    pub(crate) synced: u64,
+}
+
+impl Active {
+    pub(crate) fn new(
+        log: LogId,
+        id: SegmentId,
+        first_seq: Seq,
+        file: Arc<dyn SegmentFile>,
+        pos: u64,
+    ) -> Active {
+        Active {
+            id,
+            first_seq,
+            file,
+            seed: Seed::new(log, id),
+            pos,
+            synced: pos,
+        }
+    }
+
+    pub(crate) fn seal(&self, next_seq: Seq) -> Sealed {
+        Sealed {
+            id: self.id,
+            first_seq: self.first_seq,
+            next_seq,
+            end: self.pos,
+            size: self.file.size(),
+        }
+    }
+}
+
+/// Why creating a segment failed: a sync failure must poison the writer.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    /// Creating, preallocating, writing or renaming failed; nothing was acknowledged
+    /// on the strength of it, so the writer may try again.
+    Io(Error),
+    /// A sync failed.
+    Sync(&'static str, io::Error),
+}
+
+/// Creates segment `id` atomically: `wal-N.log.tmp` is created with its blocks
+/// allocated, the header written and synced, renamed to `wal-N.log`, and the directory
+/// synced. On an error before the rename the temporary file is removed.
+pub(crate) fn create(
+    storage: &dyn Storage,
+    log: LogId,
+    id: SegmentId,
+    first_seq: Seq,
+    size: u64,
+) -> Result<Active, CreateError> {
+    let tmp = id.temp_name();
+    let name = id.file_name();
+    let cleanup = |e: CreateError| {
+        let _ = storage.remove(&tmp);
+        e
+    };
+    let file = storage
+        .create(&tmp, size)
+        .map_err(|e| CreateError::Io(Error::io("create segment", storage.describe(&tmp), e)))?;
+    let header = Header {
+        log,
+        segment: id,
+        first_seq,
+        capacity: size,
+    };
+    file.write_at(0, &header.encode()).map_err(|e| {
+        cleanup(CreateError::Io(Error::io(
+            "write header",
+            storage.describe(&tmp),
+            e,
+        )))
+    })?;
+    file.sync(0, HEADER_LEN)
+        .map_err(|e| cleanup(CreateError::Sync("sync of a new segment", e)))?;
+    storage.rename(&tmp, &name).map_err(|e| {
+        cleanup(CreateError::Io(Error::io(
+            "rename segment",
+            storage.describe(&tmp),
+            e,
+        )))
+    })?;
+    storage
+        .sync_dir()
+        .map_err(|e| CreateError::Sync("directory sync", e))?;
+    Ok(Active::new(log, id, first_seq, file, HEADER_LEN))
+}
+
+/// Reads `len` bytes from the start of `file` (bounded by its size).
+pub(crate) fn read_prefix(
+    storage: &dyn Storage,
+    name: &str,
+    file: &dyn SegmentFile,
+    len: u64,
+) -> Result<Vec<u8>, Error> {
+    let len = len.min(file.size());
+    let len = usize::try_from(len).map_err(|_| {
+        Error::io(
+            "read",
+            storage.describe(name),
+            io::Error::new(io::ErrorKind::InvalidData, "segment too large for memory"),
+        )
+    })?;
+    let mut buf = vec![0; len];
+    file.read_at(0, &mut buf)
+        .map_err(|e| Error::io("read", storage.describe(name), e))?;
+    Ok(buf)
+}

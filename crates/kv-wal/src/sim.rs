@@ -1,0 +1,444 @@
+//! An in-memory disk for tests: injects faults and produces the disk a crash would
+//! leave, where only synced bytes are sure to survive.
+#![cfg_attr(not(feature = "sim"), allow(unreachable_pub, dead_code))]
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::storage::{out_of_bounds, SegmentFile, Storage};
+
+/// A fault [`SimStorage`] injects. Counts start from the moment of injection: `nth: 1`
+/// is the next such operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The `nth` file creation fails with ENOSPC (disk full).
+    NoSpaceOnCreate {
+        /// Which creation, counting from 1.
+        nth: u64,
+    },
+    /// The `nth` sync (of a file or of the directory) fails with EIO, and like Linux
+    /// after a failed fsync, the bytes it should have made durable are dropped from
+    /// the write-back queue: they stay readable but a crash loses them.
+    SyncFails {
+        /// Which sync, counting from 1.
+        nth: u64,
+    },
+    /// The `nth` rename fails with EIO and changes nothing.
+    RenameFails {
+        /// Which rename, counting from 1.
+        nth: u64,
+    },
+}
+
+/// What happens to bytes written but not yet synced when [`SimStorage::crash`] is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CrashMode {
+    /// They are all lost.
+    DropUnsynced,
+    /// They all reached the disk.
+    KeepUnsynced,
+    /// The first `n` of them, in the order they were written, reached the disk; the
+    /// rest did not (a write torn at any byte boundary).
+    TornAfter(u64),
+}
+
+#[derive(Debug, Default)]
+struct Inode {
+    data: Vec<u8>,
+    /// What a crash leaves; `None` until the first sync (the file's size is not durable).
+    durable: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    inode: usize,
+    offset: u64,
+    data: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    inodes: Vec<Inode>,
+    names: BTreeMap<String, usize>,
+    durable_names: BTreeMap<String, usize>,
+    /// Unsynced writes, oldest first.
+    pending: Vec<Pending>,
+    faults: Vec<(Fault, u64)>,
+    creates: u64,
+    syncs: u64,
+    renames: u64,
+}
+
+impl Disk {
+    /// Whether an injected fault fires for this operation (kind given by `matches`).
+    fn fires(&mut self, count: u64, matches: impl Fn(&Fault) -> bool) -> bool {
+        let hit = self
+            .faults
+            .iter()
+            .position(|(f, base)| matches(f) && fault_nth(f) + base == count);
+        if let Some(i) = hit {
+            self.faults.remove(i);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Applies (or, if `lose`, drops) the pending writes of `inode` that fall in
+    /// `offset..offset + len`.
+    fn settle(&mut self, inode: usize, offset: u64, len: u64, lose: bool) {
+        let end = offset.saturating_add(len);
+        let size = self.inodes[inode].data.len();
+        let mut durable = self.inodes[inode]
+            .durable
+            .take()
+            .unwrap_or_else(|| vec![0; size]);
+        let mut keep = Vec::with_capacity(self.pending.len());
+        for p in std::mem::take(&mut self.pending) {
+            let p_end = p.offset + p.data.len() as u64;
+            if p.inode != inode || p_end <= offset || p.offset >= end {
+                keep.push(p);
+                continue;
+            }
+            let lo = p.offset.max(offset);
+            let hi = p_end.min(end);
+            if !lose {
+                let src = &p.data[(lo - p.offset) as usize..(hi - p.offset) as usize];
+                durable[lo as usize..hi as usize].copy_from_slice(src);
+            }
+            if p.offset < lo {
+                keep.push(Pending {
+                    inode,
+                    offset: p.offset,
+                    data: p.data[..(lo - p.offset) as usize].to_vec(),
+                });
+            }
+            if hi < p_end {
+                keep.push(Pending {
+                    inode,
+                    offset: hi,
+                    data: p.data[(hi - p.offset) as usize..].to_vec(),
+                });
+            }
+        }
+        self.pending = keep;
+        self.inodes[inode].durable = Some(durable);
+    }
+}
+
+fn fault_nth(f: &Fault) -> u64 {
+    match *f {
+        Fault::NoSpaceOnCreate { nth } | Fault::SyncFails { nth } | Fault::RenameFails { nth } => {
+            nth
+        }
+    }
+}
+
+/// A simulated directory in memory, shareable (`Clone` shares the same disk).
+#[derive(Clone, Debug, Default)]
+pub struct SimStorage {
+    disk: Arc<Mutex<Disk>>,
+}
+
+impl SimStorage {
+    /// An empty disk.
+    pub fn new() -> SimStorage {
+        SimStorage::default()
+    }
+
+    /// Arms a fault.
+    pub fn inject(&self, fault: Fault) {
+        let mut d = self.disk.lock();
+        let base = match fault {
+            Fault::NoSpaceOnCreate { .. } => d.creates,
+            Fault::SyncFails { .. } => d.syncs,
+            Fault::RenameFails { .. } => d.renames,
+        };
+        d.faults.push((fault, base));
+    }
+
+    /// The disk a power loss would leave now: only durable names and synced bytes, plus
+    /// the unsynced bytes `mode` keeps. The result is a separate disk with no faults
+    /// armed; handles on this one keep writing to this one.
+    pub fn crash(&self, mode: CrashMode) -> SimStorage {
+        let d = self.disk.lock();
+        let mut inodes: Vec<Inode> = d
+            .inodes
+            .iter()
+            .map(|i| {
+                let data = i.durable.clone().unwrap_or_default();
+                Inode {
+                    durable: Some(data.clone()),
+                    data,
+                }
+            })
+            .collect();
+        let mut budget = match mode {
+            CrashMode::DropUnsynced => 0,
+            CrashMode::KeepUnsynced => u64::MAX,
+            CrashMode::TornAfter(n) => n,
+        };
+        for p in &d.pending {
+            if budget == 0 {
+                break;
+            }
+            let take = (p.data.len() as u64).min(budget) as usize;
+            budget -= take as u64;
+            if d.inodes[p.inode].durable.is_none() {
+                continue; // the file's size never reached the disk
+            }
+            let node = &mut inodes[p.inode];
+            let at = p.offset as usize;
+            node.data[at..at + take].copy_from_slice(&p.data[..take]);
+            node.durable = Some(node.data.clone());
+        }
+        SimStorage {
+            disk: Arc::new(Mutex::new(Disk {
+                inodes,
+                names: d.durable_names.clone(),
+                durable_names: d.durable_names.clone(),
+                ..Disk::default()
+            })),
+        }
+    }
+
+    /// Writes a whole file, durably (name and bytes), replacing any file of that name.
+    pub fn set_file(&self, name: &str, bytes: &[u8]) {
+        let mut d = self.disk.lock();
+        let inode = d.inodes.len();
+        d.inodes.push(Inode {
+            data: bytes.to_vec(),
+            durable: Some(bytes.to_vec()),
+        });
+        d.names.insert(name.to_owned(), inode);
+        d.durable_names.insert(name.to_owned(), inode);
+    }
+
+    /// The current bytes of a file (synced or not).
+    pub fn file(&self, name: &str) -> Option<Vec<u8>> {
+        let d = self.disk.lock();
+        d.names.get(name).map(|&i| d.inodes[i].data.clone())
+    }
+
+    /// The names in the directory now, sorted.
+    pub fn file_names(&self) -> Vec<String> {
+        self.disk.lock().names.keys().cloned().collect()
+    }
+
+    /// How many written bytes are not yet durable.
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.disk
+            .lock()
+            .pending
+            .iter()
+            .map(|p| p.data.len() as u64)
+            .sum()
+    }
+
+    fn handle(&self, inode: usize, writable: bool) -> Arc<dyn SegmentFile> {
+        let size = self.disk.lock().inodes[inode].data.len() as u64;
+        Arc::new(SimFile {
+            disk: self.disk.clone(),
+            inode,
+            size,
+            writable,
+        })
+    }
+}
+
+fn not_found(name: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("no file `{name}`"))
+}
+
+impl Storage for SimStorage {
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.file_names())
+    }
+
+    fn create(&self, name: &str, len: u64) -> io::Result<Arc<dyn SegmentFile>> {
+        let inode = {
+            let mut d = self.disk.lock();
+            d.creates += 1;
+            let n = d.creates;
+            if d.fires(n, |f| matches!(f, Fault::NoSpaceOnCreate { .. })) {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            if d.names.contains_key(name) {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("`{name}` exists"),
+                ));
+            }
+            let len =
+                usize::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::ENOSPC))?;
+            let inode = d.inodes.len();
+            d.inodes.push(Inode {
+                data: vec![0; len],
+                durable: None,
+            });
+            d.names.insert(name.to_owned(), inode);
+            inode
+        };
+        Ok(self.handle(inode, true))
+    }
+
+    fn open(&self, name: &str, writable: bool) -> io::Result<Arc<dyn SegmentFile>> {
+        let inode = *self
+            .disk
+            .lock()
+            .names
+            .get(name)
+            .ok_or_else(|| not_found(name))?;
+        Ok(self.handle(inode, writable))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut d = self.disk.lock();
+        d.renames += 1;
+        let n = d.renames;
+        if d.fires(n, |f| matches!(f, Fault::RenameFails { .. })) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        let inode = d.names.remove(from).ok_or_else(|| not_found(from))?;
+        d.names.insert(to.to_owned(), inode);
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.disk
+            .lock()
+            .names
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| not_found(name))
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        let mut d = self.disk.lock();
+        d.syncs += 1;
+        let n = d.syncs;
+        if d.fires(n, |f| matches!(f, Fault::SyncFails { .. })) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        d.durable_names = d.names.clone();
+        Ok(())
+    }
+
+    fn describe(&self, file: &str) -> String {
+        format!("sim:{file}")
+    }
+}
+
+#[derive(Debug)]
+struct SimFile {
+    disk: Arc<Mutex<Disk>>,
+    inode: usize,
+    size: u64,
+    writable: bool,
+}
+
+impl SegmentFile for SimFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.size {
+            return Err(out_of_bounds(offset, buf.len(), self.size));
+        }
+        let d = self.disk.lock();
+        let at = offset as usize;
+        buf.copy_from_slice(&d.inodes[self.inode].data[at..at + buf.len()]);
+        Ok(())
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if !self.writable {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "opened read-only",
+            ));
+        }
+        if offset.saturating_add(data.len() as u64) > self.size {
+            return Err(out_of_bounds(offset, data.len(), self.size));
+        }
+        let mut d = self.disk.lock();
+        let at = offset as usize;
+        d.inodes[self.inode].data[at..at + data.len()].copy_from_slice(data);
+        d.pending.push(Pending {
+            inode: self.inode,
+            offset,
+            data: data.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn sync(&self, offset: u64, len: u64) -> io::Result<()> {
+        let mut d = self.disk.lock();
+        d.syncs += 1;
+        let n = d.syncs;
+        if d.fires(n, |f| matches!(f, Fault::SyncFails { .. })) {
+            d.settle(self.inode, offset, len, true);
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        d.settle(self.inode, offset, len, false);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_synced_bytes_and_names_survive_a_crash() {
+        let sim = SimStorage::new();
+        let f = sim.create("a.tmp", 16).unwrap();
+        f.write_at(0, b"head").unwrap();
+        f.sync(0, 16).unwrap();
+        sim.rename("a.tmp", "a").unwrap();
+        // The rename is not durable until the directory is synced.
+        assert_eq!(
+            sim.crash(CrashMode::KeepUnsynced).file_names(),
+            Vec::<String>::new()
+        );
+        sim.sync_dir().unwrap();
+        f.write_at(4, b"tail").unwrap();
+        assert_eq!(sim.unsynced_bytes(), 4);
+        let dropped = sim.crash(CrashMode::DropUnsynced).file("a").unwrap();
+        assert_eq!(&dropped[..8], b"head\0\0\0\0");
+        let kept = sim.crash(CrashMode::KeepUnsynced).file("a").unwrap();
+        assert_eq!(&kept[..8], b"headtail");
+        let torn = sim.crash(CrashMode::TornAfter(2)).file("a").unwrap();
+        assert_eq!(&torn[..8], b"headta\0\0");
+    }
+
+    #[test]
+    fn a_failed_sync_loses_its_bytes_and_faults_fire_once() {
+        let sim = SimStorage::new();
+        let f = sim.create("a", 8).unwrap();
+        sim.sync_dir().unwrap();
+        sim.inject(Fault::SyncFails { nth: 2 });
+        f.sync(0, 8).unwrap();
+        f.write_at(0, b"x").unwrap();
+        assert!(f.sync(0, 8).is_err());
+        f.sync(0, 8).unwrap();
+        let mut b = [0; 1];
+        f.read_at(0, &mut b).unwrap();
+        assert_eq!(&b, b"x", "still readable");
+        assert_eq!(sim.crash(CrashMode::KeepUnsynced).file("a").unwrap()[0], 0);
+
+        sim.inject(Fault::NoSpaceOnCreate { nth: 1 });
+        let err = sim.create("b", 8).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert!(sim.create("b", 8).is_ok());
+        sim.inject(Fault::RenameFails { nth: 1 });
+        assert!(sim.rename("b", "c").is_err());
+        assert!(sim.rename("b", "c").is_ok());
+    }
+}

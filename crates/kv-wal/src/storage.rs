@@ -1,0 +1,52 @@
+//! The I/O seam: every file operation the log performs goes through [`Storage`] and
+//! [`SegmentFile`], so tests can inject faults and simulate crashes.
+//!
+//! The real implementation is [`FsStorage`](crate::FsStorage) (memory-mapped writes,
+//! `msync`, `fallocate`, `pread`); with feature `sim` the seam is public and
+//! [`SimStorage`](crate::SimStorage) is an in-memory disk.
+#![cfg_attr(not(feature = "sim"), allow(unreachable_pub))]
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// The directory a log lives in.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// The names of the files in the directory (any order).
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Creates the file `name`, which must not exist, with `len` bytes really allocated
+    /// (not sparse) and reading as zeros, open for writing. A full disk is an error
+    /// here, never later.
+    fn create(&self, name: &str, len: u64) -> io::Result<Arc<dyn SegmentFile>>;
+    /// Opens the existing file `name`; for writing too if `writable`.
+    fn open(&self, name: &str, writable: bool) -> io::Result<Arc<dyn SegmentFile>>;
+    /// Renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Removes the file `name`.
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// Makes creations, renames and removals in the directory durable.
+    fn sync_dir(&self) -> io::Result<()>;
+    /// How to name `file` in messages (its path, for a real directory).
+    fn describe(&self, file: &str) -> String;
+}
+
+/// One open segment file. Its size never changes while it is open.
+pub trait SegmentFile: Send + Sync + fmt::Debug {
+    /// The file's size in bytes.
+    fn size(&self) -> u64;
+    /// Fills `buf` with the bytes at `offset` (an error if they run past the end).
+    /// Reads see every completed [`write_at`](SegmentFile::write_at), synced or not.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// Writes `data` at `offset`, within the file's size; not durable until synced.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Makes the bytes in `offset..offset + len` durable.
+    fn sync(&self, offset: u64, len: u64) -> io::Result<()>;
+}
+
+/// An error for a write or read that does not fit in the file.
+pub(crate) fn out_of_bounds(offset: u64, len: usize, size: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("range {offset}+{len} is outside a file of {size} bytes"),
+    )
+}

@@ -1,0 +1,308 @@
+//! [`Wal`]: opening, appending, rotating, syncing, truncating and closing a log.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::codec::{encode, framed_len};
+use crate::commit::{Commit, Flusher};
+use crate::fs::FsStorage;
+use crate::header::HEADER_LEN;
+use crate::recovery::recover;
+use crate::replay::Replay;
+use crate::segment::{self, Active, CreateError, Sealed};
+use crate::storage::Storage;
+use crate::{
+    Error, LogId, Op, OpenReport, RecoveryMode, Result, Seq, SyncPolicy, WalOptions, WalStats,
+};
+
+/// A segmented write-ahead log. Thread-safe: share it (`&Wal` or `Arc<Wal>`) between
+/// appenders.
+///
+/// See the [crate documentation](crate) for an example.
+#[derive(Debug)]
+pub struct Wal {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<Flusher>>,
+}
+
+/// What appenders, the flusher thread and replays share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) segment_size: u64,
+    pub(crate) mode: RecoveryMode,
+    pub(crate) policy: SyncPolicy,
+    pub(crate) log: LogId,
+    pub(crate) state: Mutex<State>,
+    pub(crate) commit: Mutex<Commit>,
+    pub(crate) committed: Condvar,
+    pub(crate) poison: OnceLock<(&'static str, Arc<io::Error>)>,
+    pub(crate) closed: AtomicBool,
+}
+
+/// The writer's position; appends hold this lock only while copying into the map.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) active: Active,
+    pub(crate) sealed: VecDeque<Sealed>,
+    pub(crate) next_seq: Seq,
+    buf: Vec<u8>,
+}
+
+impl Wal {
+    /// Opens the log in `dir` (created if missing), or creates a new one if `dir` holds
+    /// no segment. Recovery scans every segment, validates headers and records,
+    /// applies [`WalOptions::recovery`], zero-fills a torn tail so new records never
+    /// follow garbage, and reports what it found.
+    ///
+    /// kv-wal takes no lock: the caller must make sure no other process opens the same
+    /// directory (kv-store holds a lock file), and that nothing truncates its files.
+    pub fn open(dir: impl AsRef<Path>, options: WalOptions) -> Result<(Wal, OpenReport)> {
+        options.validate()?;
+        let storage: Arc<dyn Storage> = match &options.storage {
+            Some(s) => s.clone(),
+            None => {
+                let dir = dir.as_ref();
+                Arc::new(
+                    FsStorage::new(dir)
+                        .map_err(|e| Error::io("create directory", dir.display().to_string(), e))?,
+                )
+            }
+        };
+        let rec = recover(&*storage, &options)?;
+        let durable = rec.next_seq.prev();
+        let shared = Arc::new(Shared {
+            storage,
+            segment_size: options.segment_size,
+            mode: options.recovery,
+            policy: options.sync,
+            log: rec.log,
+            state: Mutex::new(State {
+                active: rec.active,
+                sealed: rec.sealed.into(),
+                next_seq: rec.next_seq,
+                buf: Vec::with_capacity(256),
+            }),
+            commit: Mutex::new(Commit {
+                durable,
+                leader: false,
+            }),
+            committed: Condvar::new(),
+            poison: OnceLock::new(),
+            closed: AtomicBool::new(false),
+        });
+        let flusher = match options.sync {
+            SyncPolicy::Interval(every) => Some(
+                Flusher::start(shared.clone(), every)
+                    .map_err(|e| Error::io("start flusher thread", "-", e))?,
+            ),
+            _ => None,
+        };
+        Ok((
+            Wal {
+                shared,
+                flusher: Mutex::new(flusher),
+            },
+            rec.report,
+        ))
+    }
+
+    /// Appends `op`, written at `timestamp_ms` (ms since the Unix epoch, kept with the
+    /// record), and returns its sequence number once it is as durable as the
+    /// [`SyncPolicy`] promises: with [`SyncPolicy::EveryWrite`], durable on return,
+    /// sharing one flush with concurrent appenders.
+    ///
+    /// Errors: [`Error::RecordTooLarge`] if no segment could hold it,
+    /// [`Error::Poisoned`] after a failed sync, [`Error::Closed`] after
+    /// [`close`](Wal::close), or an I/O error creating the next segment (the record is
+    /// then not written; earlier records are untouched).
+    pub fn append(&self, op: &Op<'_>, timestamp_ms: u64) -> Result<Seq> {
+        let sh = &*self.shared;
+        if sh.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let framed = framed_len(op);
+        let max = sh.segment_size - HEADER_LEN;
+        if framed > max {
+            return Err(Error::RecordTooLarge { size: framed, max });
+        }
+        let seq = {
+            let mut st = sh.state.lock();
+            sh.check_poison()?;
+            if st.active.pos + framed > st.active.file.size() {
+                self.rotate(&mut st)?;
+            }
+            let seq = st.next_seq;
+            if seq.0 == u64::MAX {
+                return Err(Error::SeqExhausted);
+            }
+            let State { active, buf, .. } = &mut *st;
+            buf.clear();
+            encode(op, seq, timestamp_ms, &active.seed, buf);
+            active
+                .file
+                .write_at(active.pos, buf)
+                .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
+            active.pos += framed;
+            st.next_seq = seq.next();
+            seq
+        };
+        if sh.policy == SyncPolicy::EveryWrite {
+            sh.wait_durable(seq)?;
+        }
+        Ok(seq)
+    }
+
+    /// Seals the active segment (flushing it completely, so only the last segment can
+    /// ever have a torn tail) and creates the next one.
+    fn rotate(&self, st: &mut State) -> Result<()> {
+        let sh = &*self.shared;
+        let a = &st.active;
+        if a.pos > a.synced {
+            a.file
+                .sync(a.synced, a.pos - a.synced)
+                .map_err(|e| sh.poison("sync", e))?;
+        }
+        let next = segment::create(
+            &*sh.storage,
+            sh.log,
+            a.id.next(),
+            st.next_seq,
+            sh.segment_size,
+        )
+        .map_err(|e| match e {
+            CreateError::Io(e) => e,
+            CreateError::Sync(op, e) => sh.poison(op, e),
+        })?;
+        let old = std::mem::replace(&mut st.active, next);
+        st.sealed.push_back(old.seal(st.next_seq));
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable (shares a flush with concurrent
+    /// appenders). After a failure the writer is poisoned.
+    pub fn sync(&self) -> Result<()> {
+        let sh = &*self.shared;
+        sh.check_poison()?;
+        let upto = sh.state.lock().next_seq.prev();
+        sh.wait_durable(upto)
+    }
+
+    /// The sequence number of the last record appended (or recovered). Before any
+    /// record, one less than [`WalOptions::first_seq`] (so `Seq(0)` by default).
+    pub fn last_seq(&self) -> Seq {
+        self.shared.state.lock().next_seq.prev()
+    }
+
+    /// The log's identity (random, chosen when it was created).
+    pub fn log_id(&self) -> LogId {
+        self.shared.log
+    }
+
+    /// Reads every record with a sequence number at or above `from`, in order, across
+    /// segments, with `pread` (not through the map). The replay sees the records
+    /// appended before this call; segments it needs stay readable even if
+    /// [`truncate_through`](Wal::truncate_through) removes them meanwhile.
+    ///
+    /// Records below the oldest segment were truncated: compare `from` with
+    /// [`WalStats::first_seq`] if that matters.
+    pub fn replay_from(&self, from: Seq) -> Result<Replay> {
+        let sh = &self.shared;
+        let st = sh.state.lock();
+        let mut plan = Vec::new();
+        for s in &st.sealed {
+            if s.next_seq <= from {
+                continue;
+            }
+            let name = s.id.file_name();
+            let file = sh
+                .storage
+                .open(&name, false)
+                .map_err(|e| Error::io("open", sh.storage.describe(&name), e))?;
+            plan.push((s.id, s.first_seq, s.end, file));
+        }
+        let a = &st.active;
+        plan.push((a.id, a.first_seq, a.pos, a.file.clone()));
+        Ok(Replay::new(sh.storage.clone(), sh.log, sh.mode, from, plan))
+    }
+
+    /// Removes every segment whose records all have sequence numbers at or below
+    /// `seq` (once a snapshot covers them), oldest first; never the active segment.
+    /// Returns how many segments were removed.
+    pub fn truncate_through(&self, seq: Seq) -> Result<usize> {
+        let sh = &*self.shared;
+        if sh.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let mut st = sh.state.lock();
+        let mut removed = 0;
+        while let Some(front) = st.sealed.front() {
+            if front.next_seq.prev() > seq {
+                break;
+            }
+            let name = front.id.file_name();
+            sh.storage
+                .remove(&name)
+                .map_err(|e| Error::io("remove segment", sh.storage.describe(&name), e))?;
+            st.sealed.pop_front();
+            removed += 1;
+        }
+        if removed > 0 {
+            sh.storage
+                .sync_dir()
+                .map_err(|e| sh.poison("directory sync", e))?;
+        }
+        Ok(removed)
+    }
+
+    /// The log's shape now.
+    pub fn stats(&self) -> WalStats {
+        let sh = &*self.shared;
+        let durable_seq = sh.commit.lock().durable;
+        let st = sh.state.lock();
+        let first = st
+            .sealed
+            .front()
+            .map_or(st.active.first_seq, |s| s.first_seq);
+        let any = st.next_seq > first;
+        WalStats {
+            segments: st.sealed.len() + 1,
+            bytes: st.sealed.iter().map(|s| s.end).sum::<u64>() + st.active.pos,
+            allocated_bytes: st.sealed.iter().map(|s| s.size).sum::<u64>() + st.active.file.size(),
+            first_seq: any.then_some(first),
+            last_seq: any.then(|| st.next_seq.prev()),
+            durable_seq,
+            poisoned: sh.poison.get().is_some(),
+        }
+    }
+
+    /// Flushes everything appended, stops the background flusher, and refuses later
+    /// appends with [`Error::Closed`]. Closing twice is fine. Dropping a `Wal` without
+    /// closing it stops the flusher but does not flush.
+    pub fn close(&self) -> Result<()> {
+        let sh = &*self.shared;
+        let was_closed = sh.closed.swap(true, Ordering::AcqRel);
+        if let Some(f) = self.flusher.lock().take() {
+            f.stop();
+        }
+        if was_closed {
+            return Ok(());
+        }
+        sh.check_poison()?;
+        let upto = sh.state.lock().next_seq.prev();
+        sh.wait_durable(upto)
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        if let Some(f) = self.flusher.get_mut().take() {
+            f.stop();
+        }
+    }
+}
