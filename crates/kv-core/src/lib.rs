@@ -1,9 +1,104 @@
-//! The in-memory engine of kv (skeleton: the kv-core issue fills it in).
+//! The in-memory engine of kv: a concurrent, sharded byte-key/byte-value cache with
+//! per-entry metadata, TTL on an injectable clock, size and count limits, eviction
+//! policies, callbacks and metrics. It does no file I/O and can be used on its own.
 //!
 //! ```
-//! assert_eq!(kv_core::NAME, "kv-core");
+//! use std::time::Duration;
+//! use kv_core::{Cache, EvictionPolicy, ManualClock, Options, Timestamp, Ttl};
+//!
+//! let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+//! let cache = Cache::new(
+//!     Options::default()
+//!         .max_entries(2)
+//!         .shards(1) // eviction samples the writing shard: one shard makes LRU exact here
+//!         .eviction(EvictionPolicy::Lru)
+//!         .clock(clock.clone()),
+//! )?;
+//!
+//! cache.set(b"a", b"1")?;
+//! cache.set_with_ttl(b"session", b"x", Duration::from_secs(30))?;
+//! assert_eq!(cache.get(b"a").unwrap(), b"1"); // a cheap handle, no copy
+//! assert_eq!(cache.ttl(b"session"), Ttl::Remaining(Duration::from_secs(30)));
+//!
+//! // Full: the least recently read entry makes room, and the write says so.
+//! clock.advance(Duration::from_secs(1));
+//! cache.get(b"a");
+//! let outcome = cache.set(b"b", b"2")?;
+//! assert_eq!(outcome.evicted[0].key(), b"session");
+//!
+//! // Time passes (on the injected clock): expired keys are never returned.
+//! clock.advance(Duration::from_secs(1));
+//! cache.get(b"b");
+//! cache.set_with_ttl(b"short", b"y", Duration::from_secs(5))?; // evicts "a"
+//! clock.advance(Duration::from_secs(5));
+//! assert_eq!(cache.get(b"short"), None);
+//! assert_eq!(cache.get(b"a"), None);
+//!
+//! let m = cache.metrics();
+//! assert_eq!((m.hits, m.misses, m.evictions, m.expirations), (3, 2, 2, 1));
+//! # Ok::<(), kv_core::Error>(())
 //! ```
+//!
+//! # Design
+//!
+//! - **Entries.** One allocation per entry holds a 32-byte header (version, created
+//!   and updated seconds, expiry in milliseconds, access bookkeeping), the key and the
+//!   value, behind a thin reference-counted pointer. A [`Value`] is that pointer: a hit
+//!   copies no bytes and holds no lock.
+//! - **Shards.** Keys are hashed once with a per-process keyed hash (foldhash, random
+//!   seed); the hash picks the shard and the bucket. A shard is a dense vector of
+//!   entries plus a hash index of positions, behind a reader-writer lock. Reads take
+//!   it shared; writes, exclusive.
+//! - **Reads stay shared.** A read records its access in the entry header only when
+//!   something changed: the second of the last access, or a step of a probabilistic
+//!   counter (logarithmic for LFU, floating-point for the access count). Metrics are
+//!   counted in per-thread stripes, each on its own cache line.
+//! - **Eviction** is approximated as in Redis: sample `eviction_samples` entries of the
+//!   writing shard and evict the best candidate for the policy (LRU by last access,
+//!   LFU by a decaying logarithmic counter, soonest expiry, or random). If that shard
+//!   has nothing to give, the write locks every shard (in order) and looks further.
+//! - **Expiry** is lazy on access plus [`Cache::purge_expired`], an incremental sweep
+//!   with a work budget.
+//! - **Callbacks** (`on_evict`, `on_expire`, `on_error`) run after every lock is
+//!   released, so they may call back into the cache.
 #![forbid(unsafe_code)]
 
-/// The crate's name.
-pub const NAME: &str = "kv-core";
+mod batch;
+mod cache;
+mod entry;
+mod error;
+mod events;
+mod eviction;
+mod flight;
+mod hash;
+mod header;
+mod info;
+mod iter;
+mod metrics;
+mod options;
+mod purge;
+mod shard;
+mod time;
+mod value;
+mod write;
+
+pub use batch::{BatchOp, BatchOutcome};
+pub use cache::Cache;
+pub use entry::Entry;
+pub use error::{Error, StoreLimit};
+pub use events::{ErrorCallback, EvictCallback, EvictionCause, ExpireCallback, ExpiryCause};
+pub use info::{EntryInfo, Ttl};
+pub use iter::Iter;
+pub use metrics::MetricsSnapshot;
+pub use options::{
+    default_shards, EvictionPolicy, Options, DEFAULT_EVICTION_SAMPLES, DEFAULT_LFU_DECAY,
+    DEFAULT_LFU_LOG_FACTOR, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
+    MAX_SHARDS,
+};
+pub use purge::PurgeStats;
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use value::Value;
+pub use write::{Write, WriteOutcome};
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,397 @@
+//! [`Cache`]: the sharded map itself, its construction and its read, delete and
+//! expiry operations. Writes live in `write.rs`, batches in `batch.rs`.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::entry::{header, key_of, same, size_of, Raw};
+use crate::events::Pending;
+use crate::eviction::Evictor;
+use crate::hash::{shard_of, KeyHasher};
+use crate::header::LfuParams;
+use crate::metrics::{Counters, Metrics};
+use crate::shard::Shard;
+use crate::{
+    Entry, EntryInfo, Error, ExpiryCause, MetricsSnapshot, Options, Result, StoreLimit, Timestamp,
+    Ttl, Value,
+};
+
+/// A concurrent in-memory key-value cache: keys and values are bytes, entries carry
+/// metadata and an optional expiry, limits are enforced by an eviction policy.
+///
+/// `Cache` is `Send + Sync` and every method takes `&self`: share it with an `Arc`.
+/// The map is split into shards, each behind its own reader-writer lock; a read takes
+/// its shard's lock shared, copies out a [`Value`] handle and lets go, so no lock is
+/// held while the caller uses the value. Callbacks run after every lock is released.
+///
+/// ```
+/// use kv_core::{Cache, Options};
+///
+/// let cache = Cache::new(Options::default())?;
+/// cache.set(b"user:1", b"Alice")?;
+/// assert_eq!(cache.get(b"user:1").unwrap(), b"Alice");
+/// assert!(cache.delete(b"user:1"));
+/// assert_eq!(cache.get(b"user:1"), None);
+/// # Ok::<(), kv_core::Error>(())
+/// ```
+pub struct Cache {
+    pub(crate) shards: Box<[CachePadded<Shard>]>,
+    pub(crate) mask: usize,
+    pub(crate) hasher: KeyHasher,
+    pub(crate) opts: Options,
+    pub(crate) evictor: Evictor,
+    pub(crate) len: CachePadded<AtomicUsize>,
+    pub(crate) bytes: CachePadded<AtomicU64>,
+    pub(crate) metrics: Metrics,
+    /// The shard `purge_expired` works on next.
+    pub(crate) purge_shard: AtomicUsize,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("len", &self.len())
+            .field("options", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A new, empty cache; fails with [`Error::InvalidOption`] naming the first invalid
+    /// option.
+    pub fn new(options: Options) -> Result<Cache> {
+        options.validate()?;
+        let evictor = Evictor {
+            policy: options.eviction,
+            samples: options.eviction_samples,
+            lfu: LfuParams {
+                log_factor: options.lfu_log_factor,
+                decay_minutes: (options.lfu_decay.as_secs() / 60) as u32,
+            },
+        };
+        Ok(Cache {
+            shards: (0..options.shards)
+                .map(|_| CachePadded::new(Shard::default()))
+                .collect(),
+            mask: options.shards - 1,
+            hasher: KeyHasher::default(),
+            evictor,
+            opts: options,
+            len: CachePadded::new(AtomicUsize::new(0)),
+            bytes: CachePadded::new(AtomicU64::new(0)),
+            metrics: Metrics::new(),
+            purge_shard: AtomicUsize::new(0),
+        })
+    }
+
+    /// The options the cache was built with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The current time on the cache's clock.
+    pub fn now(&self) -> Timestamp {
+        self.opts.clock.now()
+    }
+
+    /// Checks a key and value against the size limits, as every write does first.
+    /// (kv-store calls it before logging a write.)
+    pub fn validate(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.validate_key(key)?;
+        if value.len() > self.opts.max_value_size {
+            return Err(Error::ValueTooLarge {
+                size: value.len(),
+                limit: self.opts.max_value_size,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn validate_key(&self, key: &[u8]) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::EmptyKey);
+        }
+        if key.len() > self.opts.max_key_size {
+            return Err(Error::KeyTooLarge {
+                size: key.len(),
+                limit: self.opts.max_key_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reports `e` to `on_error`, then returns it.
+    pub(crate) fn fail<T>(&self, e: Error) -> Result<T> {
+        if let Some(cb) = &self.opts.on_error {
+            cb(&e);
+        }
+        Err(e)
+    }
+
+    pub(crate) fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[shard_of(hash, self.mask)]
+    }
+
+    /// Runs the callbacks gathered under locks. Call only with no lock held.
+    pub(crate) fn dispatch(&self, pending: Pending) {
+        if pending.is_empty() {
+            return;
+        }
+        if let Some(cb) = &self.opts.on_evict {
+            for (e, cause) in &pending.evicted {
+                cb(e, *cause);
+            }
+        }
+        if let Some(cb) = &self.opts.on_expire {
+            for (e, cause) in &pending.expired {
+                cb(e, *cause);
+            }
+        }
+    }
+
+    /// Takes `entries` entries and `bytes` bytes out of the limits, or says which limit
+    /// is in the way.
+    pub(crate) fn try_reserve(&self, entries: usize, bytes: u64) -> Result<(), StoreLimit> {
+        let max = self.opts.max_entries;
+        if entries > 0 {
+            self.len
+                .fetch_update(Relaxed, Relaxed, |n| {
+                    (n + entries <= max).then_some(n + entries)
+                })
+                .map_err(|_| StoreLimit::Entries(max))?;
+        }
+        if bytes > 0 {
+            match self.opts.max_bytes {
+                None => {
+                    self.bytes.fetch_add(bytes, Relaxed);
+                }
+                Some(budget) => {
+                    let r = self.bytes.fetch_update(Relaxed, Relaxed, |b| {
+                        (b + bytes <= budget).then_some(b + bytes)
+                    });
+                    if r.is_err() {
+                        if entries > 0 {
+                            self.len.fetch_sub(entries, Relaxed);
+                        }
+                        return Err(StoreLimit::Bytes(budget));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back what entries took from the limits.
+    pub(crate) fn release(&self, entries: usize, bytes: u64) {
+        if entries > 0 {
+            self.len.fetch_sub(entries, Relaxed);
+        }
+        if bytes > 0 {
+            self.bytes.fetch_sub(bytes, Relaxed);
+        }
+    }
+
+    /// The stored entry for `key`, expired or not, without touching it.
+    fn lookup(&self, hash: u64, key: &[u8]) -> Option<Raw> {
+        let st = self.shard(hash).state.read();
+        st.find(hash, key).map(|pos| st.entries[pos].clone())
+    }
+
+    /// Removes `raw` if it is still the entry stored for its key, as an expiration.
+    pub(crate) fn expire_entry(&self, hash: u64, raw: &Raw, cause: ExpiryCause) {
+        let removed = {
+            let mut st = self.shard(hash).state.write();
+            match st.find(hash, key_of(raw)) {
+                Some(pos) if same(&st.entries[pos], raw) => {
+                    let r = st.remove_at(&self.hasher, hash, pos);
+                    self.release(1, size_of(&r) as u64);
+                    Some(r)
+                }
+                _ => None,
+            }
+        };
+        if let Some(r) = removed {
+            Counters::add(&self.metrics.local().expirations, 1);
+            if let Some(cb) = &self.opts.on_expire {
+                cb(&Entry::new(r), cause);
+            }
+        }
+    }
+
+    /// The live entry for `key` (an expired one is removed on the way), untouched.
+    pub(crate) fn live(&self, key: &[u8]) -> Option<Raw> {
+        let hash = self.hasher.hash(key);
+        let raw = self.lookup(hash, key)?;
+        if header(&raw).is_expired(self.now()) {
+            self.expire_entry(hash, &raw, ExpiryCause::Access);
+            return None;
+        }
+        Some(raw)
+    }
+
+    /// A read: the live entry for `key`, touched and counted as a hit or a miss.
+    fn read(&self, key: &[u8]) -> Option<Raw> {
+        let hash = self.hasher.hash(key);
+        let found = self.lookup(hash, key);
+        let counters = self.metrics.local();
+        let Some(raw) = found else {
+            Counters::add(&counters.misses, 1);
+            return None;
+        };
+        let now = self.now();
+        let h = header(&raw);
+        if h.is_expired(now) {
+            Counters::add(&counters.misses, 1);
+            self.expire_entry(hash, &raw, ExpiryCause::Access);
+            return None;
+        }
+        h.touch(now, self.evictor.touch_params());
+        Counters::add(&counters.hits, 1);
+        Some(raw)
+    }
+
+    /// The value stored for `key`, if there is a live one. Counts a hit or a miss and
+    /// records the access (for LRU/LFU and [`EntryInfo`]). Never returns an expired
+    /// value; finding one removes it.
+    pub fn get(&self, key: &[u8]) -> Option<Value> {
+        self.read(key).map(Value::new)
+    }
+
+    /// Like [`get`](Self::get), but the whole entry with its metadata.
+    pub fn get_entry(&self, key: &[u8]) -> Option<Entry> {
+        self.read(key).map(Entry::new)
+    }
+
+    /// Whether a live entry exists for `key`. Not counted as a read.
+    pub fn exists(&self, key: &[u8]) -> bool {
+        self.live(key).is_some()
+    }
+
+    /// The metadata of `key`'s live entry. Not counted as a read.
+    pub fn info(&self, key: &[u8]) -> Option<EntryInfo> {
+        self.live(key).map(|r| Entry::new(r).info())
+    }
+
+    /// How long `key` has to live. Not counted as a read.
+    pub fn ttl(&self, key: &[u8]) -> Ttl {
+        let Some(raw) = self.live(key) else {
+            return Ttl::Missing;
+        };
+        match header(&raw).expires_at() {
+            None => Ttl::Persistent,
+            Some(at) => Ttl::Remaining(at.saturating_duration_since(self.now())),
+        }
+    }
+
+    /// Removes `key`'s entry and returns it, if there was a live one.
+    pub fn remove(&self, key: &[u8]) -> Option<Entry> {
+        self.remove_where(key, |_| true)
+    }
+
+    /// Removes `key`; `true` if there was a live entry.
+    pub fn delete(&self, key: &[u8]) -> bool {
+        self.remove(key).is_some()
+    }
+
+    /// Removes `key` only if its live entry has exactly `version`; `true` if it did.
+    /// kv-store replays a logged eviction with it: a newer write must survive.
+    pub fn remove_if_version(&self, key: &[u8], version: u64) -> bool {
+        self.remove_where(key, |raw| header(raw).version() == version)
+            .is_some()
+    }
+
+    fn remove_where(&self, key: &[u8], pred: impl Fn(&Raw) -> bool) -> Option<Entry> {
+        let hash = self.hasher.hash(key);
+        let now = self.now();
+        let (removed, expired) = {
+            let mut st = self.shard(hash).state.write();
+            let pos = st.find(hash, key)?;
+            let raw = &st.entries[pos];
+            let expired = header(raw).is_expired(now);
+            if !expired && !pred(raw) {
+                return None;
+            }
+            let r = st.remove_at(&self.hasher, hash, pos);
+            self.release(1, size_of(&r) as u64);
+            (r, expired)
+        };
+        let counters = self.metrics.local();
+        if expired {
+            Counters::add(&counters.expirations, 1);
+            if let Some(cb) = &self.opts.on_expire {
+                cb(&Entry::new(removed), ExpiryCause::Access);
+            }
+            return None;
+        }
+        Counters::add(&counters.deletes, 1);
+        Some(Entry::new(removed))
+    }
+
+    /// Sets (`Some`) or clears (`None`) the absolute expiry of `key`'s live entry,
+    /// without changing its value, version or update time. `true` if the key was
+    /// there. An instant not after now makes the entry expired at once.
+    pub fn expire(&self, key: &[u8], expires_at: Option<Timestamp>) -> bool {
+        let hash = self.hasher.hash(key);
+        let now = self.now();
+        let expired = {
+            let st = self.shard(hash).state.write();
+            let Some(pos) = st.find(hash, key) else {
+                return false;
+            };
+            let raw = &st.entries[pos];
+            if header(raw).is_expired(now) {
+                raw.clone()
+            } else {
+                header(raw).set_expires_at(expires_at);
+                return true;
+            }
+        };
+        self.expire_entry(hash, &expired, ExpiryCause::Access);
+        false
+    }
+
+    /// Makes `key` expire `ttl` from now. `true` if the key was there.
+    pub fn expire_in(&self, key: &[u8], ttl: Duration) -> bool {
+        self.expire(key, Some(self.now().saturating_add(ttl)))
+    }
+
+    /// Makes `key` never expire. `true` if the key was there.
+    pub fn persist(&self, key: &[u8]) -> bool {
+        self.expire(key, None)
+    }
+
+    /// Number of entries, including expired ones that no read or purge has removed
+    /// yet (what counts against `max_entries`).
+    pub fn len(&self) -> usize {
+        self.len.load(Relaxed)
+    }
+
+    /// Whether [`len`](Self::len) is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Key and value bytes held (what counts against `max_bytes`).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Relaxed)
+    }
+
+    /// Removes every entry, one shard at a time (no callbacks, not counted as
+    /// deletes). Writes running at the same time may survive it.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let taken = shard.state.write().take_all();
+            let bytes: u64 = taken.iter().map(|r| size_of(r) as u64).sum();
+            self.release(taken.len(), bytes);
+            drop(taken);
+        }
+    }
+
+    /// The counters now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics
+            .snapshot(self.len() as u64, self.bytes.load(Relaxed))
+    }
+}

@@ -1,0 +1,169 @@
+//! [`Entry`]: an owned handle to one stored entry, and the single allocation behind it.
+
+use std::fmt;
+
+use triomphe::ThinArc;
+
+use crate::header::Header;
+use crate::{EntryInfo, Timestamp, Value};
+
+/// One entry's allocation: reference count, 32-byte header, length, key bytes, value
+/// bytes. The table, [`Entry`] and [`Value`] all point at it with one thin pointer.
+pub(crate) type Raw = ThinArc<Header, u8>;
+
+/// Builds an entry's allocation from its header, key and value.
+pub(crate) fn new_raw(header: Header, key: &[u8], value: &[u8]) -> Raw {
+    let total = key.len() + value.len();
+    if total <= 256 {
+        let mut buf = [0u8; 256];
+        buf[..key.len()].copy_from_slice(key);
+        buf[key.len()..total].copy_from_slice(value);
+        ThinArc::from_header_and_slice(header, &buf[..total])
+    } else {
+        let mut buf = Vec::with_capacity(total);
+        buf.extend_from_slice(key);
+        buf.extend_from_slice(value);
+        ThinArc::from_header_and_slice(header, &buf)
+    }
+}
+
+pub(crate) fn header(raw: &Raw) -> &Header {
+    &raw.header.header
+}
+
+pub(crate) fn key_of(raw: &Raw) -> &[u8] {
+    &raw.slice[..header(raw).key_len()]
+}
+
+pub(crate) fn value_of(raw: &Raw) -> &[u8] {
+    &raw.slice[header(raw).key_len()..]
+}
+
+/// Key and value bytes of an entry: what counts against `Options::max_bytes`.
+pub(crate) fn size_of(raw: &Raw) -> usize {
+    raw.slice.len()
+}
+
+pub(crate) fn same(a: &Raw, b: &Raw) -> bool {
+    a.ptr() == b.ptr()
+}
+
+pub(crate) fn same_flight(
+    a: &std::sync::Arc<crate::flight::Flight>,
+    b: &std::sync::Arc<crate::flight::Flight>,
+) -> bool {
+    std::sync::Arc::ptr_eq(a, b)
+}
+
+/// An owned handle to one entry as stored: key, value and metadata.
+///
+/// Cloning it is a reference-count increment; it holds no lock, and the entry's bytes
+/// live as long as any handle does, even after the entry leaves the cache. Entries
+/// come from iteration ([`Cache::iter`](crate::Cache::iter),
+/// [`Cache::shard_entries`](crate::Cache::shard_entries)), from
+/// [`Cache::get_entry`](crate::Cache::get_entry), from eviction reports and from
+/// callbacks.
+#[derive(Clone)]
+pub struct Entry {
+    raw: Raw,
+}
+
+impl Entry {
+    pub(crate) fn new(raw: Raw) -> Self {
+        Entry { raw }
+    }
+
+    /// The key's bytes.
+    pub fn key(&self) -> &[u8] {
+        key_of(&self.raw)
+    }
+
+    /// The value, as a cheap handle sharing this entry's allocation.
+    pub fn value(&self) -> Value {
+        Value::new(self.raw.clone())
+    }
+
+    /// The version: it grows with each write to the key (see
+    /// [`Write::version`](crate::Write::version)).
+    pub fn version(&self) -> u64 {
+        header(&self.raw).version()
+    }
+
+    /// When the key was first written (whole seconds).
+    pub fn created(&self) -> Timestamp {
+        header(&self.raw).created()
+    }
+
+    /// When this value was written (whole seconds).
+    pub fn updated(&self) -> Timestamp {
+        header(&self.raw).updated()
+    }
+
+    /// When the entry expires (milliseconds), or `None` if it never does. Read live:
+    /// [`Cache::expire`](crate::Cache::expire) on the stored entry shows here.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        header(&self.raw).expires_at()
+    }
+
+    /// Whether the entry is expired at `now`.
+    pub fn is_expired_at(&self, now: Timestamp) -> bool {
+        header(&self.raw).is_expired(now)
+    }
+
+    /// Key plus value length in bytes.
+    pub fn size(&self) -> usize {
+        size_of(&self.raw)
+    }
+
+    /// All the metadata at once.
+    pub fn info(&self) -> EntryInfo {
+        let h = header(&self.raw);
+        EntryInfo {
+            created: h.created(),
+            updated: h.updated(),
+            last_accessed: h.last_accessed(),
+            access_count: h.access_count(),
+            version: h.version(),
+            size: size_of(&self.raw),
+            expires_at: h.expires_at(),
+        }
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &crate::value::Bytes(self.key()))
+            .field("value", &crate::value::Bytes(value_of(&self.raw)))
+            .field("version", &self.version())
+            .field("expires_at", &self.expires_at())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn small_and_large_entries_keep_key_and_value_apart() {
+        for (klen, vlen) in [(1, 0), (3, 5), (100, 156), (100, 157), (10, 100_000)] {
+            let key = vec![b'k'; klen];
+            let value: Vec<u8> = (0..vlen).map(|i| i as u8).collect();
+            let h = Header::new(klen, 7, ts(1000), ts(2000), None, ts(3000));
+            let e = Entry::new(new_raw(h, &key, &value));
+            assert_eq!(e.key(), &key[..]);
+            assert_eq!(&*e.value(), &value[..]);
+            assert_eq!(e.size(), klen + vlen);
+            let info = e.info();
+            assert_eq!(info.version, 7);
+            assert_eq!(info.created, ts(1000));
+            assert_eq!(info.updated, ts(2000));
+            assert_eq!(info.last_accessed, ts(3000));
+        }
+    }
+}

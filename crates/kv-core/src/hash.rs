@@ -1,0 +1,76 @@
+//! Hashing (keyed, seeded per process) and the cheap per-thread random numbers that
+//! sampling and the probabilistic counters use.
+
+use std::cell::Cell;
+use std::hash::BuildHasher;
+
+/// The keyed hasher: foldhash with a random per-process seed, so a caller cannot pick
+/// keys that collide (no HashDoS). One hash per operation chooses both the shard and
+/// the bucket inside it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeyHasher(foldhash::fast::RandomState);
+
+impl KeyHasher {
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        self.0.hash_one(key)
+    }
+}
+
+/// The shard a hash belongs to. Uses bits 32.. of the hash: hashbrown takes the bucket
+/// from the low bits and its tag from the top 7, so the three stay independent.
+pub(crate) fn shard_of(hash: u64, mask: usize) -> usize {
+    (hash >> 32) as usize & mask
+}
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    let state = std::collections::hash_map::RandomState::new();
+    state.hash_one(std::thread::current().id())
+}
+
+/// A uniformly distributed `u64` from a per-thread SplitMix64 stream. Not for secrets:
+/// it picks eviction samples and drives probabilistic counters.
+pub(crate) fn random_u64() -> u64 {
+    RNG.with(|s| {
+        let x = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        s.set(x);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+}
+
+/// A uniformly distributed index below `n` (`n > 0`).
+pub(crate) fn random_below(n: usize) -> usize {
+    ((random_u64() as u128 * n as u128) >> 64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_is_stable_within_a_hasher_and_keyed_across_hashers() {
+        let a = KeyHasher::default();
+        assert_eq!(a.hash(b"k"), a.hash(b"k"));
+        assert_ne!(a.hash(b"k"), a.hash(b"l"));
+        // Two hashers are seeded differently (per instance and per process).
+        let b = KeyHasher::default();
+        let differ = (0..16u8).any(|i| a.hash(&[i]) != b.hash(&[i]));
+        assert!(differ);
+    }
+
+    #[test]
+    fn random_below_stays_in_range_and_covers_it() {
+        let mut seen = [false; 8];
+        for _ in 0..1000 {
+            let i = random_below(8);
+            seen[i] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+}

@@ -1,0 +1,300 @@
+//! The fixed 32-byte header at the front of every entry's single allocation, its bit
+//! packing, and the access bookkeeping a read does (written only when it changes).
+//!
+//! Layout (all words native-endian, in memory only):
+//!
+//! ```text
+//! version  u64   the entry's version
+//! stamps   u64   created seconds (high 32) | updated seconds (low 32)
+//! expiry   u64   expires_at milliseconds (high 48, 0 = never) | key length (low 16)
+//! access   u64   last access seconds (high 32) | hit counter (16) | LFU counter (8) | 0 (8)
+//! ```
+//!
+//! Created, updated and last-accessed times keep whole seconds (until 2106);
+//! expiry keeps milliseconds (until the year 10889).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::hash::random_u64;
+use crate::Timestamp;
+
+/// Longest key the header can describe.
+pub(crate) const MAX_KEY_LEN: usize = u16::MAX as usize;
+/// Latest expiry the header can hold, in milliseconds; later ones are clamped to it.
+pub(crate) const MAX_EXPIRY_MILLIS: u64 = (1 << 48) - 1;
+/// What a new entry's LFU counter starts at (as in Redis), so a newcomer is not the
+/// first thing evicted.
+pub(crate) const LFU_INIT: u8 = 5;
+
+/// The fixed part of an entry.
+#[derive(Debug)]
+pub(crate) struct Header {
+    version: u64,
+    stamps: u64,
+    expiry: AtomicU64,
+    access: AtomicU64,
+}
+
+/// What LFU bookkeeping a touch does; `None` outside the LFU policy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LfuParams {
+    pub(crate) log_factor: u32,
+    pub(crate) decay_minutes: u32,
+}
+
+fn secs(t: Timestamp) -> u64 {
+    (t.as_millis() / 1000).min(u64::from(u32::MAX))
+}
+
+fn encode_expiry(expires_at: Option<Timestamp>) -> u64 {
+    match expires_at {
+        None => 0,
+        // 0 means "never", so the epoch itself becomes 1 ms: still long past.
+        Some(t) => t.as_millis().clamp(1, MAX_EXPIRY_MILLIS),
+    }
+}
+
+impl Header {
+    pub(crate) fn new(
+        key_len: usize,
+        version: u64,
+        created: Timestamp,
+        updated: Timestamp,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Self {
+        debug_assert!(key_len <= MAX_KEY_LEN);
+        Header {
+            version,
+            stamps: (secs(created) << 32) | secs(updated),
+            expiry: AtomicU64::new((encode_expiry(expires_at) << 16) | key_len as u64),
+            access: AtomicU64::new((secs(now) << 32) | (u64::from(LFU_INIT) << 8)),
+        }
+    }
+
+    pub(crate) fn key_len(&self) -> usize {
+        (self.expiry.load(Relaxed) & 0xFFFF) as usize
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub(crate) fn created(&self) -> Timestamp {
+        Timestamp::from_millis((self.stamps >> 32) * 1000)
+    }
+
+    pub(crate) fn updated(&self) -> Timestamp {
+        Timestamp::from_millis((self.stamps & 0xFFFF_FFFF) * 1000)
+    }
+
+    pub(crate) fn expires_at(&self) -> Option<Timestamp> {
+        match self.expiry.load(Relaxed) >> 16 {
+            0 => None,
+            ms => Some(Timestamp::from_millis(ms)),
+        }
+    }
+
+    /// Changes the expiry. Called under the shard's write lock only.
+    pub(crate) fn set_expires_at(&self, expires_at: Option<Timestamp>) {
+        let key_len = self.expiry.load(Relaxed) & 0xFFFF;
+        self.expiry
+            .store((encode_expiry(expires_at) << 16) | key_len, Relaxed);
+    }
+
+    /// An entry is expired from its expiry instant on.
+    pub(crate) fn is_expired(&self, now: Timestamp) -> bool {
+        let ms = self.expiry.load(Relaxed) >> 16;
+        ms != 0 && ms <= now.as_millis()
+    }
+
+    pub(crate) fn last_accessed(&self) -> Timestamp {
+        Timestamp::from_millis((self.access.load(Relaxed) >> 32) * 1000)
+    }
+
+    /// Last access in whole seconds: the LRU score.
+    pub(crate) fn accessed_secs(&self) -> u64 {
+        self.access.load(Relaxed) >> 32
+    }
+
+    pub(crate) fn access_count(&self) -> u64 {
+        hits_value(((self.access.load(Relaxed) >> 16) & 0xFFFF) as u16)
+    }
+
+    /// The LFU counter as of `now`, after decay: the LFU score.
+    pub(crate) fn lfu(&self, now: Timestamp, decay_minutes: u32) -> u8 {
+        let word = self.access.load(Relaxed);
+        lfu_decayed((word >> 8) as u8, word >> 32, secs(now), decay_minutes)
+    }
+
+    /// Records a read. Writes the shared word only if something changed: the second
+    /// of the last access, or a probabilistic counter step (rare for hot keys). A lost
+    /// race drops one update; these are statistics.
+    pub(crate) fn touch(&self, now: Timestamp, lfu: Option<LfuParams>) {
+        let old = self.access.load(Relaxed);
+        let now_s = secs(now);
+        let hits = hits_incr(((old >> 16) & 0xFFFF) as u16);
+        let mut counter = (old >> 8) as u8;
+        if let Some(p) = lfu {
+            counter = lfu_decayed(counter, old >> 32, now_s, p.decay_minutes);
+            counter = lfu_incr(counter, p.log_factor);
+        }
+        let new = (now_s << 32) | (u64::from(hits) << 16) | (u64::from(counter) << 8);
+        if new != old {
+            let _ = self.access.compare_exchange(old, new, Relaxed, Relaxed);
+        }
+    }
+}
+
+// The hit counter: a 16-bit floating-point counter (8-bit exponent, 8-bit mantissa).
+// Exact up to 511; above that each step is taken with probability 1/step, so the
+// expected value stays the true count while hot keys almost never write.
+const HITS_MAX: u16 = (55 << 8) | 0xFF;
+
+fn hits_value(code: u16) -> u64 {
+    let e = u64::from(code >> 8);
+    let m = u64::from(code & 0xFF);
+    if e == 0 {
+        m
+    } else {
+        (256 + m) << (e - 1)
+    }
+}
+
+fn hits_incr(code: u16) -> u16 {
+    if code >= HITS_MAX {
+        return code;
+    }
+    let e = code >> 8;
+    if e <= 1 {
+        return code + 1;
+    }
+    let mask = (1u64 << (e - 1)) - 1;
+    if random_u64() & mask == 0 {
+        code + 1
+    } else {
+        code
+    }
+}
+
+// The LFU counter, as in Redis: logarithmic (a step is taken with probability
+// 1 / ((counter - LFU_INIT) * log_factor + 1)), and decremented by one per
+// `decay_minutes` since the last access, so yesterday's hot keys can leave.
+fn lfu_decayed(counter: u8, accessed_s: u64, now_s: u64, decay_minutes: u32) -> u8 {
+    if decay_minutes == 0 {
+        return counter;
+    }
+    let idle_minutes = now_s.saturating_sub(accessed_s) / 60;
+    let periods = idle_minutes / u64::from(decay_minutes);
+    counter.saturating_sub(periods.min(255) as u8)
+}
+
+fn lfu_incr(counter: u8, log_factor: u32) -> u8 {
+    if counter == u8::MAX {
+        return counter;
+    }
+    let base = u64::from(counter.saturating_sub(LFU_INIT));
+    let odds = base * u64::from(log_factor) + 1;
+    if odds == 1 || random_u64() < u64::MAX / odds {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn header_packs_and_unpacks_every_field() {
+        let h = Header::new(
+            300,
+            42,
+            ts(1_700_000_000_123),
+            ts(1_700_000_005_999),
+            Some(ts(1_700_000_100_456)),
+            ts(1_700_000_006_000),
+        );
+        assert_eq!(std::mem::size_of::<Header>(), 32);
+        assert_eq!(h.key_len(), 300);
+        assert_eq!(h.version(), 42);
+        assert_eq!(h.created(), ts(1_700_000_000_000));
+        assert_eq!(h.updated(), ts(1_700_000_005_000));
+        assert_eq!(h.expires_at(), Some(ts(1_700_000_100_456)));
+        assert_eq!(h.last_accessed(), ts(1_700_000_006_000));
+        assert_eq!(h.access_count(), 0);
+        h.set_expires_at(None);
+        assert_eq!(h.expires_at(), None);
+        assert_eq!(h.key_len(), 300);
+        h.set_expires_at(Some(ts(0)));
+        assert_eq!(h.expires_at(), Some(ts(1)));
+        h.set_expires_at(Some(ts(u64::MAX)));
+        assert_eq!(h.expires_at(), Some(ts(MAX_EXPIRY_MILLIS)));
+    }
+
+    #[test]
+    fn expiry_starts_at_the_expiry_instant() {
+        let h = Header::new(1, 1, ts(0), ts(0), Some(ts(5_000)), ts(0));
+        assert!(!h.is_expired(ts(4_999)));
+        assert!(h.is_expired(ts(5_000)));
+        let never = Header::new(1, 1, ts(0), ts(0), None, ts(0));
+        assert!(!never.is_expired(ts(u64::MAX)));
+    }
+
+    #[test]
+    fn hit_counter_is_exact_while_small_and_unbiased_when_large() {
+        let mut code = 0u16;
+        for i in 1..=600u64 {
+            code = hits_incr(code);
+            if i <= 512 {
+                assert_eq!(hits_value(code), i);
+            }
+        }
+        // Continuity across exponent boundaries.
+        assert_eq!(hits_value(0xFF), 255);
+        assert_eq!(hits_value(0x100), 256);
+        assert_eq!(hits_value(0x1FF), 511);
+        assert_eq!(hits_value(0x200), 512);
+        // 100k increments land within 10% of the truth.
+        let mut code = 0u16;
+        for _ in 0..100_000 {
+            code = hits_incr(code);
+        }
+        let v = hits_value(code) as f64;
+        assert!((90_000.0..110_000.0).contains(&v), "estimate {v}");
+        assert_eq!(hits_incr(HITS_MAX), HITS_MAX);
+        assert!(hits_value(HITS_MAX) > 1 << 62);
+    }
+
+    #[test]
+    fn lfu_counter_grows_logarithmically_and_decays() {
+        let mut c = LFU_INIT;
+        for _ in 0..1000 {
+            c = lfu_incr(c, 10);
+        }
+        assert!(c > LFU_INIT + 3 && c < 40, "counter {c}");
+        assert_eq!(lfu_decayed(20, 0, 59, 1), 20);
+        assert_eq!(lfu_decayed(20, 0, 10 * 60, 1), 10);
+        assert_eq!(lfu_decayed(20, 0, 10 * 60, 2), 15);
+        assert_eq!(lfu_decayed(20, 0, 100 * 60, 1), 0);
+        assert_eq!(lfu_decayed(20, 0, 100 * 60, 0), 20);
+    }
+
+    #[test]
+    fn touch_writes_only_on_change() {
+        let h = Header::new(1, 1, ts(0), ts(0), None, ts(1_000));
+        let before = h.access.load(Relaxed);
+        h.touch(ts(1_500), None);
+        // Same second, but the hit counter moved.
+        assert_eq!(h.access_count(), 1);
+        assert_eq!(h.last_accessed(), ts(1_000));
+        h.touch(ts(3_000), None);
+        assert_eq!(h.last_accessed(), ts(3_000));
+        assert_ne!(before, h.access.load(Relaxed));
+    }
+}

@@ -1,0 +1,342 @@
+//! [`Options`] with their documented defaults and validation, and [`EvictionPolicy`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::events::{ErrorCallback, EvictCallback, ExpireCallback};
+use crate::header::MAX_KEY_LEN;
+use crate::{Clock, Entry, Error, EvictionCause, ExpiryCause, SystemClock};
+
+/// Default `max_key_size`: 1 KiB.
+pub const DEFAULT_MAX_KEY_SIZE: usize = 1024;
+/// Default `max_value_size`: 1 MiB.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
+/// Default `max_entries`: one million.
+pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+/// Default `eviction_samples`: 5, as Redis's `maxmemory-samples`.
+pub const DEFAULT_EVICTION_SAMPLES: usize = 5;
+/// Default `lfu_log_factor`: 10, as Redis's `lfu-log-factor`.
+pub const DEFAULT_LFU_LOG_FACTOR: u32 = 10;
+/// Default `lfu_decay`: one minute, as Redis's `lfu-decay-time`.
+pub const DEFAULT_LFU_DECAY: Duration = Duration::from_secs(60);
+/// Most shards a cache may have.
+pub const MAX_SHARDS: usize = 1 << 16;
+
+/// What a write into a full cache does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EvictionPolicy {
+    /// Evict nothing: the write fails with [`Error::StoreFull`] and changes nothing.
+    /// The default, as in the design documents.
+    #[default]
+    None,
+    /// Evict the least recently read entry (approximated: the oldest of
+    /// `eviction_samples` sampled entries, to the second).
+    Lru,
+    /// Evict the least frequently read entry (approximated: the lowest logarithmic
+    /// counter among the samples; counters decay with idleness, see `lfu_decay`).
+    Lfu,
+    /// Evict a random entry.
+    Random,
+    /// Evict the entry that expires soonest among the samples; entries that never
+    /// expire go last (least recently read first among them).
+    Ttl,
+}
+
+impl fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EvictionPolicy::None => "none",
+            EvictionPolicy::Lru => "lru",
+            EvictionPolicy::Lfu => "lfu",
+            EvictionPolicy::Random => "random",
+            EvictionPolicy::Ttl => "ttl",
+        })
+    }
+}
+
+/// How to build a [`Cache`](crate::Cache). Start from [`Options::default`] and change
+/// fields (or chain the setters); [`Cache::new`](crate::Cache::new) validates them and
+/// names the first invalid one. Nothing is silently adjusted.
+///
+/// ```
+/// use kv_core::{Cache, EvictionPolicy, Options};
+///
+/// let cache = Cache::new(Options {
+///     max_entries: 10_000,
+///     eviction: EvictionPolicy::Lru,
+///     ..Options::default()
+/// })?;
+/// # Ok::<(), kv_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    /// Longest key in bytes. Default 1 KiB ([`DEFAULT_MAX_KEY_SIZE`]); at least 1 and
+    /// at most 65,535.
+    pub max_key_size: usize,
+    /// Longest value in bytes. Default 1 MiB ([`DEFAULT_MAX_VALUE_SIZE`]); at least 1.
+    pub max_value_size: usize,
+    /// Most entries the cache holds. Default 1,000,000 ([`DEFAULT_MAX_ENTRIES`]); at
+    /// least 1 and at most `u32::MAX`. Entries that are expired but not yet reclaimed
+    /// count until they are.
+    pub max_entries: usize,
+    /// Optional budget for the key and value bytes of all entries. Default `None` (no
+    /// budget); if set, at least 1.
+    pub max_bytes: Option<u64>,
+    /// Number of shards, each with its own lock: a power of two from 1 to
+    /// [`MAX_SHARDS`]. Default: four per available core, rounded up to a power of two,
+    /// at most 256.
+    pub shards: usize,
+    /// What a write into a full cache does. Default [`EvictionPolicy::None`].
+    pub eviction: EvictionPolicy,
+    /// How many entries of the writing shard an eviction looks at (the whole shard if
+    /// it has no more). Default 5 ([`DEFAULT_EVICTION_SAMPLES`]); 1 to 1024.
+    pub eviction_samples: usize,
+    /// LFU counter's logarithm factor: higher means slower growth. Default 10; at most
+    /// 1,000,000.
+    pub lfu_log_factor: u32,
+    /// LFU counters lose one step per this much idle time. Default one minute; whole
+    /// minutes; zero means no decay.
+    pub lfu_decay: Duration,
+    /// Where time comes from. Default [`SystemClock`].
+    pub clock: Arc<dyn Clock>,
+    /// Called after each eviction, outside every lock. Default none.
+    pub on_evict: Option<EvictCallback>,
+    /// Called after each removal of an expired entry, outside every lock. Default none.
+    pub on_expire: Option<ExpireCallback>,
+    /// Called with each error an operation returns, outside every lock. Default none.
+    pub on_error: Option<ErrorCallback>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_key_size: DEFAULT_MAX_KEY_SIZE,
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_bytes: None,
+            shards: default_shards(),
+            eviction: EvictionPolicy::None,
+            eviction_samples: DEFAULT_EVICTION_SAMPLES,
+            lfu_log_factor: DEFAULT_LFU_LOG_FACTOR,
+            lfu_decay: DEFAULT_LFU_DECAY,
+            clock: Arc::new(SystemClock),
+            on_evict: None,
+            on_expire: None,
+            on_error: None,
+        }
+    }
+}
+
+/// Four shards per available core, as a power of two, at most 256.
+pub fn default_shards() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 4).next_power_of_two().min(256)
+}
+
+impl Options {
+    /// Sets `max_entries`.
+    pub fn max_entries(mut self, n: usize) -> Self {
+        self.max_entries = n;
+        self
+    }
+
+    /// Sets `max_bytes`.
+    pub fn max_bytes(mut self, n: Option<u64>) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Sets `shards`.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n;
+        self
+    }
+
+    /// Sets `eviction`.
+    pub fn eviction(mut self, policy: EvictionPolicy) -> Self {
+        self.eviction = policy;
+        self
+    }
+
+    /// Sets `eviction_samples`.
+    pub fn eviction_samples(mut self, n: usize) -> Self {
+        self.eviction_samples = n;
+        self
+    }
+
+    /// Sets `clock`.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Sets `on_evict`.
+    pub fn on_evict(mut self, f: impl Fn(&Entry, EvictionCause) + Send + Sync + 'static) -> Self {
+        self.on_evict = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets `on_expire`.
+    pub fn on_expire(mut self, f: impl Fn(&Entry, ExpiryCause) + Send + Sync + 'static) -> Self {
+        self.on_expire = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets `on_error`.
+    pub fn on_error(mut self, f: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Checks every option; the error names the first invalid one.
+    pub fn validate(&self) -> Result<(), Error> {
+        fn bad(option: &'static str, reason: String) -> Result<(), Error> {
+            Err(Error::InvalidOption { option, reason })
+        }
+        if self.max_key_size == 0 || self.max_key_size > MAX_KEY_LEN {
+            return bad(
+                "max_key_size",
+                format!("must be 1 to {MAX_KEY_LEN}, got {}", self.max_key_size),
+            );
+        }
+        if self.max_value_size == 0 {
+            return bad("max_value_size", "must be at least 1, got 0".into());
+        }
+        if self.max_entries == 0 || self.max_entries > u32::MAX as usize {
+            return bad(
+                "max_entries",
+                format!("must be 1 to {}, got {}", u32::MAX, self.max_entries),
+            );
+        }
+        if self.max_bytes == Some(0) {
+            return bad("max_bytes", "must be at least 1 when set, got 0".into());
+        }
+        if !self.shards.is_power_of_two() || self.shards > MAX_SHARDS {
+            return bad(
+                "shards",
+                format!(
+                    "must be a power of two from 1 to {MAX_SHARDS}, got {}",
+                    self.shards
+                ),
+            );
+        }
+        if self.eviction_samples == 0 || self.eviction_samples > 1024 {
+            return bad(
+                "eviction_samples",
+                format!("must be 1 to 1024, got {}", self.eviction_samples),
+            );
+        }
+        if self.lfu_log_factor > 1_000_000 {
+            return bad(
+                "lfu_log_factor",
+                format!("must be at most 1000000, got {}", self.lfu_log_factor),
+            );
+        }
+        if self.lfu_decay.as_secs() % 60 != 0 || self.lfu_decay.subsec_nanos() != 0 {
+            return bad(
+                "lfu_decay",
+                format!("must be whole minutes, got {:?}", self.lfu_decay),
+            );
+        }
+        if self.lfu_decay.as_secs() / 60 > u64::from(u32::MAX) {
+            return bad("lfu_decay", format!("too long: {:?}", self.lfu_decay));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("max_key_size", &self.max_key_size)
+            .field("max_value_size", &self.max_value_size)
+            .field("max_entries", &self.max_entries)
+            .field("max_bytes", &self.max_bytes)
+            .field("shards", &self.shards)
+            .field("eviction", &self.eviction)
+            .field("eviction_samples", &self.eviction_samples)
+            .field("lfu_log_factor", &self.lfu_log_factor)
+            .field("lfu_decay", &self.lfu_decay)
+            .field("on_evict", &self.on_evict.is_some())
+            .field("on_expire", &self.on_expire.is_some())
+            .field("on_error", &self.on_error.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn option_of(o: Options) -> &'static str {
+        match o.validate() {
+            Err(Error::InvalidOption { option, .. }) => option,
+            other => panic!("expected InvalidOption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones_and_valid() {
+        let o = Options::default();
+        assert_eq!(o.max_key_size, 1024);
+        assert_eq!(o.max_value_size, 1 << 20);
+        assert_eq!(o.max_entries, 1_000_000);
+        assert_eq!(o.max_bytes, None);
+        assert_eq!(o.eviction, EvictionPolicy::None);
+        assert!(o.shards.is_power_of_two() && o.shards <= 256);
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn each_invalid_option_is_named() {
+        let d = Options::default;
+        assert_eq!(
+            option_of(Options {
+                max_key_size: 0,
+                ..d()
+            }),
+            "max_key_size"
+        );
+        assert_eq!(
+            option_of(Options {
+                max_key_size: 70_000,
+                ..d()
+            }),
+            "max_key_size"
+        );
+        assert_eq!(
+            option_of(Options {
+                max_value_size: 0,
+                ..d()
+            }),
+            "max_value_size"
+        );
+        assert_eq!(option_of(d().max_entries(0)), "max_entries");
+        assert_eq!(option_of(d().max_bytes(Some(0))), "max_bytes");
+        assert_eq!(option_of(d().shards(3)), "shards");
+        assert_eq!(option_of(d().shards(0)), "shards");
+        assert_eq!(option_of(d().shards(1 << 17)), "shards");
+        assert_eq!(option_of(d().eviction_samples(0)), "eviction_samples");
+        assert_eq!(
+            option_of(Options {
+                lfu_log_factor: u32::MAX,
+                ..d()
+            }),
+            "lfu_log_factor"
+        );
+        assert_eq!(
+            option_of(Options {
+                lfu_decay: Duration::from_secs(90),
+                ..d()
+            }),
+            "lfu_decay"
+        );
+    }
+
+    #[test]
+    fn policies_print_their_names() {
+        assert_eq!(EvictionPolicy::Lfu.to_string(), "lfu");
+        assert_eq!(EvictionPolicy::default().to_string(), "none");
+    }
+}

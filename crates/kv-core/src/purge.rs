@@ -1,0 +1,90 @@
+//! Active expiry: [`Cache::purge_expired`], incremental and bounded, for a background
+//! worker to call now and then.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::entry::{header, key_of, same, size_of, Raw};
+use crate::events::Pending;
+use crate::metrics::Counters;
+use crate::{Cache, Entry, ExpiryCause};
+
+/// Entries examined under one read lock.
+const CHUNK: usize = 64;
+
+/// What one [`Cache::purge_expired`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    /// Entries examined.
+    pub examined: usize,
+    /// Expired entries removed.
+    pub expired: usize,
+}
+
+impl Cache {
+    /// Removes expired entries, examining at most `budget` entries.
+    ///
+    /// Each shard keeps a cursor, and calls sweep shard after shard from where the
+    /// last call stopped, so successive calls cover the whole cache (unlike random
+    /// sampling, nothing is missed for long). Entries are examined under the shard's
+    /// read lock, `CHUNK` (64) at a time; only the expired ones found are then removed
+    /// under the write lock, briefly. A call stops when its budget is spent or it has
+    /// finished a pass over every shard. `on_expire` runs after the locks are released.
+    pub fn purge_expired(&self, budget: usize) -> PurgeStats {
+        let mut stats = PurgeStats::default();
+        let n = self.shards.len();
+        let mut finished_shards = 0;
+        while stats.examined < budget && finished_shards < n {
+            let si = self.purge_shard.load(Relaxed) & self.mask;
+            let shard = &self.shards[si];
+            let now = self.now();
+            let want = (budget - stats.examined).min(CHUNK);
+            let (found, finished) = {
+                let st = shard.state.read();
+                let len = st.len();
+                let start = shard.purge_cursor.load(Relaxed).min(len);
+                let end = (start + want).min(len);
+                let found: Vec<Raw> = st.entries[start..end]
+                    .iter()
+                    .filter(|r| header(r).is_expired(now))
+                    .cloned()
+                    .collect();
+                stats.examined += end - start;
+                let finished = end >= len;
+                shard
+                    .purge_cursor
+                    .store(if finished { 0 } else { end }, Relaxed);
+                (found, finished)
+            };
+            if finished {
+                finished_shards += 1;
+                let _ =
+                    self.purge_shard
+                        .compare_exchange(si, (si + 1) & self.mask, Relaxed, Relaxed);
+            }
+            if found.is_empty() {
+                continue;
+            }
+            let mut pending = Pending::default();
+            {
+                let mut st = shard.state.write();
+                for raw in &found {
+                    let hash = self.hasher.hash(key_of(raw));
+                    if let Some(pos) = st.find(hash, key_of(raw)) {
+                        if same(&st.entries[pos], raw) {
+                            let r = st.remove_at(&self.hasher, hash, pos);
+                            self.release(1, size_of(&r) as u64);
+                            pending.expired.push((Entry::new(r), ExpiryCause::Purge));
+                        }
+                    }
+                }
+            }
+            stats.expired += pending.expired.len();
+            Counters::add(
+                &self.metrics.local().expirations,
+                pending.expired.len() as u64,
+            );
+            self.dispatch(pending);
+        }
+        stats
+    }
+}

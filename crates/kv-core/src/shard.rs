@@ -1,0 +1,125 @@
+//! One shard: a dense vector of entries (so that sampling picks an entry in O(1))
+//! and a hash index of positions into it, behind one reader-writer lock.
+
+use std::sync::atomic::AtomicUsize;
+
+use hashbrown::HashTable;
+use parking_lot::{Mutex, RwLock};
+
+use crate::entry::{key_of, Raw};
+use crate::flight::Flight;
+use crate::hash::KeyHasher;
+
+/// A shard: its lock-protected state and the side tables that live outside the lock.
+#[derive(Default)]
+pub(crate) struct Shard {
+    pub(crate) state: RwLock<ShardState>,
+    /// Where the next `purge_expired` pass resumes in `entries`.
+    pub(crate) purge_cursor: AtomicUsize,
+    /// `get_or_insert_with` computations in flight for keys of this shard.
+    pub(crate) flights: Mutex<Vec<std::sync::Arc<Flight>>>,
+}
+
+/// The entries of one shard.
+#[derive(Default)]
+pub(crate) struct ShardState {
+    /// Every entry of the shard, in no particular order.
+    pub(crate) entries: Vec<Raw>,
+    /// Positions in `entries`, found by the key's hash.
+    index: HashTable<u32>,
+    /// The highest version written in this shard; automatic versions go above it.
+    pub(crate) max_version: u64,
+}
+
+impl ShardState {
+    /// Position of `key`'s entry.
+    pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(hash, |&i| key_of(&entries[i as usize]) == key)
+            .map(|&i| i as usize)
+    }
+
+    /// Adds an entry for a key that is not present; returns its position.
+    pub(crate) fn push(&mut self, hasher: &KeyHasher, hash: u64, raw: Raw) -> usize {
+        let pos = self.entries.len();
+        self.entries.push(raw);
+        let entries = &self.entries;
+        self.index.insert_unique(hash, pos as u32, |&i| {
+            hasher.hash(key_of(&entries[i as usize]))
+        });
+        pos
+    }
+
+    /// Puts `raw` at `pos` (same key) and returns what was there.
+    pub(crate) fn replace(&mut self, pos: usize, raw: Raw) -> Raw {
+        std::mem::replace(&mut self.entries[pos], raw)
+    }
+
+    /// Removes the entry at `pos`, whose key hashes to `hash`.
+    pub(crate) fn remove_at(&mut self, hasher: &KeyHasher, hash: u64, pos: usize) -> Raw {
+        if let Ok(slot) = self.index.find_entry(hash, |&i| i as usize == pos) {
+            slot.remove();
+        }
+        let raw = self.entries.swap_remove(pos);
+        if pos < self.entries.len() {
+            // The last entry moved into `pos`: repoint its index slot.
+            let moved_from = self.entries.len() as u32;
+            let moved_hash = hasher.hash(key_of(&self.entries[pos]));
+            if let Some(slot) = self.index.find_mut(moved_hash, |&i| i == moved_from) {
+                *slot = pos as u32;
+            }
+        }
+        raw
+    }
+
+    /// Removes every entry and returns them.
+    pub(crate) fn take_all(&mut self) -> Vec<Raw> {
+        self.index = HashTable::new();
+        std::mem::take(&mut self.entries)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::new_raw;
+    use crate::header::Header;
+    use crate::Timestamp;
+
+    fn raw(key: &[u8]) -> Raw {
+        let t = Timestamp::EPOCH;
+        new_raw(Header::new(key.len(), 1, t, t, None, t), key, b"v")
+    }
+
+    #[test]
+    fn positions_stay_right_through_swap_removes() {
+        let h = KeyHasher::default();
+        let mut s = ShardState::default();
+        let keys: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        for k in &keys {
+            s.push(&h, h.hash(k), raw(k));
+        }
+        // Remove every third key, from the front, so the last entry keeps moving.
+        for k in keys.iter().step_by(3) {
+            let pos = s.find(h.hash(k), k).unwrap();
+            let gone = s.remove_at(&h, h.hash(k), pos);
+            assert_eq!(key_of(&gone), &k[..]);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let found = s.find(h.hash(k), k);
+            if i % 3 == 0 {
+                assert_eq!(found, None);
+            } else {
+                assert_eq!(key_of(&s.entries[found.unwrap()]), &k[..]);
+            }
+        }
+        assert_eq!(s.len(), 200 - 67);
+        assert_eq!(s.take_all().len(), 133);
+        assert_eq!(s.find(h.hash(&keys[1]), &keys[1]), None);
+    }
+}

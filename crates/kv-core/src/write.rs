@@ -1,0 +1,357 @@
+//! The write path: [`Write`] metadata, [`WriteOutcome`], and the machinery that
+//! applies one or many puts and deletes under their shards' write locks, making room
+//! by eviction first.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::RwLockWriteGuard;
+
+use crate::batch::{BatchOp, BatchOutcome};
+use crate::entry::{header, key_of, new_raw, size_of, Raw};
+use crate::events::Pending;
+use crate::hash::shard_of;
+use crate::header::Header;
+use crate::metrics::Counters;
+use crate::shard::ShardState;
+use crate::{
+    Cache, Entry, Error, EvictionCause, EvictionPolicy, ExpiryCause, Result, StoreLimit, Timestamp,
+};
+
+/// Metadata for a write. Every field is optional; `Write::default()` is a plain set.
+///
+/// kv-store writes with `version` set to the log's sequence number, and restores
+/// entries at recovery with all four fields as they were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Write {
+    /// When the entry expires; `None` (default) means never (a write replaces any
+    /// earlier expiry).
+    pub expires_at: Option<Timestamp>,
+    /// The entry's version. `None` (default): one above the highest version written
+    /// in the key's shard so far, so versions of a key grow with each write. A caller
+    /// that orders writes itself (kv-store: the log sequence number) supplies it.
+    pub version: Option<u64>,
+    /// When the key was first written. `None` (default): kept from the live entry
+    /// this write replaces, or now for a new key.
+    pub created: Option<Timestamp>,
+    /// When this value was written. `None` (default): now.
+    pub updated: Option<Timestamp>,
+}
+
+impl Write {
+    /// Sets `expires_at`.
+    pub fn expires_at(mut self, t: Timestamp) -> Self {
+        self.expires_at = Some(t);
+        self
+    }
+
+    /// Sets `version`.
+    pub fn version(mut self, v: u64) -> Self {
+        self.version = Some(v);
+        self
+    }
+
+    /// Sets `created`.
+    pub fn created(mut self, t: Timestamp) -> Self {
+        self.created = Some(t);
+        self
+    }
+
+    /// Sets `updated`.
+    pub fn updated(mut self, t: Timestamp) -> Self {
+        self.updated = Some(t);
+        self
+    }
+}
+
+/// What a successful write did.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOutcome {
+    /// The version the written entry got.
+    pub version: u64,
+    /// Entries evicted to make room for this write, with their keys, values and
+    /// versions (also reported to `on_evict`).
+    pub evicted: Vec<Entry>,
+}
+
+/// Why applying under the current locks stopped.
+pub(crate) enum Stop {
+    /// Room is needed and only other shards have entries to evict.
+    NeedAllShards,
+    /// The write cannot be done.
+    Fail(Error),
+}
+
+/// What applying a list of operations did.
+pub(crate) struct Applied {
+    /// The entry each put created, in order.
+    pub(crate) puts: Vec<Raw>,
+    pub(crate) deleted: usize,
+    pub(crate) evicted: Vec<Entry>,
+}
+
+type Guards<'a> = [(usize, RwLockWriteGuard<'a, ShardState>)];
+
+impl Cache {
+    /// Stores `value` under `key` with no expiry (replacing any value and expiry).
+    ///
+    /// Fails without changing anything if the key or value breaks a size limit, or if
+    /// the cache is full and its policy is [`EvictionPolicy::None`]; otherwise evicts
+    /// as needed and reports the evicted entries in the outcome.
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<WriteOutcome> {
+        self.insert(key, value, Write::default())
+    }
+
+    /// Stores `value` under `key`, expiring `ttl` from now.
+    pub fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<WriteOutcome> {
+        let at = self.now().saturating_add(ttl);
+        self.insert(key, value, Write::default().expires_at(at))
+    }
+
+    /// Stores `value` under `key` with explicit metadata (see [`Write`]).
+    pub fn insert(&self, key: &[u8], value: &[u8], write: Write) -> Result<WriteOutcome> {
+        let op = [BatchOp::Put { key, value, write }];
+        let mut applied = self.apply(&op)?;
+        let version = applied.puts.pop().map_or(0, |r| header(&r).version());
+        Ok(WriteOutcome {
+            version,
+            evicted: applied.evicted,
+        })
+    }
+
+    /// Applies `ops` in order, atomically with respect to readers: all involved
+    /// shards are write-locked (in index order) before the first change and released
+    /// after the last. Every op is validated first, and room is made for the net
+    /// effect first: an invalid op, or a full cache that may not evict, fails the
+    /// whole batch with nothing changed.
+    pub fn apply_batch(&self, ops: &[BatchOp<'_>]) -> Result<BatchOutcome> {
+        let applied = self.apply(ops)?;
+        Ok(BatchOutcome {
+            versions: applied.puts.iter().map(|r| header(r).version()).collect(),
+            deleted: applied.deleted,
+            evicted: applied.evicted,
+        })
+    }
+
+    pub(crate) fn apply(&self, ops: &[BatchOp<'_>]) -> Result<Applied> {
+        for op in ops {
+            let checked = match op {
+                BatchOp::Put { key, value, .. } => self.validate(key, value),
+                BatchOp::Delete { key } => self.validate_key(key),
+            };
+            if let Err(e) = checked {
+                return self.fail(e);
+            }
+        }
+        let hashes: Vec<u64> = ops.iter().map(|op| self.hasher.hash(op.key())).collect();
+        let now = self.now();
+        let mut pending = Pending::default();
+        let mut evicted = Vec::new();
+        let result = if let [hash] = hashes[..] {
+            let si = shard_of(hash, self.mask);
+            let mut guards = [(si, self.shards[si].state.write())];
+            self.apply_locked(&mut guards, ops, &hashes, now, &mut pending, &mut evicted)
+        } else {
+            let mut ids: Vec<usize> = hashes.iter().map(|&h| shard_of(h, self.mask)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut guards: Vec<_> = ids
+                .into_iter()
+                .map(|i| (i, self.shards[i].state.write()))
+                .collect();
+            self.apply_locked(&mut guards, ops, &hashes, now, &mut pending, &mut evicted)
+        };
+        let result = match result {
+            Err(Stop::NeedAllShards) => {
+                let mut guards: Vec<_> = self
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (i, s.state.write()))
+                    .collect();
+                self.apply_locked(&mut guards, ops, &hashes, now, &mut pending, &mut evicted)
+            }
+            other => other,
+        };
+        self.dispatch(pending);
+        match result {
+            Ok(mut applied) => {
+                applied.evicted = evicted;
+                Ok(applied)
+            }
+            Err(Stop::Fail(e)) => self.fail(e),
+            Err(Stop::NeedAllShards) => self.fail(Error::StoreFull {
+                limit: StoreLimit::Entries(self.opts.max_entries),
+            }),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // all of it is the state of one write
+    fn apply_locked(
+        &self,
+        guards: &mut Guards<'_>,
+        ops: &[BatchOp<'_>],
+        hashes: &[u64],
+        now: Timestamp,
+        pending: &mut Pending,
+        evicted: &mut Vec<Entry>,
+    ) -> Result<Applied, Stop> {
+        let slot = |guards: &Guards<'_>, hash: u64| {
+            let si = shard_of(hash, self.mask);
+            guards
+                .binary_search_by_key(&si, |(i, _)| *i)
+                .unwrap_or_else(|_| unreachable!("every involved shard is locked"))
+        };
+
+        // 1. Expired entries of the keys written are gone before anything else.
+        for (op, &hash) in ops.iter().zip(hashes) {
+            let st = &mut guards[slot(guards, hash)].1;
+            if let Some(pos) = st.find(hash, op.key()) {
+                if header(&st.entries[pos]).is_expired(now) {
+                    let r = st.remove_at(&self.hasher, hash, pos);
+                    self.release(1, size_of(&r) as u64);
+                    Counters::add(&self.metrics.local().expirations, 1);
+                    pending.expired.push((Entry::new(r), ExpiryCause::Write));
+                }
+            }
+        }
+
+        // 2. The net change in entries and bytes.
+        let (mut d_entries, mut d_bytes) = (0i64, 0i64);
+        let mut sizes: HashMap<&[u8], Option<usize>> = HashMap::new();
+        for (op, &hash) in ops.iter().zip(hashes) {
+            let key = op.key();
+            let before = match sizes.get(key) {
+                Some(s) => *s,
+                None => {
+                    let st = &guards[slot(guards, hash)].1;
+                    st.find(hash, key).map(|p| size_of(&st.entries[p]))
+                }
+            };
+            let after = match op {
+                BatchOp::Put { value, .. } => Some(key.len() + value.len()),
+                BatchOp::Delete { .. } => None,
+            };
+            d_entries += i64::from(after.is_some()) - i64::from(before.is_some());
+            d_bytes += after.unwrap_or(0) as i64 - before.unwrap_or(0) as i64;
+            if ops.len() > 1 {
+                sizes.insert(key, after);
+            }
+        }
+
+        // 3. Room for it, by eviction if allowed.
+        let exclude = |raw: &Raw| ops.iter().any(|op| op.key() == key_of(raw));
+        self.make_room(
+            guards,
+            d_entries.max(0) as usize,
+            d_bytes.max(0) as u64,
+            now,
+            &exclude,
+            pending,
+            evicted,
+        )?;
+
+        // 4. The changes themselves.
+        let mut puts = Vec::new();
+        let mut deleted = 0;
+        for (op, &hash) in ops.iter().zip(hashes) {
+            let st = &mut guards[slot(guards, hash)].1;
+            let found = st.find(hash, op.key());
+            match op {
+                BatchOp::Put { key, value, write } => {
+                    let version = write.version.unwrap_or(st.max_version.saturating_add(1));
+                    st.max_version = st.max_version.max(version);
+                    let created = write
+                        .created
+                        .unwrap_or_else(|| found.map_or(now, |p| header(&st.entries[p]).created()));
+                    let updated = write.updated.unwrap_or(now);
+                    let h =
+                        Header::new(key.len(), version, created, updated, write.expires_at, now);
+                    let raw = new_raw(h, key, value);
+                    puts.push(raw.clone());
+                    match found {
+                        Some(pos) => drop(st.replace(pos, raw)),
+                        None => drop(st.push(&self.hasher, hash, raw)),
+                    }
+                }
+                BatchOp::Delete { .. } => {
+                    if let Some(pos) = found {
+                        drop(st.remove_at(&self.hasher, hash, pos));
+                        deleted += 1;
+                    }
+                }
+            }
+        }
+
+        // 5. Give back what the changes freed (step 3 took what they need).
+        self.release((-d_entries).max(0) as usize, (-d_bytes).max(0) as u64);
+        let counters = self.metrics.local();
+        Counters::add(&counters.sets, puts.len() as u64);
+        Counters::add(&counters.deletes, deleted as u64);
+        Ok(Applied {
+            puts,
+            deleted,
+            evicted: Vec::new(),
+        })
+    }
+
+    /// Reserves `entries` and `bytes` against the limits, evicting from the locked
+    /// shards (never an entry `exclude` names) until they fit.
+    #[allow(clippy::too_many_arguments)] // all of it is the state of one write
+    fn make_room(
+        &self,
+        guards: &mut Guards<'_>,
+        entries: usize,
+        bytes: u64,
+        now: Timestamp,
+        exclude: &dyn Fn(&Raw) -> bool,
+        pending: &mut Pending,
+        evicted: &mut Vec<Entry>,
+    ) -> Result<(), Stop> {
+        let full = |limit| Stop::Fail(Error::StoreFull { limit });
+        if entries > self.opts.max_entries {
+            return Err(full(StoreLimit::Entries(self.opts.max_entries)));
+        }
+        if let Some(budget) = self.opts.max_bytes {
+            if bytes > budget {
+                return Err(full(StoreLimit::Bytes(budget)));
+            }
+        }
+        loop {
+            let limit = match self.try_reserve(entries, bytes) {
+                Ok(()) => return Ok(()),
+                Err(limit) => limit,
+            };
+            if self.opts.eviction == EvictionPolicy::None {
+                return Err(full(limit));
+            }
+            // The fullest locked shard first (the only one, for a single write).
+            let mut order: Vec<usize> = (0..guards.len()).collect();
+            order.sort_by_key(|&g| std::cmp::Reverse(guards[g].1.len()));
+            let victim = order.into_iter().find_map(|g| {
+                self.evictor
+                    .pick(&guards[g].1, now, exclude)
+                    .map(|p| (g, p))
+            });
+            let Some((g, pos)) = victim else {
+                return Err(if guards.len() == self.shards.len() {
+                    full(limit)
+                } else {
+                    Stop::NeedAllShards
+                });
+            };
+            let st = &mut guards[g].1;
+            let hash = self.hasher.hash(key_of(&st.entries[pos]));
+            let raw = st.remove_at(&self.hasher, hash, pos);
+            self.release(1, size_of(&raw) as u64);
+            Counters::add(&self.metrics.local().evictions, 1);
+            let cause = match limit {
+                StoreLimit::Entries(_) => EvictionCause::Entries,
+                StoreLimit::Bytes(_) => EvictionCause::Bytes,
+            };
+            let entry = Entry::new(raw);
+            pending.evicted.push((entry.clone(), cause));
+            evicted.push(entry);
+        }
+    }
+}
