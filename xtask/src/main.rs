@@ -5,8 +5,10 @@
 //! cargo xtask tidy                    checks the crate dependency arrows and unsafe policy
 //! cargo xtask fuzz <target> [--seconds N]   runs a cargo-fuzz campaign (nightly)
 //! cargo xtask crash-test [--rounds N]       SIGKILLs a writing store, checks recovery
+//! cargo xtask bench [--quick] [--only NAME]  kv vs moka, quick_cache, dashmap, fjall, redb
 //! ```
 
+mod bench;
 mod ci;
 mod cmd;
 mod crash;
@@ -22,6 +24,7 @@ fn main() -> Result<()> {
         return Ok(());
     };
     match task.as_str() {
+        "bench" => bench::run(rest),
         "ci" => ci::run(rest),
         "tidy" => tidy::run(),
         "fuzz" => fuzz::run(rest),
@@ -44,6 +47,7 @@ fn print_help() {
          ci                         fmt, clippy, tests, doc tests, rustdoc, tidy, fuzz smoke\n  \
          tidy                       dependency arrows and unsafe policy\n  \
          fuzz <target> [--seconds N] cargo-fuzz campaign on nightly (default 60 s)\n  \
-         crash-test [--rounds N]    SIGKILL a writing store, reopen, check (default 200)"
+         crash-test [--rounds N]    SIGKILL a writing store, reopen, check (default 200)\n  \
+         bench [--quick] [--only NAME]  benchmarks vs the peers; full run rewrites docs/benchmarks.md"
     );
 }

@@ -1,0 +1,309 @@
+//! In-memory throughput: get, 75/25 get/set, set over Zipf 0.99 keys all present, and
+//! churn (get-or-insert over Zipf 1.0, capacity a tenth of the keys) with and without TTL.
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::adapter::{CacheSpec, KvAdapter};
+use crate::config::Options;
+use crate::contenders::{each_cache, CacheVisitor};
+use crate::keys::{self, Keys, Scatter};
+use crate::results::Results;
+use crate::rng::Rng;
+use crate::stats::Summary;
+use crate::zipf::Zipf;
+
+/// The report section of throughput figures.
+pub(crate) const SECTION: &str = "in-memory";
+/// The report section of the churn workloads' hit ratios.
+pub(crate) const CHURN_HITS: &str = "churn hit ratio";
+/// Thread counts every in-memory workload runs at.
+pub(crate) const THREADS: [usize; 2] = [1, 2];
+/// The TTL put on every entry in the `churn-ttl` workload: far beyond the run.
+pub(crate) const TTL: Duration = Duration::from_secs(3600);
+
+/// Marks a set in a mixed stream (key indices stay below 2^31).
+const SET_BIT: u32 = 1 << 31;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Get,
+    Mixed,
+    Set,
+    GetOrInsert,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Workload {
+    name: &'static str,
+    mode: Mode,
+    zipf: f64,
+    keys: usize,
+    capacity: u64,
+    ttl: bool,
+}
+
+impl Workload {
+    fn churn(&self) -> bool {
+        self.mode == Mode::GetOrInsert
+    }
+}
+
+/// Runs every selected in-memory workload for every contender.
+pub(crate) fn run(opts: &Options, results: &mut Results) {
+    let s = &opts.scale;
+    let all_present = 2 * s.keys as u64;
+    let workloads = [
+        Workload {
+            name: "get",
+            mode: Mode::Get,
+            zipf: 0.99,
+            keys: s.keys,
+            capacity: all_present,
+            ttl: false,
+        },
+        Workload {
+            name: "get75-set25",
+            mode: Mode::Mixed,
+            zipf: 0.99,
+            keys: s.keys,
+            capacity: all_present,
+            ttl: false,
+        },
+        Workload {
+            name: "set",
+            mode: Mode::Set,
+            zipf: 0.99,
+            keys: s.keys,
+            capacity: all_present,
+            ttl: false,
+        },
+        Workload {
+            name: "churn",
+            mode: Mode::GetOrInsert,
+            zipf: 1.0,
+            keys: s.churn_keys,
+            capacity: s.churn_capacity,
+            ttl: false,
+        },
+        Workload {
+            name: "churn-ttl",
+            mode: Mode::GetOrInsert,
+            zipf: 1.0,
+            keys: s.churn_keys,
+            capacity: s.churn_capacity,
+            ttl: true,
+        },
+    ];
+    let selected: Vec<_> = workloads
+        .into_iter()
+        .filter(|w| opts.selected(w.name))
+        .collect();
+    if selected.is_empty() {
+        return;
+    }
+    let keys = Keys::new(s.keys.max(s.churn_keys));
+    let value = keys::value();
+    for w in selected {
+        eprintln!("in-memory: {} ({} keys, Zipf {})", w.name, w.keys, w.zipf);
+        let streams = streams(&w, THREADS[THREADS.len() - 1], s.ops_per_thread);
+        let mut runner = Runner {
+            w,
+            streams: &streams,
+            keys: &keys,
+            value: &value,
+            runs: s.runs,
+            results,
+        };
+        each_cache(&mut runner);
+    }
+}
+
+/// One pre-generated key-index stream per thread, so generation is outside the timed loop.
+fn streams(w: &Workload, threads: usize, len: usize) -> Vec<Vec<u32>> {
+    let zipf = Zipf::new(w.keys, w.zipf);
+    let scatter = Scatter::new(w.keys, 1);
+    (0..threads)
+        .map(|t| {
+            let mut rng = Rng::new(0xC0FFEE + t as u64);
+            (0..len)
+                .map(|_| {
+                    let k = scatter.map(zipf.sample(&mut rng)) as u32;
+                    if w.mode == Mode::Mixed && rng.below(4) == 0 {
+                        k | SET_BIT
+                    } else {
+                        k
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+struct Runner<'a> {
+    w: Workload,
+    streams: &'a [Vec<u32>],
+    keys: &'a Keys,
+    value: &'a [u8],
+    runs: usize,
+    results: &'a mut Results,
+}
+
+impl CacheVisitor for Runner<'_> {
+    fn visit<A: KvAdapter>(&mut self) {
+        let w = self.w;
+        let spec = CacheSpec {
+            capacity: w.capacity,
+            ttl: w.ttl.then_some(TTL),
+            must_evict: w.churn(),
+        };
+        for threads in THREADS {
+            // A fresh instance per thread count, so the two figures do not share history.
+            let Some(cache) = A::build(&spec) else {
+                if threads == THREADS[0] {
+                    self.results.note(format!(
+                        "{}: not applicable to `{}` (no bound or no TTL)",
+                        A::name(),
+                        w.name
+                    ));
+                }
+                return;
+            };
+            if !w.churn() {
+                prefill(&cache, self.keys, w.keys, self.value);
+                let present = cache.len();
+                if present < w.keys {
+                    self.results.note(format!(
+                        "{}: only {present} of {} keys present after prefill in `{}`",
+                        A::name(),
+                        w.keys,
+                        w.name
+                    ));
+                }
+            }
+            let streams = &self.streams[..threads];
+            // One untimed pass: warms caches and, for churn, reaches the steady state.
+            run_once(&cache, streams, self.keys, self.value, w.mode);
+            cache.settle();
+            let mut rates = Vec::with_capacity(self.runs);
+            let mut hit_ratios = Vec::with_capacity(self.runs);
+            for _ in 0..self.runs {
+                let (elapsed, hits) = run_once(&cache, streams, self.keys, self.value, w.mode);
+                let ops: usize = streams.iter().map(Vec::len).sum();
+                rates.push(ops as f64 / elapsed.as_secs_f64());
+                hit_ratios.push(100.0 * hits as f64 / ops as f64);
+            }
+            let variant = threads_label(threads);
+            self.results.push(
+                SECTION,
+                w.name,
+                &variant,
+                &A::name(),
+                A::ours(),
+                Summary::of(&rates),
+                "ops/s",
+            );
+            if w.churn() {
+                self.results.push(
+                    CHURN_HITS,
+                    w.name,
+                    &variant,
+                    &A::name(),
+                    A::ours(),
+                    Summary::of(&hit_ratios),
+                    "%",
+                );
+            }
+        }
+    }
+}
+
+/// "1 thread", "2 threads".
+pub(crate) fn threads_label(threads: usize) -> String {
+    if threads == 1 {
+        "1 thread".to_owned()
+    } else {
+        format!("{threads} threads")
+    }
+}
+
+fn prefill<A: KvAdapter>(cache: &A, keys: &Keys, n: usize, value: &[u8]) {
+    for i in 0..n {
+        cache.set(keys.get(i), value);
+    }
+    cache.settle();
+}
+
+/// One timed pass: every thread walks its stream; returns the wall time and the hits.
+fn run_once<A: KvAdapter>(
+    cache: &A,
+    streams: &[Vec<u32>],
+    keys: &Keys,
+    value: &[u8],
+    mode: Mode,
+) -> (Duration, u64) {
+    let barrier = Barrier::new(streams.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .iter()
+            .map(|stream| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    let hits = walk(cache, stream, keys, value, mode);
+                    (start, Instant::now(), hits)
+                })
+            })
+            .collect();
+        let spans: Vec<(Instant, Instant, u64)> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a benchmark thread panicked"))
+            .collect();
+        // From the first thread's start to the last thread's end: the main thread's own
+        // clock could be descheduled between the barrier and its first reading.
+        let start = spans
+            .iter()
+            .map(|s| s.0)
+            .min()
+            .expect("at least one thread");
+        let end = spans
+            .iter()
+            .map(|s| s.1)
+            .max()
+            .expect("at least one thread");
+        (end - start, spans.iter().map(|s| s.2).sum())
+    })
+}
+
+fn walk<A: KvAdapter>(cache: &A, stream: &[u32], keys: &Keys, value: &[u8], mode: Mode) -> u64 {
+    let mut hits = 0u64;
+    match mode {
+        Mode::Get => {
+            for &k in stream {
+                hits += u64::from(cache.get(keys.get(k as usize)));
+            }
+        }
+        Mode::Set => {
+            for &k in stream {
+                cache.set(keys.get(k as usize), value);
+            }
+        }
+        Mode::Mixed => {
+            for &k in stream {
+                if k & SET_BIT != 0 {
+                    cache.set(keys.get((k & !SET_BIT) as usize), value);
+                } else {
+                    hits += u64::from(cache.get(keys.get(k as usize)));
+                }
+            }
+        }
+        Mode::GetOrInsert => {
+            for &k in stream {
+                hits += u64::from(cache.get_or_insert(keys.get(k as usize), value));
+            }
+        }
+    }
+    black_box(hits)
+}

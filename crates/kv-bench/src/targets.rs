@@ -1,0 +1,376 @@
+//! The issue's targets, checked against one run's figures: met, missed, or not measured.
+
+use crate::limits;
+use crate::ours::{CORE, STORE, STORE_MEM};
+use crate::results::{fmt_num, Results};
+use crate::suite::{durable, hit_ratio, inmem, memory};
+
+/// The outcome of one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The figure meets the target.
+    Met,
+    /// The figure misses the target.
+    Missed,
+    /// A figure it needs was not measured in this run.
+    NotMeasured,
+}
+
+impl Verdict {
+    /// The word in the report.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Met => "met",
+            Self::Missed => "**missed**",
+            Self::NotMeasured => "not measured",
+        }
+    }
+}
+
+/// One target and what this run showed.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The target, in the issue's words.
+    pub target: String,
+    /// The figures it was judged on.
+    pub figure: String,
+    /// The outcome.
+    pub verdict: Verdict,
+}
+
+struct Checker<'a> {
+    r: &'a Results,
+    out: Vec<Check>,
+}
+
+impl Checker<'_> {
+    /// Adds a check from every sub-condition: `(figure text, condition)`; `None` when a
+    /// figure is missing.
+    fn add(&mut self, target: &str, parts: Vec<Option<(String, bool)>>) {
+        let verdict = if parts.iter().any(Option::is_none) {
+            Verdict::NotMeasured
+        } else if parts.iter().flatten().all(|(_, ok)| *ok) {
+            Verdict::Met
+        } else {
+            Verdict::Missed
+        };
+        let figure = parts
+            .into_iter()
+            .map(|p| p.map_or_else(|| "—".to_owned(), |(f, _)| f))
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.out.push(Check {
+            target: target.to_owned(),
+            figure,
+            verdict,
+        });
+    }
+
+    fn m(&self, section: &str, workload: &str, variant: &str, who: &str) -> Option<f64> {
+        self.r.median(section, workload, variant, who)
+    }
+
+    /// `ours / peer >= factor`.
+    fn ratio_at_least(
+        &self,
+        section: &str,
+        workload: &str,
+        variant: &str,
+        ours: &str,
+        peer: &str,
+        factor: f64,
+    ) -> Option<(String, bool)> {
+        let a = self.m(section, workload, variant, ours)?;
+        let b = self.m(section, workload, variant, peer)?;
+        let ratio = a / b;
+        Some((
+            format!(
+                "{ours} {} vs {peer} {} = {ratio:.2}x (≥ {factor}x)",
+                fmt_num(a),
+                fmt_num(b)
+            ),
+            ratio >= factor,
+        ))
+    }
+}
+
+/// Every target of the issue against `r`.
+pub fn evaluate(r: &Results) -> Vec<Check> {
+    let mut c = Checker { r, out: Vec::new() };
+    let two = inmem::threads_label(2);
+    let one = inmem::threads_label(1);
+    let sec = inmem::SECTION;
+
+    let get_dash = c.ratio_at_least(sec, "get", &two, CORE, "dashmap", 1.0);
+    let get_qc = c.ratio_at_least(sec, "get", &two, CORE, "quick_cache", 1.2);
+    c.add(
+        "get (Zipf 0.99, 2 threads): ≥ dashmap and ≥ 1.2x quick_cache",
+        vec![get_dash, get_qc],
+    );
+    let get_amb = c.ratio_at_least(sec, "get", &two, CORE, "quick_cache", 2.0);
+    c.add("ambition: get ≥ 2x quick_cache", vec![get_amb]);
+    let mix = c.ratio_at_least(sec, "get75-set25", &two, CORE, "quick_cache", 1.2);
+    c.add("75/25 get/set (2 threads): ≥ 1.2x quick_cache", vec![mix]);
+    let churn = c.ratio_at_least(sec, "churn", &two, CORE, "quick_cache", 1.5);
+    let churn_hits = (|| {
+        let a = c.m(inmem::CHURN_HITS, "churn", &two, CORE)?;
+        let b = c.m(inmem::CHURN_HITS, "churn", &two, "quick_cache")?;
+        Some((
+            format!("hit ratio {a:.2}% vs quick_cache {b:.2}% (≥ −1 point)"),
+            a >= b - 1.0,
+        ))
+    })();
+    c.add(
+        "churn (2 threads): ≥ 1.5x quick_cache, hit ratio ≥ quick_cache − 1 point",
+        vec![churn, churn_hits],
+    );
+    let ttl = (|| {
+        let with = c.m(sec, "churn-ttl", &two, CORE)?;
+        let without = c.m(sec, "churn", &two, CORE)?;
+        let cost = 1.0 - with / without;
+        Some((
+            format!(
+                "churn {} → with TTL {} ops/s: cost {:.1}% (≤ 10%)",
+                fmt_num(without),
+                fmt_num(with),
+                100.0 * cost
+            ),
+            cost <= 0.10,
+        ))
+    })();
+    c.add(
+        "TTL on every entry costs ≤ 10% (churn, 2 threads)",
+        vec![ttl],
+    );
+
+    // Hit ratio: every row.
+    let rows: Vec<(String, String)> = row_keys(r, hit_ratio::SECTION);
+    let lfu = format!("{CORE} LFU");
+    let mut lfu_parts = Vec::new();
+    let mut lru_parts = Vec::new();
+    for (w, v) in &rows {
+        lfu_parts.push((|| {
+            let ours = c.m(hit_ratio::SECTION, w, v, &lfu)?;
+            let best = c.m(hit_ratio::SECTION, w, v, "moka")?.max(c.m(
+                hit_ratio::SECTION,
+                w,
+                v,
+                "quick_cache",
+            )?);
+            Some((
+                format!("{w} {v}: {ours:.2}% vs {best:.2}%"),
+                ours >= best - 1.0,
+            ))
+        })());
+        for policy in ["LRU", "random"] {
+            lru_parts.push((|| {
+                let ours = c.m(hit_ratio::SECTION, w, v, &format!("{CORE} {policy}"))?;
+                let redis = c.m(hit_ratio::SECTION, w, v, "redis sampled-LRU(5)")?;
+                Some((
+                    format!("{policy} {w} {v}: {ours:.2}% vs {redis:.2}%"),
+                    ours >= redis,
+                ))
+            })());
+        }
+    }
+    if rows.is_empty() {
+        lfu_parts.push(None);
+        lru_parts.push(None);
+    }
+    c.add(
+        "LFU hit ratio within 1 point of the better of moka and quick_cache, every row",
+        lfu_parts,
+    );
+    c.add(
+        "LRU and random ≥ Redis-style sampled LRU (5 samples), every row",
+        lru_parts,
+    );
+
+    let mem = (|| {
+        let ours =
+            c.r.items
+                .iter()
+                .find(|m| m.section == memory::SECTION && m.contender == CORE)?;
+        let v = ours.summary.median;
+        Some((format!("{v:.1} B/entry ({})", ours.variant), v <= 64.0))
+    })();
+    c.add(
+        "memory ≤ 64 B per entry beyond keys and values, TTL and metadata on",
+        vec![mem],
+    );
+
+    let ps = durable::SECTION;
+    let never = durable::sets_workload(crate::adapter::SyncMode::Never);
+    let every = durable::sets_workload(crate::adapter::SyncMode::EveryWrite);
+    let never_abs = c
+        .m(ps, &never, &one, STORE)
+        .map(|v| (format!("{} sets/s (≥ 1M)", fmt_num(v)), v >= 1e6));
+    let never_fjall = c.ratio_at_least(ps, &never, &one, STORE, "fjall", 2.0);
+    let never_mem = (|| {
+        let v = c.m(ps, &never, &one, STORE)?;
+        let mem = c
+            .m(sec, "set", &one, STORE_MEM)
+            .or_else(|| c.m(sec, "set", &one, CORE))?;
+        Some((
+            format!(
+                "{:.0}% of in-memory sets {} (≥ 75%)",
+                100.0 * v / mem,
+                fmt_num(mem)
+            ),
+            v >= 0.75 * mem,
+        ))
+    })();
+    c.add(
+        "sync=never, 1 thread: ≥ 1M sets/s, ≥ 2x fjall's default, ≥ 75% of in-memory sets",
+        vec![never_abs, never_fjall, never_mem],
+    );
+    let every_disk = (|| {
+        let v = c.m(ps, &every, &one, STORE)?;
+        let disk = c.m(limits::SECTION, limits::FSYNC, "one thread", "disk")?;
+        Some((
+            format!(
+                "{} sets/s = {:.2}x the disk's {} fdatasync/s (≥ 0.9x)",
+                fmt_num(v),
+                v / disk,
+                fmt_num(disk)
+            ),
+            v >= 0.9 * disk,
+        ))
+    })();
+    let every_fjall = c.ratio_at_least(ps, &every, &one, STORE, "fjall", 1.0);
+    let every_redb = c.ratio_at_least(ps, &every, &one, STORE, "redb", 2.5);
+    c.add("sync every write, 1 thread: ≥ 0.9x disk fdatasync rate, ≥ fjall persist-per-set, ≥ 2.5x redb", vec![every_disk, every_fjall, every_redb]);
+    let group = (|| {
+        let eight = c.m(ps, &every, &inmem::threads_label(8), STORE)?;
+        let single = c.m(ps, &every, &one, STORE)?;
+        Some((
+            format!(
+                "8 threads {} vs 1 thread {} = {:.2}x (≥ 4x)",
+                fmt_num(eight),
+                fmt_num(single),
+                eight / single
+            ),
+            eight >= 4.0 * single,
+        ))
+    })();
+    c.add(
+        "sync every write, 8 threads: ≥ 4x our one-thread figure (group commit)",
+        vec![group],
+    );
+
+    let reopen = r
+        .items
+        .iter()
+        .find(|m| {
+            m.section == durable::REOPEN && m.workload == "reopen time" && m.contender == STORE
+        })
+        .map(|m| (m.summary.median, m.variant.clone()));
+    c.add(
+        "recovery of 1M keys < 1 s",
+        vec![reopen
+            .as_ref()
+            .map(|(s, v)| (format!("{s:.3} s for {v}"), *s < 1.0))],
+    );
+    c.add(
+        "ambition: recovery of 1M keys < 0.3 s",
+        vec![reopen
+            .as_ref()
+            .map(|(s, v)| (format!("{s:.3} s for {v}"), *s < 0.3))],
+    );
+    let replay = c
+        .m(durable::REOPEN, "WAL replay", "", STORE)
+        .map(|v| (format!("{:.0} MB/s (≥ 500)", v / 1e6), v >= 500e6));
+    c.add("WAL replay ≥ 500 MB/s", vec![replay]);
+    let snap = (|| {
+        let seq_w = c.m(
+            limits::SECTION,
+            limits::SEQ_WRITE,
+            "1 MiB writes, then fsync",
+            "disk",
+        )?;
+        let seq_r = c.m(
+            limits::SECTION,
+            limits::SEQ_READ,
+            "1 MiB reads after fadvise(DONTNEED)",
+            "disk",
+        )?;
+        let w = c.m(durable::REOPEN, "snapshot write", "", STORE)?;
+        let l = c.m(durable::REOPEN, "snapshot load", "", STORE)?;
+        Some((
+            format!(
+                "write {:.0} MB/s vs disk {:.0}; load {:.0} MB/s vs disk {:.0} (≥ half)",
+                w / 1e6,
+                seq_w / 1e6,
+                l / 1e6,
+                seq_r / 1e6
+            ),
+            w >= seq_w / 2.0 && l >= seq_r / 2.0,
+        ))
+    })();
+    c.add(
+        "snapshot write and load ≥ half the disk's sequential bandwidth",
+        vec![snap],
+    );
+    c.out
+}
+
+/// The distinct (workload, variant) pairs of a section, in order of first appearance.
+pub(crate) fn row_keys(r: &Results, section: &str) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for m in r.items.iter().filter(|m| m.section == section) {
+        let key = (m.workload.clone(), m.variant.clone());
+        if !rows.contains(&key) {
+            rows.push(key);
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Summary;
+
+    #[test]
+    fn a_target_is_met_missed_or_not_measured() {
+        let mut r = Results::default();
+        let two = inmem::threads_label(2);
+        let find = |r: &Results, prefix: &str| {
+            evaluate(r)
+                .into_iter()
+                .find(|c| c.target.starts_with(prefix))
+                .unwrap()
+                .verdict
+        };
+        assert_eq!(find(&r, "get (Zipf"), Verdict::NotMeasured);
+        r.push(
+            inmem::SECTION,
+            "get",
+            &two,
+            CORE,
+            true,
+            Summary::single(13e6),
+            "ops/s",
+        );
+        r.push(
+            inmem::SECTION,
+            "get",
+            &two,
+            "dashmap",
+            false,
+            Summary::single(10e6),
+            "ops/s",
+        );
+        r.push(
+            inmem::SECTION,
+            "get",
+            &two,
+            "quick_cache",
+            false,
+            Summary::single(10e6),
+            "ops/s",
+        );
+        assert_eq!(find(&r, "get (Zipf"), Verdict::Met);
+        assert_eq!(find(&r, "ambition: get"), Verdict::Missed);
+    }
+}

@@ -1,0 +1,66 @@
+//! `cargo xtask bench [--quick] [--only NAME]`: kv against moka, quick_cache, dashmap,
+//! fjall and redb, with the machine's physical limits, in one release-mode run.
+//!
+//! The full, unfiltered run regenerates `docs/benchmarks.md` and `docs/bench/*.svg`.
+//! `--quick` (every workload at a tiny scale, for CI) and `--only` runs write their
+//! report to `target/bench-report/` instead, so they never overwrite the published one.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cmd::{cargo, exec, root};
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let mut quick = false;
+    let mut only = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--only" => only = Some(it.next().context("--only needs a workload name")?.clone()),
+            other => bail!("bench: unexpected argument `{other}` (try --quick, --only NAME)"),
+        }
+    }
+    exec(cargo().args(["build", "--release", "-p", "kv-bench", "--bins"]))?;
+
+    let root = root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root.join(t) })
+        .unwrap_or_else(|| root.join("target"));
+    let exe = target
+        .join("release")
+        .join(format!("kv-bench{}", std::env::consts::EXE_SUFFIX));
+
+    let mut command = String::from("cargo xtask bench");
+    let mut bench = std::process::Command::new(&exe);
+    bench.current_dir(&root);
+    if quick {
+        command.push_str(" --quick");
+        bench.arg("--quick");
+    }
+    if let Some(name) = &only {
+        command.push_str(&format!(" --only {name}"));
+        bench.args(["--only", name]);
+    }
+    let (report, charts) = if quick || only.is_some() {
+        let dir = target.join("bench-report");
+        (dir.join("benchmarks.md"), dir.join("bench"))
+    } else {
+        (
+            root.join("docs").join("benchmarks.md"),
+            root.join("docs").join("bench"),
+        )
+    };
+    bench
+        .arg("--report")
+        .arg(&report)
+        .arg("--charts")
+        .arg(&charts)
+        .args(["--charts-link", "bench"])
+        .arg("--data-dir")
+        .arg(target.join("bench-data"))
+        .args(["--command", &command]);
+    exec(&mut bench)
+}
