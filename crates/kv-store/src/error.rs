@@ -1,0 +1,132 @@
+//! `Error`: the one error type of the facade, wrapping the layers' errors with context.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::PersistenceMode;
+
+/// Everything that can go wrong in a [`Store`](crate::Store).
+///
+/// Errors of the layers below are wrapped with what the store was doing; their
+/// details (file, offset, expected and found values for corruption) are in the
+/// wrapped error, reachable through [`std::error::Error::source`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store was closed; no operation works on it any more.
+    Closed,
+    /// Another `Store` (in this process or another) has the data directory open.
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// An option is out of range or contradicts another one.
+    InvalidOption {
+        /// The option's name, as spelled by its setter on [`Options`](crate::Options).
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The operation needs a persistence mode the store does not have (for example
+    /// [`Store::snapshot`](crate::Store::snapshot) on a log-only store).
+    Unsupported {
+        /// The operation.
+        operation: &'static str,
+        /// The store's persistence mode.
+        mode: PersistenceMode,
+    },
+    /// The in-memory map refused the operation (empty or oversized key or value,
+    /// store full, invalid map option).
+    Core(kv_core::Error),
+    /// The write-ahead log failed; the operation did not take effect.
+    Wal {
+        /// What the store was doing.
+        context: &'static str,
+        /// The log's error (file, offset and cause for corruption).
+        source: kv_wal::Error,
+    },
+    /// Writing or reading a snapshot failed.
+    Snapshot {
+        /// What the store was doing.
+        context: &'static str,
+        /// The snapshot layer's error (file and what failed).
+        source: kv_snapshot::Error,
+    },
+    /// A file operation of the store itself (directory, lock file) failed.
+    Io {
+        /// What the store was doing.
+        op: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A log record could not be applied on recovery (it names a key the map refuses
+    /// under the current options, for example a key larger than `max_key_size`).
+    Replay {
+        /// The record's sequence number.
+        seq: u64,
+        /// Why it could not be applied.
+        source: kv_core::Error,
+    },
+    /// A background worker panicked (a bug); the store keeps serving.
+    WorkerPanicked {
+        /// The worker's name.
+        worker: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the store is closed"),
+            Self::Locked { dir } => write!(
+                f,
+                "data directory {} is locked: another store (in this process or another) has it open",
+                dir.display()
+            ),
+            Self::InvalidOption { option, reason } => {
+                write!(f, "invalid option `{option}`: {reason}")
+            }
+            Self::Unsupported { operation, mode } => {
+                write!(f, "{operation} is not available with persistence mode {mode:?}")
+            }
+            Self::Core(e) => write!(f, "{e}"),
+            Self::Wal { context, .. } => write!(f, "write-ahead log: {context}"),
+            Self::Snapshot { context, .. } => write!(f, "snapshot: {context}"),
+            Self::Io { op, path, .. } => write!(f, "cannot {op} ({})", path.display()),
+            Self::Replay { seq, .. } => write!(f, "cannot replay log record {seq}"),
+            Self::WorkerPanicked { worker } => write!(f, "background worker `{worker}` panicked"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Core(e) => e.source(),
+            Self::Wal { source, .. } => Some(source),
+            Self::Snapshot { source, .. } => Some(source),
+            Self::Io { source, .. } => Some(source),
+            Self::Replay { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<kv_core::Error> for Error {
+    fn from(e: kv_core::Error) -> Self {
+        Self::Core(e)
+    }
+}
+
+impl Error {
+    pub(crate) fn wal(context: &'static str) -> impl FnOnce(kv_wal::Error) -> Self {
+        move |source| Self::Wal { context, source }
+    }
+
+    pub(crate) fn snapshot(context: &'static str) -> impl FnOnce(kv_snapshot::Error) -> Self {
+        move |source| Self::Snapshot { context, source }
+    }
+}

@@ -1,0 +1,614 @@
+//! `Options`: every setting of a `Store`, its default, its meaning, and its validation.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kv_core::{Clock, EvictionPolicy, SystemClock};
+
+use crate::{Error, Result};
+
+/// Default largest key, in bytes (1 KiB), as in the design documents.
+pub const DEFAULT_MAX_KEY_SIZE: usize = 1024;
+/// Default largest value, in bytes (1 MiB), as in the design documents.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
+/// Default largest number of live entries (1,000,000), as in the design documents.
+pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+/// Default interval of the interval sync policy (1 s), as in the design documents.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Default interval of the expiry cleanup worker (1 min), as in the design documents.
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+/// Default interval between snapshots (5 min), as in the design documents.
+pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Default number of deletes (and evictions) logged since the last snapshot that
+/// trigger a snapshot and WAL truncation (1000), as in the design documents.
+pub const DEFAULT_COMPACTION_THRESHOLD: u64 = 1000;
+/// Default WAL growth since the last snapshot that triggers one (64 MiB).
+pub const DEFAULT_SNAPSHOT_WAL_BYTES: u64 = 64 * 1024 * 1024;
+/// Default number of snapshot files kept (2: the newest and one to fall back to).
+pub const DEFAULT_SNAPSHOTS_RETAINED: usize = 2;
+/// Default number of entries the cleanup worker may examine per run.
+pub const DEFAULT_CLEANUP_BUDGET: usize = 10_000;
+/// Default number of write stripes (see [`Options::write_stripes`]).
+pub const DEFAULT_WRITE_STRIPES: usize = 1024;
+
+/// What a store keeps on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PersistenceMode {
+    /// Nothing: a pure in-memory store; no data directory.
+    None,
+    /// Every change goes to the write-ahead log before it is visible; the log is
+    /// never compacted into a snapshot, so it grows until [`Store::compact`] is
+    /// called... which needs snapshots. Recovery replays the whole log.
+    ///
+    /// [`Store::compact`]: crate::Store::compact
+    WalOnly,
+    /// Only periodic snapshots (and the final one at close), like Redis RDB: after a
+    /// crash, every change since the last snapshot is lost.
+    SnapshotsOnly,
+    /// The write-ahead log and snapshots: the default when a data directory is given.
+    /// Snapshots bound the log's length and recovery time.
+    WalAndSnapshots,
+}
+
+impl PersistenceMode {
+    /// True when changes are written to the log.
+    pub fn uses_wal(self) -> bool {
+        matches!(self, Self::WalOnly | Self::WalAndSnapshots)
+    }
+
+    /// True when snapshots are written.
+    pub fn uses_snapshots(self) -> bool {
+        matches!(self, Self::SnapshotsOnly | Self::WalAndSnapshots)
+    }
+}
+
+/// When an acknowledged write reaches stable storage (see `docs/durability.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// Every write is on stable storage when its call returns (concurrent writers
+    /// share one fsync: group commit). Nothing acknowledged is lost, even on a power
+    /// loss.
+    EveryWrite,
+    /// The log is flushed and synced in the background every interval (default:
+    /// 1 s). A process crash loses nothing acknowledged (the bytes are in the page
+    /// cache); a power loss loses at most the last interval, and what survives is an
+    /// exact prefix of the history.
+    Interval(Duration),
+    /// The store never syncs on its own (only on [`Store::sync`], snapshot and
+    /// close). A process crash loses nothing acknowledged; a power loss keeps an
+    /// exact prefix of the history of unknown length.
+    ///
+    /// [`Store::sync`]: crate::Store::sync
+    Never,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self::Interval(DEFAULT_SYNC_INTERVAL)
+    }
+}
+
+/// What recovery does with a damaged log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecoveryMode {
+    /// Any damage, even a torn tail, is an error naming file and offset.
+    AbsoluteConsistency,
+    /// A torn tail (the last, partly written records of the log) is cut and reported;
+    /// damage anywhere else is an error naming file and offset. The default.
+    #[default]
+    TolerateTornTail,
+    /// Keep every record that verifies, skip damaged ones and report what was lost.
+    /// May break the exact-prefix guarantee: use only to salvage a damaged directory.
+    SalvageValid,
+}
+
+/// A function called with errors that have no caller to return to (background
+/// workers, the final snapshot of a dropped store).
+pub type ErrorCallback = Arc<dyn Fn(&Error) + Send + Sync>;
+
+/// Every setting of a [`Store`](crate::Store), built with chained setters.
+///
+/// `Options::new()` is a pure in-memory store; [`Options::dir`] makes it persistent
+/// (write-ahead log and snapshots unless [`Options::persistence`] says otherwise).
+/// Every setter documents its default. [`Store::open`](crate::Store::open) validates
+/// the whole set and names the first invalid option.
+///
+/// ```
+/// use std::time::Duration;
+/// use kv_store::{Options, SyncPolicy};
+///
+/// let opts = Options::new()
+///     .dir("/tmp/kv-example")
+///     .sync(SyncPolicy::EveryWrite)
+///     .snapshot_interval(Some(Duration::from_secs(60)));
+/// assert!(opts.validate().is_ok());
+/// assert!(Options::new().max_key_size(0).validate().is_err());
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) persistence: Option<PersistenceMode>,
+    pub(crate) sync: SyncPolicy,
+    pub(crate) recovery: RecoveryMode,
+    pub(crate) cleanup_interval: Option<Duration>,
+    pub(crate) cleanup_budget: usize,
+    pub(crate) snapshot_interval: Option<Duration>,
+    pub(crate) compaction_threshold: u64,
+    pub(crate) snapshot_wal_bytes: Option<u64>,
+    pub(crate) snapshots_retained: usize,
+    pub(crate) snapshot_on_close: bool,
+    pub(crate) segment_size: Option<u64>,
+    pub(crate) max_key_size: usize,
+    pub(crate) max_value_size: usize,
+    pub(crate) max_entries: usize,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) shards: Option<usize>,
+    pub(crate) eviction: EvictionPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) write_stripes: usize,
+    pub(crate) on_error: Option<ErrorCallback>,
+    pub(crate) on_evict: Option<kv_core::EvictCallback>,
+    pub(crate) on_expire: Option<kv_core::ExpireCallback>,
+    pub(crate) background_workers: bool,
+    #[cfg(feature = "sim")]
+    pub(crate) wal_storage: Option<Arc<dyn kv_wal::Storage>>,
+    pub(crate) snapshot_io: Option<Arc<dyn kv_snapshot::SnapshotIo>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("dir", &self.dir)
+            .field("persistence", &self.persistence_mode())
+            .field("sync", &self.sync)
+            .field("recovery", &self.recovery)
+            .field("cleanup_interval", &self.cleanup_interval)
+            .field("cleanup_budget", &self.cleanup_budget)
+            .field("snapshot_interval", &self.snapshot_interval)
+            .field("compaction_threshold", &self.compaction_threshold)
+            .field("snapshot_wal_bytes", &self.snapshot_wal_bytes)
+            .field("snapshots_retained", &self.snapshots_retained)
+            .field("snapshot_on_close", &self.snapshot_on_close)
+            .field("segment_size", &self.segment_size)
+            .field("max_key_size", &self.max_key_size)
+            .field("max_value_size", &self.max_value_size)
+            .field("max_entries", &self.max_entries)
+            .field("max_bytes", &self.max_bytes)
+            .field("shards", &self.shards)
+            .field("eviction", &self.eviction)
+            .field("write_stripes", &self.write_stripes)
+            .field("background_workers", &self.background_workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// The defaults: in memory, no data directory.
+    pub fn new() -> Self {
+        Self {
+            dir: None,
+            persistence: None,
+            sync: SyncPolicy::default(),
+            recovery: RecoveryMode::default(),
+            cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
+            cleanup_budget: DEFAULT_CLEANUP_BUDGET,
+            snapshot_interval: Some(DEFAULT_SNAPSHOT_INTERVAL),
+            compaction_threshold: DEFAULT_COMPACTION_THRESHOLD,
+            snapshot_wal_bytes: Some(DEFAULT_SNAPSHOT_WAL_BYTES),
+            snapshots_retained: DEFAULT_SNAPSHOTS_RETAINED,
+            snapshot_on_close: true,
+            segment_size: None,
+            max_key_size: DEFAULT_MAX_KEY_SIZE,
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_bytes: None,
+            shards: None,
+            eviction: EvictionPolicy::None,
+            clock: Arc::new(SystemClock),
+            write_stripes: DEFAULT_WRITE_STRIPES,
+            on_error: None,
+            on_evict: None,
+            on_expire: None,
+            background_workers: true,
+            #[cfg(feature = "sim")]
+            wal_storage: None,
+            snapshot_io: None,
+        }
+    }
+
+    /// The data directory (default: none, an in-memory store). It is created with
+    /// owner-only permissions if missing, and locked while the store is open.
+    /// Giving one makes the default persistence [`PersistenceMode::WalAndSnapshots`].
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// What is kept on disk (default: [`PersistenceMode::WalAndSnapshots`] with a data
+    /// directory, [`PersistenceMode::None`] without one). Any mode but `None` needs
+    /// [`Options::dir`].
+    pub fn persistence(mut self, mode: PersistenceMode) -> Self {
+        self.persistence = Some(mode);
+        self
+    }
+
+    /// When writes reach stable storage (default: every 1 s, see [`SyncPolicy`]).
+    pub fn sync(mut self, policy: SyncPolicy) -> Self {
+        self.sync = policy;
+        self
+    }
+
+    /// What recovery does with a damaged log (default:
+    /// [`RecoveryMode::TolerateTornTail`]).
+    pub fn recovery(mut self, mode: RecoveryMode) -> Self {
+        self.recovery = mode;
+        self
+    }
+
+    /// How often the cleanup worker removes expired entries (default: every minute;
+    /// `None`: never in the background; expired entries are still never returned).
+    pub fn cleanup_interval(mut self, every: Option<Duration>) -> Self {
+        self.cleanup_interval = every;
+        self
+    }
+
+    /// How many entries one cleanup run may examine (default: 10,000), which bounds
+    /// the work (and latency) of one run.
+    pub fn cleanup_budget(mut self, entries: usize) -> Self {
+        self.cleanup_budget = entries;
+        self
+    }
+
+    /// How often a snapshot is taken (default: every 5 minutes; `None`: only by the
+    /// growth triggers, [`Store::snapshot`](crate::Store::snapshot) and close). Each
+    /// snapshot is followed by truncation of the log it covers.
+    pub fn snapshot_interval(mut self, every: Option<Duration>) -> Self {
+        self.snapshot_interval = every;
+        self
+    }
+
+    /// Deletes (and evictions) logged since the last snapshot that trigger the next
+    /// one (default: 1000, the compaction threshold of the design documents; 0:
+    /// never).
+    pub fn compaction_threshold(mut self, deletes: u64) -> Self {
+        self.compaction_threshold = deletes;
+        self
+    }
+
+    /// Log bytes written since the last snapshot that trigger the next one (default:
+    /// 64 MiB; `None`: never). Bounds disk use and recovery time.
+    pub fn snapshot_wal_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.snapshot_wal_bytes = bytes;
+        self
+    }
+
+    /// How many snapshot files are kept (default: 2, so a corrupt newest snapshot can
+    /// fall back to the previous one). At least 1.
+    pub fn snapshots_retained(mut self, count: usize) -> Self {
+        self.snapshots_retained = count;
+        self
+    }
+
+    /// Whether close takes a final snapshot when snapshots are enabled (default:
+    /// true). Makes the next open fast; the log alone would also recover everything.
+    pub fn snapshot_on_close(mut self, yes: bool) -> Self {
+        self.snapshot_on_close = yes;
+        self
+    }
+
+    /// Size of one log segment file (default: kv-wal's default).
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = Some(bytes);
+        self
+    }
+
+    /// Largest key in bytes (default: 1 KiB). Keys must also be non-empty.
+    pub fn max_key_size(mut self, bytes: usize) -> Self {
+        self.max_key_size = bytes;
+        self
+    }
+
+    /// Largest value in bytes (default: 1 MiB).
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// Largest number of live entries (default: 1,000,000). A write beyond it evicts
+    /// per [`Options::eviction`] or fails with a store-full error.
+    pub fn max_entries(mut self, entries: usize) -> Self {
+        self.max_entries = entries;
+        self
+    }
+
+    /// Largest total of key and value bytes (default: none).
+    pub fn max_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Number of shards of the in-memory map, a power of two (default: chosen by
+    /// kv-core from the machine's parallelism).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// What happens when a limit is reached (default: [`EvictionPolicy::None`], the
+    /// write fails). Evictions are logged, so recovery never brings an evicted key
+    /// back.
+    pub fn eviction(mut self, policy: EvictionPolicy) -> Self {
+        self.eviction = policy;
+        self
+    }
+
+    /// The clock for TTLs and record timestamps (default: the system clock). Tests
+    /// pass a [`ManualClock`](crate::ManualClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Number of write stripes, a power of two (default: 1024). Writes to keys in the
+    /// same stripe are serialized so the log and memory see them in the same order;
+    /// more stripes mean fewer false conflicts.
+    pub fn write_stripes(mut self, stripes: usize) -> Self {
+        self.write_stripes = stripes;
+        self
+    }
+
+    /// Called with every error of a background worker (default: none; such errors
+    /// are also counted in the metrics and logged with `tracing`).
+    pub fn on_error(mut self, f: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Called after each eviction with the evicted entry, outside every lock (default:
+    /// none). The eviction is logged whether or not a callback is set.
+    pub fn on_evict(
+        mut self,
+        f: impl Fn(&kv_core::Entry, kv_core::EvictionCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_evict = Some(Arc::new(f));
+        self
+    }
+
+    /// Called after each removal of an expired entry, outside every lock (default:
+    /// none).
+    pub fn on_expire(
+        mut self,
+        f: impl Fn(&kv_core::Entry, kv_core::ExpiryCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_expire = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs the log on the given storage instead of the data directory's files: the
+    /// I/O seam of kv-wal, whose simulated storage injects faults and produces the
+    /// disk a crash or power loss would leave. Test-only (cargo feature `sim`).
+    #[cfg(feature = "sim")]
+    pub fn wal_storage(mut self, storage: Arc<dyn kv_wal::Storage>) -> Self {
+        self.wal_storage = Some(storage);
+        self
+    }
+
+    /// Writes snapshots through the given I/O (kv-snapshot's seam; its simulated I/O
+    /// injects failed fsyncs, failed renames and ENOSPC). Test-only (cargo feature
+    /// `sim`).
+    #[cfg(feature = "sim")]
+    pub fn snapshot_io(mut self, io: Arc<dyn kv_snapshot::SnapshotIo>) -> Self {
+        self.snapshot_io = Some(io);
+        self
+    }
+
+    /// Whether background workers run at all (default: true). With `false`, cleanup,
+    /// interval snapshots and growth-triggered snapshots happen only when asked for;
+    /// interval sync of the log still runs. Useful for deterministic tests.
+    pub fn background_workers(mut self, yes: bool) -> Self {
+        self.background_workers = yes;
+        self
+    }
+
+    /// The persistence mode in effect: the one set, else the default for whether a
+    /// directory is given.
+    pub fn persistence_mode(&self) -> PersistenceMode {
+        match (self.persistence, &self.dir) {
+            (Some(mode), _) => mode,
+            (None, Some(_)) => PersistenceMode::WalAndSnapshots,
+            (None, None) => PersistenceMode::None,
+        }
+    }
+
+    /// Checks every option, returning [`Error::InvalidOption`] naming the first bad
+    /// one. The in-memory map's own options (shards, limits) are checked again by
+    /// kv-core when the store opens.
+    pub fn validate(&self) -> Result<()> {
+        fn bad(option: &'static str, reason: impl Into<String>) -> Result<()> {
+            Err(Error::InvalidOption {
+                option,
+                reason: reason.into(),
+            })
+        }
+        let mode = self.persistence_mode();
+        if mode != PersistenceMode::None && self.dir.is_none() {
+            return bad(
+                "dir",
+                format!("persistence mode {mode:?} needs a data directory"),
+            );
+        }
+        if mode == PersistenceMode::None && self.dir.is_some() {
+            return bad(
+                "dir",
+                "an in-memory store (persistence None) takes no data directory",
+            );
+        }
+        if let Some(dir) = &self.dir {
+            if dir.as_os_str().is_empty() {
+                return bad("dir", "must not be empty");
+            }
+        }
+        if let SyncPolicy::Interval(every) = self.sync {
+            if every.is_zero() {
+                return bad("sync", "the interval must be greater than zero");
+            }
+        }
+        if self.cleanup_interval.is_some_and(|d| d.is_zero()) {
+            return bad(
+                "cleanup_interval",
+                "must be greater than zero (None disables it)",
+            );
+        }
+        if self.cleanup_budget == 0 {
+            return bad("cleanup_budget", "must be at least 1");
+        }
+        if self.snapshot_interval.is_some_and(|d| d.is_zero()) {
+            return bad(
+                "snapshot_interval",
+                "must be greater than zero (None disables it)",
+            );
+        }
+        if self.snapshot_wal_bytes == Some(0) {
+            return bad(
+                "snapshot_wal_bytes",
+                "must be greater than zero (None disables it)",
+            );
+        }
+        if self.snapshots_retained == 0 {
+            return bad("snapshots_retained", "must be at least 1");
+        }
+        if self.segment_size == Some(0) {
+            return bad("segment_size", "must be greater than zero");
+        }
+        if self.max_key_size == 0 {
+            return bad("max_key_size", "must be at least 1");
+        }
+        if self.max_value_size == 0 {
+            return bad("max_value_size", "must be at least 1");
+        }
+        if self.max_entries == 0 {
+            return bad("max_entries", "must be at least 1");
+        }
+        if self.max_bytes == Some(0) {
+            return bad(
+                "max_bytes",
+                "must be greater than zero (None means no limit)",
+            );
+        }
+        if let Some(shards) = self.shards {
+            if shards == 0 || !shards.is_power_of_two() {
+                return bad("shards", format!("must be a power of two, got {shards}"));
+            }
+        }
+        if self.write_stripes == 0
+            || !self.write_stripes.is_power_of_two()
+            || self.write_stripes > 1 << 16
+        {
+            return bad(
+                "write_stripes",
+                format!(
+                    "must be a power of two from 1 to 65536, got {}",
+                    self.write_stripes
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn option_of(opts: Options) -> &'static str {
+        match opts.validate() {
+            Err(Error::InvalidOption { option, .. }) => option,
+            other => panic!("expected an invalid option, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_in_memory() {
+        let opts = Options::new();
+        opts.validate().unwrap();
+        assert_eq!(opts.persistence_mode(), PersistenceMode::None);
+        assert_eq!(opts.sync, SyncPolicy::Interval(Duration::from_secs(1)));
+        assert_eq!(opts.cleanup_interval, Some(Duration::from_secs(60)));
+        assert_eq!(opts.snapshot_interval, Some(Duration::from_secs(300)));
+        assert_eq!(opts.compaction_threshold, 1000);
+    }
+
+    #[test]
+    fn a_directory_defaults_to_wal_and_snapshots() {
+        assert_eq!(
+            Options::new().dir("x").persistence_mode(),
+            PersistenceMode::WalAndSnapshots
+        );
+    }
+
+    #[test]
+    fn each_invalid_option_is_named() {
+        assert_eq!(
+            option_of(Options::new().persistence(PersistenceMode::WalOnly)),
+            "dir"
+        );
+        assert_eq!(
+            option_of(Options::new().dir("x").persistence(PersistenceMode::None)),
+            "dir"
+        );
+        assert_eq!(
+            option_of(Options::new().sync(SyncPolicy::Interval(Duration::ZERO))),
+            "sync"
+        );
+        assert_eq!(
+            option_of(Options::new().cleanup_interval(Some(Duration::ZERO))),
+            "cleanup_interval"
+        );
+        assert_eq!(
+            option_of(Options::new().cleanup_budget(0)),
+            "cleanup_budget"
+        );
+        assert_eq!(
+            option_of(Options::new().snapshot_interval(Some(Duration::ZERO))),
+            "snapshot_interval"
+        );
+        assert_eq!(
+            option_of(Options::new().snapshot_wal_bytes(Some(0))),
+            "snapshot_wal_bytes"
+        );
+        assert_eq!(
+            option_of(Options::new().snapshots_retained(0)),
+            "snapshots_retained"
+        );
+        assert_eq!(option_of(Options::new().segment_size(0)), "segment_size");
+        assert_eq!(option_of(Options::new().max_key_size(0)), "max_key_size");
+        assert_eq!(
+            option_of(Options::new().max_value_size(0)),
+            "max_value_size"
+        );
+        assert_eq!(option_of(Options::new().max_entries(0)), "max_entries");
+        assert_eq!(option_of(Options::new().max_bytes(Some(0))), "max_bytes");
+        assert_eq!(option_of(Options::new().shards(3)), "shards");
+        assert_eq!(
+            option_of(Options::new().write_stripes(1000)),
+            "write_stripes"
+        );
+    }
+
+    #[test]
+    fn the_error_message_names_the_option() {
+        let err = Options::new().shards(6).validate().unwrap_err();
+        assert!(err.to_string().contains("shards"), "{err}");
+    }
+}

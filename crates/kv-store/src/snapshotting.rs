@@ -1,0 +1,248 @@
+//! Taking snapshots (fuzzy snapshot + redo) and reading them back at recovery.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use kv_snapshot::{EntryRef, SnapshotOptions, SnapshotReader, Snapshots};
+
+use crate::metrics::Counters;
+use crate::recovery::{Recovered, Replay};
+use crate::store::Inner;
+use crate::{Error, Options, Result, Store};
+
+/// What a snapshot did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotInfo {
+    /// The snapshot file.
+    pub path: PathBuf,
+    /// Every log record up to this sequence number is reflected in the snapshot.
+    pub seq: u64,
+    /// Entries written.
+    pub entries: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// Log truncated through this sequence number afterwards (0: nothing truncated).
+    pub truncated_through: u64,
+}
+
+/// How much log a snapshot lets go of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Truncate {
+    /// Through the oldest snapshot still kept, so that falling back to it (when the
+    /// newest turns out corrupt) still finds the log after it.
+    KeepFallback,
+    /// Through the new snapshot: the least disk, no log for a fallback.
+    All,
+}
+
+pub(crate) fn open_snapshots(opts: &Options, dir: &Path) -> Result<Snapshots> {
+    let mut so = SnapshotOptions::default()
+        .keep(opts.snapshots_retained)
+        .create_dir(false);
+    if let Some(io) = &opts.snapshot_io {
+        so = so.io(io.clone());
+    }
+    Snapshots::open(dir, so).map_err(Error::snapshot("opening the snapshots"))
+}
+
+/// The snapshots on disk, newest first, as (sequence, path).
+pub(crate) fn list(snaps: &Snapshots) -> Result<Vec<(u64, PathBuf)>> {
+    Ok(snaps
+        .list()
+        .map_err(Error::snapshot("listing the snapshots"))?
+        .into_iter()
+        .map(|f| (f.sequence.get(), f.path))
+        .collect())
+}
+
+/// Loads one snapshot into `replay`, all or nothing: on any error `replay` may hold
+/// part of it and the caller discards it. Returns the number of entries.
+pub(crate) fn load(path: &Path, now_ms: u64, replay: &mut Replay) -> Result<u64> {
+    let ctx = "reading a snapshot";
+    let mut reader = SnapshotReader::open(path, now_ms).map_err(Error::snapshot(ctx))?;
+    let mut count = 0;
+    while let Some(entry) = reader.next_ref() {
+        let e = entry.map_err(Error::snapshot(ctx))?;
+        replay.map.insert(
+            e.key.to_vec(),
+            Recovered {
+                value: e.value.to_vec(),
+                expires_at: e.expires_at,
+                created: e.created,
+                updated: e.updated,
+                version: e.version,
+            },
+        );
+        count += 1;
+    }
+    let summary = reader.verify().map_err(Error::snapshot(ctx))?;
+    replay.expired += summary.expired_skipped;
+    Ok(count)
+}
+
+/// True when the directory holds log segments (written by an earlier mode).
+pub(crate) fn wal_present(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("wal-"))
+        })
+        .unwrap_or(false)
+}
+
+impl Inner {
+    /// Takes a snapshot and truncates the log it covers.
+    ///
+    /// Fuzzy snapshot + redo: the write side of the gate is held only to read the
+    /// last sequence number S (so every record up to S is applied); then the map is
+    /// walked one shard at a time while writers go on. Entries may also show effects
+    /// of records after S; recovery replays every record after S in order, and each
+    /// key's final state is its last record's effect, so that is harmless.
+    pub(crate) fn take_snapshot(&self, truncate: Truncate) -> Result<SnapshotInfo> {
+        let Some(snaps) = &self.snaps else {
+            return Err(Error::Unsupported {
+                operation: "snapshot",
+                mode: self.mode,
+            });
+        };
+        let _one = self.snapshotting.lock();
+        let (seq, deletes) = {
+            let _w = self.gate.write();
+            let seq = match &self.wal {
+                Some(wal) => wal.last_seq().0,
+                None => self.seq.load(Ordering::Acquire),
+            };
+            (
+                seq,
+                self.counters
+                    .deletes_since_snapshot
+                    .swap(0, Ordering::AcqRel),
+            )
+        };
+        let result = self.write_snapshot(snaps, seq, truncate);
+        if result.is_err() {
+            // The deletes still count towards the next attempt.
+            Counters::add(&self.counters.deletes_since_snapshot, deletes);
+        }
+        result
+    }
+
+    fn write_snapshot(
+        &self,
+        snaps: &Snapshots,
+        seq: u64,
+        truncate: Truncate,
+    ) -> Result<SnapshotInfo> {
+        let now = self.opts.clock.now().as_millis();
+        let ctx = "writing a snapshot";
+        let mut writer = snaps.begin(seq, now).map_err(Error::snapshot(ctx))?;
+        for shard in 0..self.cache.shard_count() {
+            // One shard's entry handles are copied out under its read lock; the file
+            // is written with no lock held.
+            for e in self.cache.shard_entries(shard) {
+                writer
+                    .push(EntryRef {
+                        key: e.key(),
+                        value: &e.value(),
+                        expires_at: e.expires_at().map(|t| t.as_millis()),
+                        created: e.created().as_millis(),
+                        updated: e.updated().as_millis(),
+                        version: e.version(),
+                    })
+                    .map_err(Error::snapshot(ctx))?;
+            }
+        }
+        let written = writer.finish().map_err(Error::snapshot(ctx))?;
+        for e in &written.cleanup_errors {
+            self.report(&Error::Snapshot {
+                context: "removing an old snapshot",
+                source: clone_err(e),
+            });
+        }
+        // Flush the log so truncation never removes more than is durable... and so
+        // the recorded base for the growth trigger is exact.
+        let mut info = SnapshotInfo {
+            path: written.path,
+            seq,
+            entries: written.header.entry_count,
+            bytes: written.bytes,
+            truncated_through: 0,
+        };
+        let through = {
+            let mut seqs = self.snapshot_seqs.lock();
+            seqs.push(seq);
+            seqs.sort_unstable();
+            seqs.dedup();
+            let keep = self.opts.snapshots_retained;
+            if seqs.len() > keep {
+                let drop_n = seqs.len() - keep;
+                seqs.drain(..drop_n);
+            }
+            match truncate {
+                Truncate::All => seq,
+                // With one snapshot on disk (and room for more), keep the whole log:
+                // it is the fallback.
+                Truncate::KeepFallback if seqs.len() >= 2 || keep == 1 => {
+                    seqs.first().copied().unwrap_or(0)
+                }
+                Truncate::KeepFallback => 0,
+            }
+        };
+        if let Some(wal) = &self.wal {
+            if through > 0 {
+                wal.truncate_through(kv_wal::Seq(through))
+                    .map_err(Error::wal("truncating the log after a snapshot"))?;
+                info.truncated_through = through;
+            }
+            self.counters
+                .wal_bytes_at_snapshot
+                .store(crate::mem::wal_bytes(wal), Ordering::Relaxed);
+        }
+        Counters::add(&self.counters.snapshots_taken, 1);
+        self.counters
+            .last_snapshot_ms
+            .store(now.max(1), Ordering::Relaxed);
+        self.counters
+            .last_snapshot_seq
+            .store(seq, Ordering::Relaxed);
+        tracing::debug!(target: "kv_store", seq, entries = info.entries, "snapshot taken");
+        Ok(info)
+    }
+}
+
+fn clone_err(e: &kv_snapshot::Error) -> kv_snapshot::Error {
+    kv_snapshot::Error::Io {
+        op: "remove old snapshot",
+        path: e.path().map(Path::to_path_buf).unwrap_or_default(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+impl Store {
+    /// Takes a snapshot now and truncates the log below the oldest snapshot kept.
+    /// Writers keep going meanwhile. Needs a persistence mode with snapshots.
+    pub fn snapshot(&self) -> Result<SnapshotInfo> {
+        let inner = self.inner();
+        inner.check_open()?;
+        inner.take_snapshot(Truncate::KeepFallback)
+    }
+
+    /// Takes a snapshot and truncates the whole log it covers: the smallest
+    /// directory, at the price of having no log behind the previous snapshot.
+    pub fn compact(&self) -> Result<SnapshotInfo> {
+        let inner = self.inner();
+        inner.check_open()?;
+        inner.take_snapshot(Truncate::All)
+    }
+
+    /// Makes every acknowledged write durable now (flush and fsync of the log).
+    pub fn sync(&self) -> Result<()> {
+        let inner = self.inner();
+        inner.check_open()?;
+        if let Some(wal) = &inner.wal {
+            wal.sync().map_err(Error::wal("syncing the log"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! `Store`: the handle, its shared state, open and close.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+
+use crate::lock::DirLock;
+use crate::metrics::Counters;
+use crate::stripes::Stripes;
+use crate::workers::Workers;
+use crate::{Error, Options, PersistenceMode, RecoveryReport, Result};
+
+/// The `get_or_insert_with` slots: one mutex per key whose value is being computed.
+pub(crate) type InFlight = std::collections::HashMap<Box<[u8]>, Arc<Mutex<()>>>;
+
+/// An embedded, thread-safe, persistent key-value store.
+///
+/// `Store` is a cheap handle (`Clone` shares the same store) and is `Send + Sync`.
+/// Dropping the last handle closes the store as [`Store::close`] does, reporting any
+/// error of that close to [`Options::on_error`].
+///
+/// Every write is validated, appended to the write-ahead log (and made as durable as
+/// the [`SyncPolicy`](crate::SyncPolicy) promises), and only then applied to memory:
+/// a write the log refused is never visible, and recovery restores exactly the
+/// acknowledged state.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) handle: Arc<Handle>,
+}
+
+/// Closes the store when the last [`Store`] handle goes away. Workers hold the
+/// [`Inner`] directly, not a `Handle`, so they do not keep the store open.
+pub(crate) struct Handle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Err(e) = self.inner.close() {
+            self.inner.report(&e);
+        }
+    }
+}
+
+/// The shared state of one open store.
+pub(crate) struct Inner {
+    pub(crate) opts: Options,
+    pub(crate) mode: PersistenceMode,
+    pub(crate) cache: kv_core::Cache,
+    pub(crate) wal: Option<kv_wal::Wal>,
+    pub(crate) snaps: Option<kv_snapshot::Snapshots>,
+    /// Writers hold the read side from log append through memory apply; the
+    /// snapshotter takes the write side just long enough to read the last sequence
+    /// number, so that every record up to it is applied.
+    pub(crate) gate: RwLock<()>,
+    pub(crate) stripes: Stripes,
+    /// Sequence numbers without a log (snapshot-only and in-memory stores).
+    pub(crate) seq: AtomicU64,
+    pub(crate) closed: AtomicBool,
+    /// Serializes close.
+    pub(crate) closing: Mutex<()>,
+    /// One snapshot at a time.
+    pub(crate) snapshotting: Mutex<()>,
+    pub(crate) workers: Mutex<Workers>,
+    pub(crate) kick_snapshot: Option<Sender<()>>,
+    pub(crate) kick_rx: Mutex<Option<Receiver<()>>>,
+    pub(crate) counters: Counters,
+    /// Sequence numbers of the snapshots on disk, oldest first (the log is truncated
+    /// through the oldest one kept, so falling back to it still finds its log).
+    pub(crate) snapshot_seqs: Mutex<Vec<u64>>,
+    /// Keys whose `get_or_insert_with` closure is running.
+    pub(crate) in_flight: Mutex<InFlight>,
+    pub(crate) recovery: RecoveryReport,
+    pub(crate) dir_lock: Mutex<Option<DirLock>>,
+}
+
+impl Store {
+    /// Opens (or creates) a store: validates `options`, locks and recovers the data
+    /// directory, and starts the background workers.
+    ///
+    /// Fails with [`Error::InvalidOption`] naming a bad option, [`Error::Locked`] when
+    /// another store has the directory open (nothing is touched then), or a
+    /// wrapped log or snapshot error when the directory cannot be recovered.
+    pub fn open(options: Options) -> Result<Self> {
+        let inner = Arc::new(crate::recovery::open(options)?);
+        crate::background::start(&inner)?;
+        Ok(Self {
+            handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    /// Opens a pure in-memory store with the default options.
+    pub fn in_memory() -> Result<Self> {
+        Self::open(Options::new())
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.handle.inner
+    }
+
+    /// Closes the store: stops the workers, takes the final snapshot when configured,
+    /// syncs and closes the log, and releases the directory lock. Idempotent; every
+    /// later operation returns [`Error::Closed`]. Other handles see the store closed.
+    pub fn close(&self) -> Result<()> {
+        self.inner().close()
+    }
+
+    /// True once the store was closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner().closed.load(Ordering::Acquire)
+    }
+
+    /// What recovery did when this store was opened.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner().recovery
+    }
+
+    /// The persistence mode in effect.
+    pub fn persistence(&self) -> PersistenceMode {
+        self.inner().mode
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner().opts.dir)
+            .field("mode", &self.inner().mode)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Reports an error that has no caller: tracing, the counter, `on_error`.
+    pub(crate) fn report(&self, e: &Error) {
+        Counters::add(&self.counters.worker_errors, 1);
+        tracing::warn!(target: "kv_store", error = %e, "background error");
+        if let Some(f) = &self.opts.on_error {
+            f(e);
+        }
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        let _closing = self.closing.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // No new background work; a worker in the middle of a snapshot finishes it.
+        self.workers.lock().stop();
+        let mut first_err = None;
+        // From here on writers see `closed`; the write side of the gate waits for
+        // those already between append and apply, so the final snapshot holds every
+        // acknowledged write (it matters for snapshot-only stores).
+        self.closed.store(true, Ordering::Release);
+        drop(self.gate.write());
+        if self.mode.uses_snapshots() && self.opts.snapshot_on_close {
+            if let Err(e) = self.take_snapshot(crate::snapshotting::Truncate::KeepFallback) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(wal) = &self.wal {
+            if let Err(e) = wal.close() {
+                first_err.get_or_insert(Error::Wal {
+                    context: "closing the log",
+                    source: e,
+                });
+            }
+        }
+        // Another handle may outlive the close: the directory is free now anyway.
+        self.dir_lock.lock().take();
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(feature = "sim")]
+impl Store {
+    /// Simulates a process crash for tests (cargo feature `sim`): the store stops
+    /// like a killed process would, with no final snapshot, no log sync and no close;
+    /// the directory lock is released so the directory can be reopened. Every handle
+    /// sees the store closed. Pair it with kv-wal's simulated storage to model a power
+    /// loss (its crash image keeps only what was synced).
+    pub fn crash(&self) {
+        let inner = self.inner();
+        let _closing = inner.closing.lock();
+        if inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        inner.workers.lock().stop();
+        drop(inner.gate.write());
+        inner.dir_lock.lock().take();
+    }
+}

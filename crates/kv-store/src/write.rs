@@ -1,0 +1,121 @@
+//! The write path: validate, lock the key's stripe, append to the log, apply to
+//! memory with the record's sequence number as version, log what that evicted.
+
+use std::sync::atomic::Ordering;
+
+use kv_core::Timestamp;
+use kv_wal::Op;
+
+use crate::metrics::Counters;
+use crate::store::Inner;
+use crate::{Error, Result};
+
+/// Keys and versions of entries the map evicted, for `Evict` records.
+pub(crate) type Evicted = Vec<(Vec<u8>, u64)>;
+
+/// The sequence number and time of one logged change.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    pub(crate) seq: u64,
+    pub(crate) now: Timestamp,
+}
+
+impl Inner {
+    /// Validates a key the way the map will, before anything is logged.
+    pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.is_empty() {
+            return Err(kv_core::Error::EmptyKey.into());
+        }
+        if key.len() > self.opts.max_key_size {
+            return Err(kv_core::Error::KeyTooLarge {
+                size: key.len(),
+                limit: self.opts.max_key_size,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Validates a key and value the way the map will, before anything is logged.
+    pub(crate) fn check_entry(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_key(key)?;
+        if value.len() > self.opts.max_value_size {
+            return Err(kv_core::Error::ValueTooLarge {
+                size: value.len(),
+                limit: self.opts.max_value_size,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Logs `op` and then runs `apply` with its stamp. The caller holds the stripes of
+    /// every key `op` touches. `apply` returns the keys (and versions) the map evicted
+    /// to make room; they are logged before this returns, so the write is
+    /// acknowledged only once its evictions are as durable as the policy promises.
+    pub(crate) fn log_and_apply<R>(
+        &self,
+        op: &Op<'_>,
+        apply: impl FnOnce(Stamp) -> Result<(R, Evicted)>,
+    ) -> Result<R> {
+        let _gate = self.gate.read();
+        self.check_open()?;
+        let now = self.opts.clock.now();
+        let seq = match &self.wal {
+            Some(wal) => {
+                wal.append(op, now.as_millis())
+                    .map_err(Error::wal("appending a record; the write was not applied"))?
+                    .0
+            }
+            None => self.seq.fetch_add(1, Ordering::AcqRel) + 1,
+        };
+        let (r, evicted) = apply(Stamp { seq, now })?;
+        self.log_evictions(&evicted)?;
+        Ok(r)
+    }
+
+    /// Writes one `Evict` record per evicted entry (the caller holds the gate).
+    pub(crate) fn log_evictions(&self, evicted: &[(Vec<u8>, u64)]) -> Result<()> {
+        if evicted.is_empty() {
+            return Ok(());
+        }
+        Counters::add(&self.counters.deletes_since_snapshot, evicted.len() as u64);
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        let now = self.opts.clock.now().as_millis();
+        for (key, version) in evicted {
+            wal.append(
+                &Op::Evict {
+                    key,
+                    version: *version,
+                },
+                now,
+            )
+            .map_err(Error::wal("logging an eviction"))?;
+            Counters::add(&self.counters.evictions_logged, 1);
+        }
+        self.maybe_kick_snapshot();
+        Ok(())
+    }
+
+    /// Counts a logged delete towards the compaction threshold.
+    pub(crate) fn count_delete(&self, n: u64) {
+        Counters::add(&self.counters.deletes_since_snapshot, n);
+        self.maybe_kick_snapshot();
+    }
+
+    /// Wakes the snapshot worker when the compaction threshold is reached (the log
+    /// size trigger is checked by the worker's own ticker).
+    pub(crate) fn maybe_kick_snapshot(&self) {
+        let threshold = self.opts.compaction_threshold;
+        if threshold == 0 || !self.mode.uses_snapshots() {
+            return;
+        }
+        if Counters::get(&self.counters.deletes_since_snapshot) >= threshold {
+            if let Some(tx) = &self.kick_snapshot {
+                let _ = tx.try_send(());
+            }
+        }
+    }
+}
