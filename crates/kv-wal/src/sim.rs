@@ -72,6 +72,7 @@ struct Disk {
     creates: u64,
     syncs: u64,
     renames: u64,
+    sync_latency: std::time::Duration,
 }
 
 impl Disk {
@@ -230,6 +231,17 @@ impl SimStorage {
         self.disk.lock().names.keys().cloned().collect()
     }
 
+    /// How many syncs (of files and of the directory) were asked for so far.
+    pub fn syncs(&self) -> u64 {
+        self.disk.lock().syncs
+    }
+
+    /// Makes every file sync take `latency` (as a disk would), without holding up
+    /// other operations meanwhile.
+    pub fn set_sync_latency(&self, latency: std::time::Duration) {
+        self.disk.lock().sync_latency = latency;
+    }
+
     /// How many written bytes are not yet durable.
     pub fn unsynced_bytes(&self) -> u64 {
         self.disk
@@ -379,6 +391,10 @@ impl SegmentFile for SimFile {
     }
 
     fn sync(&self, offset: u64, len: u64) -> io::Result<()> {
+        let latency = self.disk.lock().sync_latency;
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
         let mut d = self.disk.lock();
         d.syncs += 1;
         let n = d.syncs;

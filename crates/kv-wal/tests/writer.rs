@@ -1,0 +1,264 @@
+//! The writer: group commit across concurrent appenders, the interval flusher,
+//! truncation, close, limits, and the real file system (preallocation, reopening).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{append, open_sim, put, replay_all};
+use kv_wal::{
+    Error, Op, OwnedOp, RecoveryMode, SegmentId, Seq, SimStorage, SyncPolicy, Wal, WalOptions,
+};
+
+#[test]
+fn concurrent_appenders_share_flushes_and_lose_nothing() {
+    let sim = SimStorage::new();
+    // A disk whose flush takes a while, as real ones do.
+    sim.set_sync_latency(Duration::from_micros(300));
+    let (wal, _) = open_sim(
+        &sim,
+        4096,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    let wal = Arc::new(wal);
+    let before = sim.syncs();
+    const THREADS: u64 = 8;
+    const EACH: u64 = 60;
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .map(|i| {
+                        let op = put(t * 1000 + i, 20);
+                        (append(&wal, &op, t).unwrap(), op)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut acked: Vec<(Seq, OwnedOp)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let syncs = sim.syncs() - before;
+    let appends = THREADS * EACH;
+    assert!(
+        syncs * 2 < appends,
+        "group commit: {syncs} syncs for {appends} appends"
+    );
+    acked.sort_by_key(|(s, _)| *s);
+    let seqs: Vec<u64> = acked.iter().map(|(s, _)| s.0).collect();
+    assert_eq!(seqs, (1..=appends).collect::<Vec<_>>());
+    // Everything acknowledged is durable: a power loss now loses nothing.
+    let after = sim.crash(kv_wal::CrashMode::DropUnsynced);
+    let (recovered, _) = open_sim(
+        &after,
+        4096,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::AbsoluteConsistency,
+    )
+    .unwrap();
+    let got: Vec<(Seq, OwnedOp)> = replay_all(&recovered)
+        .into_iter()
+        .map(|r| (r.seq, r.op))
+        .collect();
+    assert_eq!(got, acked);
+}
+
+#[test]
+fn the_interval_policy_flushes_in_the_background() {
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        4096,
+        SyncPolicy::Interval(Duration::from_millis(2)),
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    append(&wal, &put(1, 100), 0).unwrap();
+    assert!(sim.unsynced_bytes() > 0, "append itself does not sync");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.unsynced_bytes() > 0 {
+        assert!(Instant::now() < deadline, "the flusher never ran");
+        std::thread::yield_now();
+    }
+    assert_eq!(wal.stats().durable_seq, Seq(1));
+    wal.close().unwrap();
+    assert!(matches!(wal.append(&Op::Clear, 0), Err(Error::Closed)));
+    assert!(wal.close().is_ok(), "closing twice is fine");
+}
+
+#[test]
+fn truncation_drops_only_segments_wholly_at_or_below_the_sequence() {
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        1024,
+        SyncPolicy::Never,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    for i in 0..40 {
+        append(&wal, &put(i, 100), i).unwrap();
+    }
+    let all = replay_all(&wal);
+    let stats = wal.stats();
+    assert!(stats.segments >= 5);
+    assert_eq!(stats.first_seq, Some(Seq(1)));
+    assert_eq!(stats.last_seq, Some(Seq(40)));
+    // Nothing is wholly below seq 1... unless the first segment holds only seq 1.
+    assert_eq!(wal.truncate_through(Seq(0)).unwrap(), 0);
+    let removed = wal.truncate_through(Seq(20)).unwrap();
+    assert!(removed >= 1);
+    let kept = replay_all(&wal);
+    let first = kept[0].seq;
+    assert!(first <= Seq(21), "record 21 must survive: first is {first}");
+    assert!(first > Seq(1));
+    assert_eq!(kept[..], all[(first.0 - 1) as usize..]);
+    assert_eq!(wal.stats().segments, stats.segments - removed);
+    assert_eq!(sim.file_names().len(), stats.segments - removed);
+    // Truncating through the last record keeps the active segment.
+    wal.truncate_through(Seq(40)).unwrap();
+    assert_eq!(wal.stats().segments, 1);
+    assert!(sim
+        .file_names()
+        .contains(&SegmentId(wal_active_id(&sim)).file_name()));
+    let rest = replay_all(&wal);
+    assert!(rest.iter().all(|r| r.seq > Seq(20)));
+    wal.close().unwrap();
+    drop(wal);
+    let (wal, report) = open_sim(
+        &sim,
+        1024,
+        SyncPolicy::Never,
+        RecoveryMode::AbsoluteConsistency,
+    )
+    .unwrap();
+    assert_eq!(replay_all(&wal), rest);
+    assert_eq!(report.last_seq, Some(Seq(40)));
+    assert_eq!(append(&wal, &put(41, 1), 0).unwrap(), Seq(41));
+}
+
+fn wal_active_id(sim: &SimStorage) -> u64 {
+    let names = sim.file_names();
+    SegmentId::parse_file_name(names.last().unwrap()).unwrap().0
+}
+
+#[test]
+fn records_larger_than_a_segment_are_refused_up_front() {
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        1024,
+        SyncPolicy::Never,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    let big = vec![7u8; 2000];
+    let err = wal
+        .append(
+            &Op::Put {
+                key: b"k",
+                value: &big,
+                expires_at: None,
+            },
+            0,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RecordTooLarge { max: 960, .. }),
+        "{err}"
+    );
+    // The largest record that fits does fit.
+    let exact = vec![7u8; 960 - 8 - 17 - 9 - 4 - 4 - 1];
+    wal.append(
+        &Op::Put {
+            key: b"k",
+            value: &exact,
+            expires_at: None,
+        },
+        0,
+    )
+    .unwrap();
+    assert_eq!(replay_all(&wal).len(), 1);
+    assert!(Wal::open("x", WalOptions::default().segment_size(100)).is_err());
+}
+
+#[test]
+fn a_log_on_a_real_directory_is_preallocated_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::default()
+        .segment_size(64 * 1024)
+        .sync(SyncPolicy::EveryWrite);
+    let (wal, report) = Wal::open(dir.path(), options.clone()).unwrap();
+    assert!(report.created);
+    let first = dir.path().join(SegmentId(1).file_name());
+    let meta = std::fs::metadata(&first).unwrap();
+    assert_eq!(meta.len(), 64 * 1024);
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert!(meta.blocks() * 512 >= 64 * 1024, "segment is sparse");
+    }
+    let wal = Arc::new(wal);
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    append(&wal, &put(t * 10_000 + i, 200), t).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let all = replay_all(&wal);
+    assert_eq!(all.len(), 1200);
+    assert!(wal.stats().segments > 1);
+    drop(wal); // no close: EveryWrite made everything durable already
+    let (wal, report) = Wal::open(
+        dir.path(),
+        options.recovery(RecoveryMode::AbsoluteConsistency),
+    )
+    .unwrap();
+    assert_eq!(report.records, 1200);
+    assert_eq!(report.discarded_bytes, 0);
+    assert_eq!(replay_all(&wal), all);
+    let tail: Vec<_> = wal
+        .replay_from(Seq(1190))
+        .unwrap()
+        .map(|r| r.unwrap().seq.0)
+        .collect();
+    assert_eq!(tail, (1190..=1200).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_torn_tail_on_a_real_directory_is_cut_and_zero_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::default()
+        .segment_size(8192)
+        .sync(SyncPolicy::Never);
+    let (wal, _) = Wal::open(dir.path(), options.clone()).unwrap();
+    for i in 0..5 {
+        append(&wal, &put(i, 50), i).unwrap();
+    }
+    wal.close().unwrap();
+    let end = wal.stats().bytes as usize;
+    drop(wal);
+    let path = dir.path().join(SegmentId(1).file_name());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[end..end + 13].copy_from_slice(b"half a record");
+    std::fs::write(&path, &bytes).unwrap();
+    let (wal, report) = Wal::open(dir.path(), options).unwrap();
+    assert_eq!(report.records, 5);
+    assert_eq!(report.discarded_bytes, 13);
+    assert_eq!(report.discarded_at, Some((SegmentId(1), end as u64)));
+    drop(wal);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes[end..].iter().all(|&b| b == 0), "tail zero-filled");
+}
