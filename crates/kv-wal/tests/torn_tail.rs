@@ -171,8 +171,8 @@ fn a_flipped_bit_in_a_middle_record_is_an_error_not_a_tail() {
     let (sim, records) = log_with(6, 40);
     let bytes = sim.file(&first_name()).unwrap();
     let offs = offsets(&bytes, records.len());
-    for victim in 0..records.len() - 1 {
-        for at in [offs[victim], offs[victim] + 5, offs[victim] + 30] {
+    for (victim, &start) in offs.iter().enumerate().take(records.len() - 1) {
+        for at in [start, start + 5, start + 30] {
             let mut b = bytes.clone();
             b[at] ^= 0x04;
             for mode in [
@@ -185,7 +185,7 @@ fn a_flipped_bit_in_a_middle_record_is_an_error_not_a_tail() {
                 match &err {
                     Error::Corrupt { file, offset, .. } => {
                         assert!(file.contains(&first_name()), "{err}");
-                        assert_eq!(*offset, offs[victim] as u64, "{err}");
+                        assert_eq!(*offset, start as u64, "{err}");
                     }
                     other => panic!("expected corruption, got {other}"),
                 }
@@ -202,7 +202,7 @@ fn a_flipped_bit_in_a_middle_record_is_an_error_not_a_tail() {
             expected.remove(victim);
             assert_eq!(replay_all(&wal), expected);
             assert_eq!(report.damage.len(), 2, "{:?}", report.damage); // the hole, the gap
-            assert_eq!(report.damage[0].offset, offs[victim] as u64);
+            assert_eq!(report.damage[0].offset, start as u64);
         }
     }
     // The last record damaged is a torn tail: tolerated.
@@ -291,7 +291,7 @@ fn damage_in_an_older_segment_or_a_missing_segment_is_an_error() {
         .windows(2)
         .filter(|w| first[w[0] + 4] != 0)
         .map(|w| w[0])
-        .last()
+        .next_back()
         .unwrap();
     let mut damaged = first.clone();
     damaged[last_rec + 20] ^= 1;
