@@ -1,5 +1,9 @@
 //! Adapters for our own crates, added as each crate's API lands.
 
+mod kv_core;
+
+pub use self::kv_core::{KvCoreAdapter, KvCorePolicy, LFU, LRU, RANDOM};
+
 use crate::contenders::{CacheVisitor, DurableVisitor};
 
 /// Our in-memory engine's name in tables.
@@ -10,15 +14,21 @@ pub(crate) const STORE_MEM: &str = "kv-store (memory)";
 pub(crate) const STORE: &str = "kv-store";
 
 /// Our in-memory engines for the throughput workloads.
-pub(crate) fn each_cache(_v: &mut impl CacheVisitor) {}
+pub(crate) fn each_cache(v: &mut impl CacheVisitor) {
+    v.visit::<KvCoreAdapter>();
+}
 
 /// Each of our eviction policies, for the hit-ratio workloads.
-pub(crate) fn each_policy(_v: &mut impl CacheVisitor) {}
+pub(crate) fn each_policy(v: &mut impl CacheVisitor) {
+    v.visit::<KvCorePolicy<LRU>>();
+    v.visit::<KvCorePolicy<LFU>>();
+    v.visit::<KvCorePolicy<RANDOM>>();
+}
 
 /// Our persistent store.
 pub(crate) fn each_durable(_v: &mut impl DurableVisitor) {}
 
 /// Which of our crates have adapters in this build (for the report's notes).
 pub(crate) fn missing() -> Vec<&'static str> {
-    vec!["kv-core", "kv-wal", "kv-snapshot", "kv-store"]
+    vec!["kv-wal", "kv-snapshot", "kv-store"]
 }

@@ -77,11 +77,16 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
     );
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         if let Some(f) = Footprint::from_line(line) {
-            let variant = if f.ttl { "TTL on" } else { "no TTL support" };
+            if !f.ttl {
+                results.note(format!(
+                    "memory: {} has no TTL, so its entries were measured without one",
+                    f.contender
+                ));
+            }
             results.push(
                 SECTION,
                 "bytes per entry",
-                variant,
+                "TTL on where supported",
                 &f.contender,
                 f.ours,
                 Summary::single(f.overhead),
