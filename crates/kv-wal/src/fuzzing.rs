@@ -186,3 +186,190 @@ pub fn decode_record(data: &[u8]) {
         assert_eq!(f.decode().map(|r| r.op), Ok(op), "round trip differs");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::{BatchOp, CrashMode};
+
+    fn corpus(target: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus")
+            .join(target)
+    }
+
+    fn files(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out: Vec<_> = std::fs::read_dir(corpus(target))
+            .unwrap_or_else(|e| panic!("reading the {target} corpus: {e}"))
+            .map(|e| {
+                let path = e.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                (path, bytes)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_committed_wal_replay_corpus_replays() {
+        let inputs = files("wal_replay");
+        assert!(inputs.len() >= 6, "corpus missing");
+        for (path, bytes) in inputs {
+            eprintln!("{}", path.display());
+            replay_bytes(&bytes);
+        }
+    }
+
+    #[test]
+    fn the_committed_wal_record_corpus_decodes() {
+        let inputs = files("wal_record");
+        assert!(inputs.len() >= 6, "corpus missing");
+        for (path, bytes) in inputs {
+            eprintln!("{}", path.display());
+            decode_record(&bytes);
+        }
+    }
+
+    #[test]
+    fn split_and_join_are_inverse() {
+        let files = vec![b"abc".to_vec(), vec![], b"z".to_vec()];
+        assert_eq!(split_segments(&join_segments(&files)), files);
+        assert_eq!(split_segments(&[]), Vec::<Vec<u8>>::new());
+        assert_eq!(split_segments(&[3, 9, 9]), vec![vec![9, 9]]);
+    }
+
+    /// A small log's segment files after some appends, on the simulated disk.
+    fn segments(n: u64, segment_size: u64, value: usize) -> Vec<Vec<u8>> {
+        let sim = SimStorage::new();
+        let options = WalOptions::default()
+            .segment_size(segment_size)
+            .sync(SyncPolicy::Never)
+            .storage(Arc::new(sim.clone()));
+        let (wal, _) = Wal::open("corpus", options).unwrap();
+        let batch = [
+            BatchOp::Put {
+                key: b"b1",
+                value: b"v",
+                expires_at: Some(5),
+            },
+            BatchOp::Delete { key: b"b2" },
+        ];
+        for i in 0..n {
+            let key = format!("k{i}");
+            let val = vec![i as u8; value];
+            let op = match i % 5 {
+                0 => Op::Put {
+                    key: key.as_bytes(),
+                    value: &val,
+                    expires_at: None,
+                },
+                1 => Op::Delete {
+                    key: key.as_bytes(),
+                },
+                2 => Op::Batch(&batch),
+                3 => Op::Expire {
+                    key: key.as_bytes(),
+                    expires_at: Some(i),
+                },
+                _ => Op::Evict {
+                    key: key.as_bytes(),
+                    version: i,
+                },
+            };
+            wal.append(&op, 1000 + i).unwrap();
+        }
+        wal.close().unwrap();
+        let disk = sim.crash(CrashMode::DropUnsynced);
+        disk.file_names()
+            .iter()
+            .map(|n| disk.file(n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    #[ignore = "rewrites the committed fuzz corpus"]
+    fn regenerate_corpus() {
+        let replay = corpus("wal_replay");
+        let record = corpus("wal_record");
+        for d in [&replay, &record] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let write = |dir: &Path, name: &str, bytes: &[u8]| {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        };
+        let one = segments(4, 512, 20);
+        write(&replay, "one-segment", &join_segments(&one));
+        let three = segments(20, 512, 120);
+        assert!(three.len() >= 3);
+        write(&replay, "three-segments", &join_segments(&three[..3]));
+        let mut torn = one.clone();
+        let end = torn[0].iter().rposition(|&b| b != 0).unwrap() + 1;
+        torn[0][end..end + 9].copy_from_slice(b"torn tail");
+        write(&replay, "torn-tail", &join_segments(&torn));
+        let mut flipped = one.clone();
+        flipped[0][64 + 20] ^= 1;
+        write(&replay, "flipped-bit", &join_segments(&flipped));
+        let mut cut = one.clone();
+        cut[0].truncate(150);
+        write(&replay, "truncated", &join_segments(&cut));
+        write(
+            &replay,
+            "header-only",
+            &join_segments(&[one[0][..64].to_vec()]),
+        );
+        write(&replay, "empty", &[]);
+
+        // Record payloads: type byte then payload, and one whole framed record.
+        let seed = Seed::new(LogId(1), SegmentId(1));
+        let ops: [(&str, Op<'_>); 6] = [
+            (
+                "put",
+                Op::Put {
+                    key: b"key",
+                    value: b"value",
+                    expires_at: Some(9),
+                },
+            ),
+            ("delete", Op::Delete { key: b"key" }),
+            (
+                "expire",
+                Op::Expire {
+                    key: b"key",
+                    expires_at: None,
+                },
+            ),
+            (
+                "evict",
+                Op::Evict {
+                    key: b"key",
+                    version: 3,
+                },
+            ),
+            ("clear", Op::Clear),
+            (
+                "batch",
+                Op::Batch(&[
+                    BatchOp::Put {
+                        key: b"a",
+                        value: b"1",
+                        expires_at: None,
+                    },
+                    BatchOp::Delete { key: b"b" },
+                ]),
+            ),
+        ];
+        for (name, op) in ops {
+            let mut buf = Vec::new();
+            encode(&op, Seq(1), 2, &seed, &mut buf);
+            let len = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+            let body = (FRAME_LEN + BODY_FIXED) as usize;
+            let mut payload = vec![buf[FRAME_LEN as usize]];
+            payload.extend_from_slice(&buf[body..FRAME_LEN as usize + len]);
+            write(&record, &format!("payload-{name}"), &payload);
+            write(&record, &format!("framed-{name}"), &buf);
+        }
+    }
+}
