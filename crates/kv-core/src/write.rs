@@ -238,6 +238,20 @@ impl Cache {
                 sizes.insert(key, after);
             }
         }
+        // What the written keys will hold afterwards: if that alone breaks a limit,
+        // fail before evicting anything (eviction never takes the batch's own keys).
+        let footprint = if ops.len() > 1 {
+            sizes
+                .values()
+                .flatten()
+                .fold((0, 0), |(n, b), s| (n + 1, b + *s as u64))
+        } else {
+            match ops[0] {
+                BatchOp::Put { key, value, .. } => (1, (key.len() + value.len()) as u64),
+                BatchOp::Delete { .. } => (0, 0),
+            }
+        };
+        self.check_fits(footprint)?;
 
         // 3. Room for it, by eviction if allowed.
         let exclude = |raw: &Raw| ops.iter().any(|op| op.key() == key_of(raw));
@@ -295,6 +309,18 @@ impl Cache {
         })
     }
 
+    /// Fails if `(entries, bytes)` alone exceed the limits.
+    fn check_fits(&self, (entries, bytes): (usize, u64)) -> Result<(), Stop> {
+        let full = |limit| Stop::Fail(Error::StoreFull { limit });
+        if entries > self.opts.max_entries {
+            return Err(full(StoreLimit::Entries(self.opts.max_entries)));
+        }
+        match self.opts.max_bytes {
+            Some(budget) if bytes > budget => Err(full(StoreLimit::Bytes(budget))),
+            _ => Ok(()),
+        }
+    }
+
     /// Reserves `entries` and `bytes` against the limits, evicting from the locked
     /// shards (never an entry `exclude` names) until they fit.
     #[allow(clippy::too_many_arguments)] // all of it is the state of one write
@@ -309,14 +335,6 @@ impl Cache {
         evicted: &mut Vec<Entry>,
     ) -> Result<(), Stop> {
         let full = |limit| Stop::Fail(Error::StoreFull { limit });
-        if entries > self.opts.max_entries {
-            return Err(full(StoreLimit::Entries(self.opts.max_entries)));
-        }
-        if let Some(budget) = self.opts.max_bytes {
-            if bytes > budget {
-                return Err(full(StoreLimit::Bytes(budget)));
-            }
-        }
         loop {
             let limit = match self.try_reserve(entries, bytes) {
                 Ok(()) => return Ok(()),
