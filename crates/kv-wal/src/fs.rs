@@ -92,11 +92,12 @@ impl Storage for FsStorage {
 
     fn create(&self, name: &str, len: u64) -> io::Result<Arc<dyn SegmentFile>> {
         let path = self.path(name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create_new(true);
+        // Segments hold the users' data: owner-only, like the rest of the directory.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(&path)?;
         preallocate(&file, len)?;
         Ok(Arc::new(FsFile::writable(file)?))
     }
