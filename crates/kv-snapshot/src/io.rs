@@ -62,11 +62,12 @@ impl TempFile for RealTempFile {
 
 impl SnapshotIo for RealIo {
     fn create_temp(&self, path: &Path) -> io::Result<Box<dyn TempFile>> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        // Snapshots hold the users' data: owner-only (the rename keeps the mode).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(path)?;
         Ok(Box::new(RealTempFile(file)))
     }
 
