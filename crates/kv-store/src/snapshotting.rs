@@ -100,7 +100,7 @@ impl Inner {
     /// of records after S; recovery replays every record after S in order, and each
     /// key's final state is its last record's effect, so that is harmless.
     pub(crate) fn take_snapshot(&self, truncate: Truncate) -> Result<SnapshotInfo> {
-        let Some(snaps) = &self.snaps else {
+        let Some(snaps) = self.snaps.as_ref().filter(|_| self.mode.uses_snapshots()) else {
             return Err(Error::Unsupported {
                 operation: "snapshot",
                 mode: self.mode,
