@@ -4,6 +4,9 @@ use anyhow::Result;
 
 use crate::cmd::{cargo, exec, have_cargo_fuzz};
 
+/// Rounds of the SIGKILL crash test in CI (the default of `cargo xtask crash-test` is 200).
+const CRASH_TEST_ROUNDS: &str = "20";
+
 /// Seconds each fuzz target runs in the CI smoke.
 const FUZZ_SMOKE_SECONDS: u64 = 20;
 
@@ -29,6 +32,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     )?;
     // Keeps the benchmark harness working; writes under target/, never docs/.
     crate::bench::run(&["--quick".to_owned()])?;
+
+    crate::crash::run(&["--rounds".to_owned(), CRASH_TEST_ROUNDS.to_owned()])?;
 
     if skip_fuzz {
         eprintln!("fuzz smoke: skipped (--no-fuzz)");
