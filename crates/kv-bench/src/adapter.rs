@@ -94,6 +94,12 @@ pub trait DurableAdapter: Send + Sync + Sized {
         false
     }
 
+    /// False for contenders that cannot look keys up (a bare log): they skip the reopen
+    /// workload.
+    fn reads() -> bool {
+        true
+    }
+
     /// What this contender does for `mode`, in its own words (e.g. "persist(SyncData)
     /// after each insert"), or `None` when it has no comparable setting.
     fn describe(mode: SyncMode) -> Option<String>;

@@ -308,12 +308,25 @@ fn markdown(
         opts.scale.durable_seconds,
         durable::BATCH
     );
+    s.push_str(
+        "`kv-wal (log only)` is our write-ahead log alone, appending one record per set: \
+         the part of a durable set that touches the disk, for comparison with the store \
+         and with the disk's fdatasync rate.\n\n",
+    );
     chart(&mut s, "persistent.svg");
     s.push_str(&table(r, durable::SECTION, true));
     s.push_str("\n### Latency of single sets (one thread)\n\n");
     s.push_str(&table(r, durable::LATENCY, false));
     s.push_str("\n### Reopen, replay and snapshots\n\n");
-    s.push_str("Reopen: keys written in batches without sync, store closed, then open plus one read timed. Lower is better for times.\n\n");
+    s.push_str(
+        "Reopen: keys written in batches without sync, store closed, then open plus one read \
+         of the last key timed. WAL open and replay: a log of one `Put` per key written \
+         without sync, then `Wal::open` (which scans to the end) and a full `replay_from`, \
+         in bytes of log per second. Snapshot write: every entry streamed, fsynced, renamed, \
+         directory fsynced; snapshot load: the streaming reader over the file with the page \
+         cache dropped first, every checksum verified. Compare them with the disk's \
+         sequential bandwidth above. Times: lower is better; bandwidths: higher.\n\n",
+    );
     s.push_str(&table(r, durable::REOPEN, false));
 
     if !r.notes.is_empty() {
@@ -327,7 +340,7 @@ fn markdown(
          cargo xtask bench --quick    # every workload at a tiny scale; report in target/bench-report/\n\
          cargo xtask bench --only churn   # workloads whose name contains `churn`\n```\n\n\
          Workload names for `--only`: limits, get, get75-set25, set, churn, churn-ttl, hit-ratio, \
-         memory, durable-sets, durable-batch, durable-latency, reopen.\n",
+         memory, durable-sets, durable-batch, durable-latency, reopen, wal-replay, snapshot.\n",
     );
     s
 }

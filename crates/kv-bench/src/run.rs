@@ -33,6 +33,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
     hit_ratio::run(opts, &mut results);
     memory::run(opts, &mut results)?;
     durable::run(opts, &mut results)?;
+    ours::kv_wal::replay(opts, &mut results)?;
+    ours::kv_snapshot::run(opts, &mut results)?;
     report::write(opts, &machine, &results, start.elapsed().as_secs_f64())?;
     eprintln!("kv-bench: done in {:.1} s", start.elapsed().as_secs_f64());
     Ok(results)

@@ -1,8 +1,11 @@
 //! Adapters for our own crates, added as each crate's API lands.
 
 mod kv_core;
+pub(crate) mod kv_snapshot;
+pub(crate) mod kv_wal;
 
 pub use self::kv_core::{KvCoreAdapter, KvCorePolicy, LFU, LRU, RANDOM};
+pub use self::kv_wal::KvWalAdapter;
 
 use crate::contenders::{CacheVisitor, DurableVisitor};
 
@@ -26,9 +29,11 @@ pub(crate) fn each_policy(v: &mut impl CacheVisitor) {
 }
 
 /// Our persistent store.
-pub(crate) fn each_durable(_v: &mut impl DurableVisitor) {}
+pub(crate) fn each_durable(v: &mut impl DurableVisitor) {
+    v.visit::<KvWalAdapter>();
+}
 
 /// Which of our crates have adapters in this build (for the report's notes).
 pub(crate) fn missing() -> Vec<&'static str> {
-    vec!["kv-wal", "kv-snapshot", "kv-store"]
+    vec!["kv-store"]
 }

@@ -171,7 +171,7 @@ impl Durable<'_> {
                 }
             }
         }
-        if self.opts.selected(REOPENS) {
+        if self.opts.selected(REOPENS) && A::reads() {
             self.reopen::<A>(&s)?;
         }
         let dir = self.opts.data_dir.join(&name);
