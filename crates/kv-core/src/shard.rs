@@ -43,6 +43,11 @@ impl ShardState {
     /// Adds an entry for a key that is not present; returns its position.
     pub(crate) fn push(&mut self, hasher: &KeyHasher, hash: u64, raw: Raw) -> usize {
         let pos = self.entries.len();
+        if pos == self.entries.capacity() {
+            // Grow by an eighth, not double: amortized O(1) still, but the spare slots
+            // average 6% instead of 50% (memory per entry is a target).
+            self.entries.reserve_exact((pos / 8).max(16));
+        }
         self.entries.push(raw);
         let entries = &self.entries;
         self.index.insert_unique(hash, pos as u32, |&i| {

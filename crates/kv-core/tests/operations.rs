@@ -101,7 +101,7 @@ fn expire_persist_and_ttl() {
     assert!(c.persist(b"k"));
     clock.advance(Duration::from_secs(3600));
     assert_eq!(c.get(b"k").unwrap(), b"v");
-    assert!(c.expire(b"k", Some(ts(START + 3600_000 + 5))));
+    assert!(c.expire(b"k", Some(ts(START + 3_600_000 + 5))));
     clock.advance(Duration::from_millis(5));
     assert!(!c.persist(b"k"), "already expired: too late");
     assert!(!c.exists(b"k"));
