@@ -2,7 +2,9 @@
 //! and check that every acknowledged write survived.
 //!
 //! The child is kv-store's `crash_child` example. In `write` mode it opens a store
-//! under sync-every-write and runs several threads, each on its own keys, doing puts,
+//! under sync-every-write (or the policy `--sync` names: SIGKILL is a process crash,
+//! not a power loss, so the page cache keeps every acknowledged write under every
+//! policy) and runs several threads, each on its own keys, doing puts,
 //! deletes and batches; before each operation it prints `B <thread> <n> <op>`, and
 //! after the operation returned, `A <thread> <n>` (each line flushed). The parent
 //! kills it at a random moment, then runs it in `dump` mode, which reopens (recovers)
@@ -32,6 +34,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut threads = DEFAULT_THREADS;
     let mut seed = None;
     let mut release = false;
+    let mut sync = "every".to_owned();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| -> Result<u64> {
@@ -44,6 +47,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "--threads" => threads = u32::try_from(value("--threads")?)?.max(1),
             "--seed" => seed = Some(value("--seed")?),
             "--release" => release = true,
+            "--sync" => {
+                sync = it
+                    .next()
+                    .context("--sync needs every, interval or never")?
+                    .clone();
+                ensure!(
+                    ["every", "interval", "never"].contains(&sync.as_str()),
+                    "--sync: `{sync}` is not every, interval or never"
+                );
+            }
             other => bail!("crash-test: unexpected argument `{other}`"),
         }
     }
@@ -90,7 +103,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     for round in 0..rounds {
         let round_seed = rng.next();
         let kill_after = Duration::from_millis(rng.below(MAX_RUN_MS));
-        let lines = run_writer(&child, &dir, round, threads, round_seed, kill_after)
+        let lines = run_writer(&child, &dir, round, threads, round_seed, &sync, kill_after)
             .with_context(|| format!("round {round}: the writer"))?;
         let history = History::parse(&lines, threads)
             .with_context(|| format!("round {round}: the writer's output"))?;
@@ -126,6 +139,7 @@ fn run_writer(
     round: u32,
     threads: u32,
     seed: u64,
+    sync: &str,
     kill_after: Duration,
 ) -> Result<Vec<String>> {
     let mut proc = Command::new(child)
@@ -134,6 +148,7 @@ fn run_writer(
         .arg(round.to_string())
         .arg(threads.to_string())
         .arg(seed.to_string())
+        .arg(sync)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -1,7 +1,7 @@
 //! The child process of `cargo xtask crash-test` (see `xtask/src/crash.rs`).
 //!
-//! `crash_child write <dir> <round> <threads> <seed>` opens a store under
-//! sync-every-write and runs `threads` writer threads, thread `t` owning the keys
+//! `crash_child write <dir> <round> <threads> <seed> [every|interval|never]` opens a
+//! store under that sync policy (default: every write) and runs `threads` writer threads, thread `t` owning the keys
 //! `t<t>k<i>`; before each operation it prints `B <t> <n> <op>`, after it returned
 //! `A <t> <n>`, each line flushed. It runs until killed.
 //!
@@ -17,10 +17,10 @@ use kv_store::{Batch, Options, Store, SyncPolicy};
 /// Keys per thread: small, so overwrites and deletes hit live keys often.
 const KEYS_PER_THREAD: u64 = 24;
 
-fn options(dir: &str) -> Options {
+fn options(dir: &str, sync: SyncPolicy) -> Options {
     Options::new()
         .dir(dir)
-        .sync(SyncPolicy::EveryWrite)
+        .sync(sync)
         // Small segments and frequent snapshots, so rotation, snapshots and log
         // truncation all happen within a round and can be interrupted.
         .segment_size(64 * 1024)
@@ -36,16 +36,31 @@ fn main() -> Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["write", dir, round, threads, seed] => {
-            write(dir, round.parse()?, threads.parse()?, seed.parse()?)
+        ["write", dir, round, threads, seed] => write(
+            dir,
+            round.parse()?,
+            threads.parse()?,
+            seed.parse()?,
+            SyncPolicy::EveryWrite,
+        ),
+        ["write", dir, round, threads, seed, sync] => {
+            let sync = match *sync {
+                "every" => SyncPolicy::EveryWrite,
+                "interval" => SyncPolicy::Interval(Duration::from_millis(50)),
+                "never" => SyncPolicy::Never,
+                other => bail!("unknown sync policy `{other}`"),
+            };
+            write(dir, round.parse()?, threads.parse()?, seed.parse()?, sync)
         }
         ["dump", dir, round] => dump(dir, round.parse()?),
-        _ => bail!("usage: crash_child write <dir> <round> <threads> <seed> | dump <dir> <round>"),
+        _ => bail!(
+            "usage: crash_child write <dir> <round> <threads> <seed> [every|interval|never] | dump <dir> <round>"
+        ),
     }
 }
 
-fn write(dir: &str, round: u64, threads: u64, seed: u64) -> Result<()> {
-    let store = Store::open(options(dir)).context("open")?;
+fn write(dir: &str, round: u64, threads: u64, seed: u64, sync: SyncPolicy) -> Result<()> {
+    let store = Store::open(options(dir, sync)).context("open")?;
     println!("ready");
     std::io::stdout().flush()?;
     let handles: Vec<_> = (0..threads)
@@ -116,7 +131,10 @@ fn writer(store: &Store, round: u64, t: u64, seed: u64) -> Result<()> {
 fn dump(dir: &str, round: u64) -> Result<()> {
     // Every other round closes without a final snapshot, so the next recovery also
     // replays log records written before this open.
-    let store = Store::open(options(dir).snapshot_on_close(round.is_multiple_of(2))).context("reopen")?;
+    let store = Store::open(
+        options(dir, SyncPolicy::EveryWrite).snapshot_on_close(round.is_multiple_of(2)),
+    )
+    .context("reopen")?;
     let report = store.recovery().clone();
     let mut out = std::io::stdout().lock();
     for (k, v) in store.iter()? {
