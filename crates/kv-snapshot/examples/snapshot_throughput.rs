@@ -4,18 +4,21 @@
 //! cargo run --release -p kv-snapshot --example snapshot_throughput [ENTRIES] [VALUE_BYTES] [DIR]
 //! ```
 //!
-//! Defaults: 1,000,000 entries of 100-byte values in a temporary directory. Writes a
-//! snapshot (chunks, fsync, rename, directory fsync), loads it three ways, then writes
-//! and reads a plain file of the same size (1 MiB chunks, fsync), and prints MB/s for
-//! each and the ratios. Run it on the disk you care about (DIR); the page cache is not
-//! dropped, so reads of both kinds are usually served from memory alike.
+//! Defaults: 1,000,000 entries of 100-byte values, in a temporary directory (give DIR to
+//! measure another disk). Each round writes a snapshot (chunks, fsync, rename, directory
+//! fsync) and a plain file of the same size (1 MiB chunks, fsync); then reads both
+//! **cold** (page cache dropped through `/proc/sys/vm/drop_caches`, which needs root:
+//! the disk's bandwidth) and **warm** (from the page cache: memory bandwidth). Loads
+//! are timed two ways: streaming with `SnapshotReader::next_ref` (what a store applying
+//! entries into its own map does) and `Snapshots::load` (an owned `Vec` of entries).
+//! Prints the best of three rounds and the ratios to the plain I/O.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kv_snapshot::{EntryRef, SnapshotOptions, SnapshotReader, Snapshots};
+use kv_snapshot::{EntryRef, SnapshotFile, SnapshotOptions, SnapshotReader, Snapshots};
 
 const ROUNDS: usize = 3;
 
@@ -38,10 +41,13 @@ fn main() -> anyhow::Result<()> {
     let values: Vec<u8> = (0..entries * value_len).map(|i| (i % 251) as u8).collect();
 
     let snaps = Snapshots::open(dir.join("snapshots"), SnapshotOptions::default())?;
-    let mut best = Best::default();
+    let plain = dir.join("plain.bin");
+    let chunk = vec![0x5au8; 1 << 20];
+    let cold_ok = drop_caches();
+    let mut t = Times::default();
     let mut bytes = 0;
     for round in 0..ROUNDS {
-        let t = Instant::now();
+        let start = Instant::now();
         let mut w = snaps.begin(round as u64 + 1, 0)?;
         for i in 0..entries {
             w.push(EntryRef {
@@ -54,98 +60,126 @@ fn main() -> anyhow::Result<()> {
             })?;
         }
         let written = w.finish()?;
-        best.write = best.write.min(t.elapsed());
+        min(&mut t.write, start.elapsed());
         bytes = written.bytes;
-
         let file = snaps.list()?.remove(0);
-        let t = Instant::now();
-        let mut reader = SnapshotReader::open(&file.path, 0)?;
-        let mut sum = 0usize;
-        while let Some(e) = reader.next_ref() {
-            sum += e?.value.len();
-        }
-        assert!(reader.is_verified() && sum == entries * value_len);
-        best.stream = best.stream.min(t.elapsed());
 
-        let t = Instant::now();
-        let loaded = snaps.load(&file, 0)?;
-        best.load = best.load.min(t.elapsed());
-        assert_eq!(loaded.entries.len(), entries);
-        let t = Instant::now();
-        drop(loaded);
-        best.drop_vec = best.drop_vec.min(t.elapsed());
-
-        let plain = dir.join("plain.bin");
-        let chunk = vec![0x5au8; 1 << 20];
-        let t = Instant::now();
+        let start = Instant::now();
         plain_write(&plain, &chunk, bytes)?;
-        best.plain_write = best.plain_write.min(t.elapsed());
-        let t = Instant::now();
-        let read = plain_read(&plain)?;
-        best.plain_read = best.plain_read.min(t.elapsed());
-        assert_eq!(read, bytes);
+        min(&mut t.plain_write, start.elapsed());
+
+        if cold_ok {
+            drop_caches();
+            min(&mut t.plain_read_cold, time(|| plain_read(&plain, bytes))?);
+            drop_caches();
+            min(&mut t.stream_cold, time(|| stream(&file, entries))?);
+            drop_caches();
+            min(&mut t.load_cold, time(|| load(&snaps, &file, entries))?);
+        }
+        min(&mut t.plain_read_warm, time(|| plain_read(&plain, bytes))?);
+        min(&mut t.stream_warm, time(|| stream(&file, entries))?);
+        min(&mut t.load_warm, time(|| load(&snaps, &file, entries))?);
         std::fs::remove_file(&plain)?;
     }
 
     let mb = bytes as f64 / 1e6;
     let rate = |d: Duration| mb / d.as_secs_f64();
-    println!("{entries} entries, {value_len}-byte values, {mb:.1} MB snapshot, best of {ROUNDS}");
+    let line = |what: &str, d: Option<Duration>, base: Option<Duration>| {
+        let (d, base) = (d.unwrap_or(Duration::MAX), base.unwrap_or(Duration::MAX));
+        println!(
+            "{what:<44} {:>7.0} MB/s {:>9.1} ms   ratio {:.2}",
+            rate(d),
+            d.as_secs_f64() * 1e3,
+            base.as_secs_f64() / d.as_secs_f64()
+        );
+    };
     println!(
-        "snapshot write (push..finish, fsync+rename): {:8.0} MB/s  {:?}",
-        rate(best.write),
-        best.write
+        "{entries} entries, {value_len}-byte values: {mb:.1} MB snapshot; best of {ROUNDS} rounds; target ratio >= 0.50"
     );
-    println!(
-        "plain sequential write + fsync:             {:8.0} MB/s  {:?}",
-        rate(best.plain_write),
-        best.plain_write
+    line(
+        "plain sequential write + fsync",
+        t.plain_write,
+        t.plain_write,
     );
-    println!(
-        "snapshot streaming read (next_ref, verify): {:8.0} MB/s  {:?}",
-        rate(best.stream),
-        best.stream
+    line("snapshot write (push..finish)", t.write, t.plain_write);
+    if cold_ok {
+        line(
+            "plain sequential read, cold (disk)",
+            t.plain_read_cold,
+            t.plain_read_cold,
+        );
+        line(
+            "snapshot load, streaming, cold",
+            t.stream_cold,
+            t.plain_read_cold,
+        );
+        line(
+            "snapshot load, owned Vec, cold",
+            t.load_cold,
+            t.plain_read_cold,
+        );
+    } else {
+        println!("(cold reads not measured: cannot write /proc/sys/vm/drop_caches)");
+    }
+    line(
+        "plain sequential read, warm (page cache)",
+        t.plain_read_warm,
+        t.plain_read_warm,
     );
-    println!(
-        "snapshot load (owned Vec of entries):       {:8.0} MB/s  {:?}  (+{:?} to free it)",
-        rate(best.load),
-        best.load,
-        best.drop_vec
+    line(
+        "snapshot load, streaming, warm",
+        t.stream_warm,
+        t.plain_read_warm,
     );
-    println!(
-        "plain sequential read:                      {:8.0} MB/s  {:?}",
-        rate(best.plain_read),
-        best.plain_read
-    );
-    println!(
-        "ratios: write {:.2}, streaming read {:.2}, owned load {:.2} (target >= 0.50)",
-        best.plain_write.as_secs_f64() / best.write.as_secs_f64(),
-        best.plain_read.as_secs_f64() / best.stream.as_secs_f64(),
-        best.plain_read.as_secs_f64() / best.load.as_secs_f64(),
+    line(
+        "snapshot load, owned Vec, warm",
+        t.load_warm,
+        t.plain_read_warm,
     );
     Ok(())
 }
 
-struct Best {
-    write: Duration,
-    stream: Duration,
-    load: Duration,
-    drop_vec: Duration,
-    plain_write: Duration,
-    plain_read: Duration,
+#[derive(Default)]
+struct Times {
+    write: Option<Duration>,
+    plain_write: Option<Duration>,
+    plain_read_cold: Option<Duration>,
+    stream_cold: Option<Duration>,
+    load_cold: Option<Duration>,
+    plain_read_warm: Option<Duration>,
+    stream_warm: Option<Duration>,
+    load_warm: Option<Duration>,
 }
 
-impl Default for Best {
-    fn default() -> Self {
-        let max = Duration::MAX;
-        Best {
-            write: max,
-            stream: max,
-            load: max,
-            drop_vec: max,
-            plain_write: max,
-            plain_read: max,
-        }
+fn min(slot: &mut Option<Duration>, d: Duration) {
+    *slot = Some(slot.map_or(d, |s| s.min(d)));
+}
+
+fn time(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed())
+}
+
+/// Drops the page cache (root only); whether it worked.
+fn drop_caches() -> bool {
+    std::fs::write("/proc/sys/vm/drop_caches", b"1").is_ok()
+}
+
+fn stream(file: &SnapshotFile, entries: usize) -> anyhow::Result<()> {
+    let mut reader = SnapshotReader::open(&file.path, 0)?;
+    let mut n = 0;
+    while let Some(e) = reader.next_ref() {
+        n += usize::from(!e?.key.is_empty());
     }
+    anyhow::ensure!(reader.is_verified() && n == entries);
+    Ok(())
+}
+
+fn load(snaps: &Snapshots, file: &SnapshotFile, entries: usize) -> anyhow::Result<()> {
+    let loaded = snaps.load(file, 0)?;
+    anyhow::ensure!(loaded.entries.len() == entries);
+    Ok(())
 }
 
 fn plain_write(path: &Path, chunk: &[u8], bytes: u64) -> std::io::Result<()> {
@@ -159,15 +193,17 @@ fn plain_write(path: &Path, chunk: &[u8], bytes: u64) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn plain_read(path: &Path) -> std::io::Result<u64> {
+fn plain_read(path: &Path, bytes: u64) -> anyhow::Result<()> {
     let mut f = File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
-            return Ok(total);
+            break;
         }
         total += n as u64;
     }
+    anyhow::ensure!(total == bytes);
+    Ok(())
 }

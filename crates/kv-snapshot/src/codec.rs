@@ -22,14 +22,12 @@ const FIXED_LEN: u64 = 8 + 8 + 1 + 8 * 3;
 /// The fewest bytes any entry encodes to (empty key and value, no expiry).
 pub(crate) const MIN_ENCODED_LEN: u64 = FIXED_LEN;
 
-/// bincode configured the way the format says: fixint, little-endian, no trailing bytes,
-/// and a size limit (the bytes actually available) on every decode.
-fn options(limit: u64) -> impl Options {
+/// bincode configured the way the format says: fixint, little-endian, no trailing bytes.
+fn base() -> impl Options {
     bincode::DefaultOptions::new()
         .with_fixint_encoding()
         .with_little_endian()
         .reject_trailing_bytes()
-        .with_limit(limit)
 }
 
 /// The bytes `entry` encodes to.
@@ -45,8 +43,12 @@ pub(crate) fn encoded_len(entry: &EntryRef<'_>) -> u64 {
 //   | u8 expiry tag (0 = none, 1 = some) | [u64 expires_at if tag = 1]
 //   | u64 created | u64 updated | u64 version
 /// Appends the encoding of `entry` to `out`.
+///
+/// The caller bounds the size with [`encoded_len`] first, so no bincode limit is set
+/// here (with one, bincode would walk the value twice).
 pub(crate) fn encode_into(out: &mut Vec<u8>, entry: &EntryRef<'_>) -> Result<(), String> {
-    options(encoded_len(entry))
+    out.reserve(encoded_len(entry) as usize);
+    base()
         .serialize_into(out, &Wire(*entry))
         .map_err(|e| e.to_string())
 }
@@ -79,7 +81,10 @@ impl Layout {
 
 /// Decodes one payload; the whole payload must be consumed.
 pub(crate) fn decode(payload: &[u8]) -> Result<Layout, String> {
-    let Wire(e) = options(payload.len() as u64)
+    // The size limit is the payload's length: no length inside it can make bincode
+    // reach (or allocate) past it.
+    let Wire(e) = base()
+        .with_limit(payload.len() as u64)
         .deserialize::<Wire<'_>>(payload)
         .map_err(|e| e.to_string())?;
     let range = |part: &[u8]| {

@@ -2,6 +2,7 @@
 //! entry by entry. The file reader and the fuzzing entry point share it.
 
 use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::codec::{self, Layout};
@@ -42,8 +43,9 @@ pub(crate) struct Decoder<R> {
     /// Records not yet read.
     left: u64,
     data_crc: crc32fast::Hasher,
-    buf: Vec<u8>,
-    current: Option<Layout>,
+    win: Window,
+    /// The current entry: its payload's place in the window and its decoded layout.
+    current: Option<(Range<usize>, Layout)>,
     now_ms: u64,
     returned: u64,
     expired_skipped: u64,
@@ -52,7 +54,13 @@ pub(crate) struct Decoder<R> {
 
 impl<R: Read> Decoder<R> {
     /// Reads and verifies the header of a source holding `file_len` bytes.
-    pub(crate) fn open(mut src: R, file_len: u64, path: &Path, now_ms: u64) -> Result<Self, Error> {
+    pub(crate) fn open(
+        mut src: R,
+        file_len: u64,
+        path: &Path,
+        now_ms: u64,
+        buffer: usize,
+    ) -> Result<Self, Error> {
         let corrupt = |offset, what| Error::Corrupt {
             path: path.to_path_buf(),
             offset,
@@ -99,6 +107,9 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
+        // Never a buffer larger than the rest of the file: reading allocates at most
+        // the file's size.
+        let capacity = buffer.min(usize::try_from(body).unwrap_or(usize::MAX));
         Ok(Decoder {
             src,
             path: path.to_path_buf(),
@@ -107,7 +118,7 @@ impl<R: Read> Decoder<R> {
             pos: HEADER_LEN as u64,
             left: header.entry_count,
             data_crc: crc32fast::Hasher::new(),
-            buf: Vec::new(),
+            win: Window::with_capacity(capacity),
             current: None,
             now_ms,
             returned: 0,
@@ -137,8 +148,8 @@ impl<R: Read> Decoder<R> {
     pub(crate) fn next_ref(&mut self) -> Option<Result<EntryRef<'_>, Error>> {
         match self.advance() {
             Ok(true) => {
-                let layout = self.current.as_ref()?;
-                Some(Ok(layout.view(&self.buf)))
+                let (payload, layout) = self.current.as_ref()?;
+                Some(Ok(layout.view(&self.win.buf[payload.clone()])))
             }
             Ok(false) => None,
             Err(e) => {
@@ -178,13 +189,13 @@ impl<R: Read> Decoder<R> {
             return Ok(false);
         }
         while self.left > 0 {
-            let layout = self.read_record()?;
+            let (payload, layout) = self.read_record()?;
             self.left -= 1;
             if layout.expires_at.is_some_and(|at| at <= self.now_ms) {
                 self.expired_skipped += 1;
                 continue;
             }
-            self.current = Some(layout);
+            self.current = Some((payload, layout));
             self.returned += 1;
             return Ok(true);
         }
@@ -193,7 +204,9 @@ impl<R: Read> Decoder<R> {
         Ok(false)
     }
 
-    fn read_record(&mut self) -> Result<Layout, Error> {
+    /// Reads the next record, verifies its checksum and decodes it; returns where its
+    /// payload lies in the window.
+    fn read_record(&mut self) -> Result<(Range<usize>, Layout), Error> {
         let offset = self.pos;
         // Bytes a record may occupy: what is left before the footer.
         let room = self
@@ -210,33 +223,21 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
-        let mut frame = [0u8; FRAME_LEN];
-        read_exact(
-            &mut self.src,
-            &mut frame,
-            &self.path,
-            offset,
-            Part::Record,
-            room,
-        )?;
+        self.fill(FRAME_LEN, offset)?;
+        let at = self.win.start;
+        let frame: [u8; FRAME_LEN] = self.win.buf[at..at + FRAME_LEN].try_into().expect("filled");
         let len = u64::from(format::u32_at(&frame, 0));
         let stored = format::u32_at(&frame, 4);
         let max = (room - FRAME_LEN as u64).min(format::MAX_PAYLOAD);
         if len == 0 || len > max {
             return Err(self.corrupt(offset, Corruption::LengthOutOfBounds { len, max }));
         }
-        // `len` is bounded by the bytes left in the file: this allocation is too.
-        self.buf.clear();
-        self.buf.resize(len as usize, 0);
-        read_exact(
-            &mut self.src,
-            &mut self.buf,
-            &self.path,
-            offset,
-            Part::Record,
-            room,
-        )?;
-        let computed = format::record_crc(&frame[..4], &self.buf);
+        // `len` is bounded by the bytes left in the file: so is the window's growth.
+        let total = FRAME_LEN + len as usize;
+        self.fill(total, offset)?;
+        let at = self.win.start;
+        let payload = at + FRAME_LEN..at + total;
+        let computed = format::record_crc(&frame[..4], &self.win.buf[payload.clone()]);
         if computed != stored {
             return Err(self.corrupt(
                 offset,
@@ -247,11 +248,44 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
-        self.data_crc.update(&frame);
-        self.data_crc.update(&self.buf);
-        self.pos += FRAME_LEN as u64 + len;
-        codec::decode(&self.buf)
-            .map_err(|reason| self.corrupt(offset, Corruption::Decode { reason }))
+        self.win.start += total;
+        self.pos += total as u64;
+        let layout = codec::decode(&self.win.buf[payload.clone()])
+            .map_err(|reason| self.corrupt(offset, Corruption::Decode { reason }))?;
+        Ok((payload, layout))
+    }
+
+    /// Makes at least `need` unread bytes available in the window. Callers bound `need`
+    /// by the bytes left before the footer, so the window never outgrows the file.
+    fn fill(&mut self, need: usize, offset: u64) -> Result<(), Error> {
+        if self.win.unread() >= need {
+            return Ok(());
+        }
+        // Consumed record bytes leave the window: fold them into the data checksum in
+        // one large update first.
+        self.data_crc
+            .update(&self.win.buf[self.win.crc_from..self.win.start]);
+        self.win.compact(need);
+        let want = self.win.buf.len();
+        while self.win.end < need {
+            let n = match self.src.read(&mut self.win.buf[self.win.end..want]) {
+                Ok(0) => {
+                    return Err(self.corrupt(
+                        offset,
+                        Corruption::Truncated {
+                            part: Part::Record,
+                            needed: need as u64,
+                            available: self.win.end as u64,
+                        },
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read", &self.path, e)),
+            };
+            self.win.end += n;
+        }
+        Ok(())
     }
 
     fn read_footer(&mut self) -> Result<(), Error> {
@@ -267,10 +301,17 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
+        self.data_crc
+            .update(&self.win.buf[self.win.crc_from..self.win.start]);
+        self.win.crc_from = self.win.start;
         let mut fb = [0u8; FOOTER_LEN];
+        let buffered = self.win.unread().min(FOOTER_LEN);
+        fb[..buffered].copy_from_slice(&self.win.buf[self.win.start..self.win.start + buffered]);
+        self.win.start += buffered;
+        self.win.crc_from = self.win.start;
         read_exact(
             &mut self.src,
-            &mut fb,
+            &mut fb[buffered..],
             &self.path,
             offset,
             Part::Footer,
@@ -279,11 +320,21 @@ impl<R: Read> Decoder<R> {
         let data_crc = self.data_crc.clone().finalize();
         format::check_footer(&fb, self.header.entry_count, data_crc)
             .map_err(|what| self.corrupt(offset, what))?;
-        if left > FOOTER_LEN as u64 {
+        // Anything still buffered, or still in the source, is past the footer.
+        let mut probe = [0u8; 1];
+        let more = self.win.unread() > 0
+            || loop {
+                match self.src.read(&mut probe) {
+                    Ok(n) => break n > 0,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io("read", &self.path, e)),
+                }
+            };
+        if left > FOOTER_LEN as u64 || more {
             return Err(self.corrupt(
                 offset + FOOTER_LEN as u64,
                 Corruption::TrailingBytes {
-                    count: left - FOOTER_LEN as u64,
+                    count: (left - FOOTER_LEN as u64).max(1),
                 },
             ));
         }
@@ -324,4 +375,40 @@ fn read_exact<R: Read>(
             Error::io("read", path, e)
         }
     })
+}
+
+/// The read buffer: `buf[start..end]` is read but not consumed; `buf[crc_from..start]`
+/// is consumed record bytes not yet folded into the data checksum.
+#[derive(Debug)]
+struct Window {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    crc_from: usize,
+}
+
+impl Window {
+    fn with_capacity(capacity: usize) -> Self {
+        Window {
+            buf: vec![0; capacity],
+            start: 0,
+            end: 0,
+            crc_from: 0,
+        }
+    }
+
+    fn unread(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Moves the unread bytes to the front and makes room for at least `need` bytes.
+    fn compact(&mut self, need: usize) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        self.crc_from = 0;
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
+    }
 }

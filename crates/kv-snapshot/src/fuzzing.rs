@@ -10,7 +10,14 @@ use crate::error::Error;
 /// none is skipped as expired) and verifying the footer. Returns the counts, or the
 /// error a file with these bytes would give.
 pub fn decode_bytes(data: &[u8]) -> Result<ReadSummary, Error> {
-    let mut decoder = Decoder::open(data, data.len() as u64, Path::new("<fuzz input>"), 0)?;
+    // A small read buffer that varies with the input, so refills, compaction and growth
+    // for large records are all exercised.
+    decode_with_buffer(data, 8 + data.len() % 61)
+}
+
+fn decode_with_buffer(data: &[u8], buffer: usize) -> Result<ReadSummary, Error> {
+    let path = Path::new("<fuzz input>");
+    let mut decoder = Decoder::open(data, data.len() as u64, path, 0, buffer)?;
     decoder.verify()
 }
 
@@ -35,5 +42,25 @@ mod tests {
         }
         assert!(seen >= 8, "corpus has only {seen} inputs");
         assert!(valid >= 1, "corpus has no valid snapshot to mutate from");
+    }
+
+    /// The read window's size never changes the outcome: refills, compaction and
+    /// growth for records larger than the buffer are invisible.
+    #[test]
+    fn the_buffer_size_does_not_change_the_outcome() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        for name in ["valid-v1.snap", "corrupt-v1.snap"] {
+            let data = std::fs::read(dir.join(name)).unwrap();
+            for cut in [data.len(), data.len() - 1, data.len() / 2] {
+                let input = &data[..cut];
+                let reference = format!("{:?}", decode_with_buffer(input, 1 << 20));
+                for buffer in (1..80).chain([255, 256, 4096]) {
+                    let got = format!("{:?}", decode_with_buffer(input, buffer));
+                    assert_eq!(got, reference, "{name} cut at {cut}, buffer {buffer}");
+                }
+            }
+        }
+        let valid = std::fs::read(dir.join("valid-v1.snap")).unwrap();
+        assert_eq!(decode_with_buffer(&valid, 1).unwrap().entries, 3);
     }
 }

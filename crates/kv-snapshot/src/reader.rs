@@ -1,7 +1,6 @@
 //! `SnapshotReader`: a verified, streaming read of one snapshot file.
 
 use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use crate::decoder::{Decoder, ReadSummary};
@@ -10,7 +9,8 @@ use crate::error::Error;
 use crate::format::SnapshotHeader;
 use crate::options::DEFAULT_BUFFER_SIZE;
 
-/// Reads one snapshot file entry by entry through a buffer, verifying as it goes.
+/// Reads one snapshot file entry by entry through a chunk buffer (1 MiB by default, never
+/// more than the file), verifying as it goes.
 ///
 /// Opening checks the header (magic, version, codec, checksum, that the entry count
 /// fits the file). Each record's length is bounded by what remains of the file before
@@ -25,7 +25,7 @@ use crate::options::DEFAULT_BUFFER_SIZE;
 /// without allocating. An error is yielded once, then the reader ends.
 #[derive(Debug)]
 pub struct SnapshotReader {
-    inner: Decoder<BufReader<File>>,
+    inner: Decoder<File>,
 }
 
 impl SnapshotReader {
@@ -41,13 +41,8 @@ impl SnapshotReader {
             .metadata()
             .map_err(|e| Error::io("stat", path, e))?
             .len();
-        // Never a buffer larger than the file: reading allocates at most its size.
-        let capacity = buffer
-            .min(usize::try_from(len).unwrap_or(usize::MAX))
-            .max(1);
-        let src = BufReader::with_capacity(capacity, file);
         Ok(SnapshotReader {
-            inner: Decoder::open(src, len, path, now_ms)?,
+            inner: Decoder::open(file, len, path, now_ms, buffer)?,
         })
     }
 
