@@ -9,8 +9,12 @@ pub struct Scale {
     pub quick: bool,
     /// Keys in the in-memory workloads (all present, Zipf 0.99).
     pub keys: usize,
-    /// Operations each thread performs in one timed run.
+    /// Length of each thread's pre-generated key stream: the most operations one
+    /// thread performs in one timed run.
     pub ops_per_thread: usize,
+    /// About how long one timed in-memory run lasts (slow contenders walk a shorter
+    /// prefix of the same stream).
+    pub run_seconds: f64,
     /// Timed runs per in-memory figure (the median and range are reported).
     pub runs: usize,
     /// Key universe of the churn workload.
@@ -44,6 +48,7 @@ impl Scale {
             quick: false,
             keys: 1_000_000,
             ops_per_thread: 2_000_000,
+            run_seconds: 0.4,
             runs: 5,
             churn_keys: 1_000_000,
             churn_capacity: 100_000,
@@ -65,6 +70,7 @@ impl Scale {
             quick: true,
             keys: 20_000,
             ops_per_thread: 40_000,
+            run_seconds: 0.005,
             runs: 5,
             churn_keys: 20_000,
             churn_capacity: 2_000,

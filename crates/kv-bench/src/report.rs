@@ -260,11 +260,14 @@ fn markdown(
          values. get, get75-set25 and set draw keys from Zipf 0.99 with every key present (capacity \
          twice the keys); churn is get-or-insert over Zipf 1.0 on {} keys with capacity {} (evicting \
          constantly); churn-ttl is the same with a one-hour TTL on every entry. Key streams are \
-         generated before timing; each contender gets the same streams.\n",
+         generated before timing; each contender gets the same streams, and each timed run lasts \
+         about {} s (a slower contender walks a shorter prefix of the same streams, after an \
+         untimed warm-up pass over a quarter of them).\n",
         opts.scale.runs,
         fmt_num(opts.scale.keys as f64),
         fmt_num(opts.scale.churn_keys as f64),
-        fmt_num(opts.scale.churn_capacity as f64)
+        fmt_num(opts.scale.churn_capacity as f64),
+        opts.scale.run_seconds
     );
     chart(&mut s, "inmem-throughput.svg");
     s.push_str(&table(r, inmem::SECTION, true));

@@ -114,6 +114,7 @@ pub(crate) fn run(opts: &Options, results: &mut Results) {
             keys: &keys,
             value: &value,
             runs: s.runs,
+            run_seconds: s.run_seconds,
             results,
         };
         each_cache(&mut runner);
@@ -147,6 +148,7 @@ struct Runner<'a> {
     keys: &'a Keys,
     value: &'a [u8],
     runs: usize,
+    run_seconds: f64,
     results: &'a mut Results,
 }
 
@@ -183,14 +185,20 @@ impl CacheVisitor for Runner<'_> {
                 }
             }
             let streams = &self.streams[..threads];
-            // One untimed pass: warms caches and, for churn, reaches the steady state.
-            run_once(&cache, streams, self.keys, self.value, w.mode);
+            let stream_len = streams[0].len();
+            // One untimed pass over a quarter of the stream: warms caches, reaches the
+            // churn workloads' steady state, and gauges the speed, so that each timed
+            // run lasts about `run_seconds` however slow the contender.
+            let warm = (stream_len / 4).max(1);
+            let (elapsed, _) = run_once(&cache, streams, warm, self.keys, self.value, w.mode);
             cache.settle();
+            let per_thread = warm as f64 / elapsed.as_secs_f64().max(1e-9);
+            let len = ((per_thread * self.run_seconds) as usize).clamp(1, stream_len);
             let mut rates = Vec::with_capacity(self.runs);
             let mut hit_ratios = Vec::with_capacity(self.runs);
             for _ in 0..self.runs {
-                let (elapsed, hits) = run_once(&cache, streams, self.keys, self.value, w.mode);
-                let ops: usize = streams.iter().map(Vec::len).sum();
+                let (elapsed, hits) = run_once(&cache, streams, len, self.keys, self.value, w.mode);
+                let ops = len * threads;
                 rates.push(ops as f64 / elapsed.as_secs_f64());
                 hit_ratios.push(100.0 * hits as f64 / ops as f64);
             }
@@ -239,6 +247,7 @@ fn prefill<A: KvAdapter>(cache: &A, keys: &Keys, n: usize, value: &[u8]) {
 fn run_once<A: KvAdapter>(
     cache: &A,
     streams: &[Vec<u32>],
+    len: usize,
     keys: &Keys,
     value: &[u8],
     mode: Mode,
@@ -252,7 +261,7 @@ fn run_once<A: KvAdapter>(
                 scope.spawn(move || {
                     barrier.wait();
                     let start = Instant::now();
-                    let hits = walk(cache, stream, keys, value, mode);
+                    let hits = walk(cache, &stream[..len], keys, value, mode);
                     (start, Instant::now(), hits)
                 })
             })
