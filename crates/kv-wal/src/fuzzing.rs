@@ -234,6 +234,27 @@ mod tests {
     }
 
     #[test]
+    fn the_checker_sees_the_records_of_a_valid_log_and_refuses_a_damaged_one() {
+        let one = segments(4, 512, 20);
+        for mode in [
+            RecoveryMode::AbsoluteConsistency,
+            RecoveryMode::TolerateTornTail,
+            RecoveryMode::SalvageValid,
+        ] {
+            let sim = SimStorage::new();
+            sim.set_file(&SegmentId(1).file_name(), &one[0]);
+            let records = check_open(&sim, &one, mode).expect("a valid log opens");
+            let seqs: Vec<u64> = records.iter().map(|r| r.seq.0).collect();
+            assert_eq!(seqs, vec![1, 2, 3, 4]);
+        }
+        let mut flipped = one.clone();
+        flipped[0][64 + 20] ^= 1;
+        let sim = SimStorage::new();
+        sim.set_file(&SegmentId(1).file_name(), &flipped[0]);
+        assert!(check_open(&sim, &flipped, RecoveryMode::TolerateTornTail).is_none());
+    }
+
+    #[test]
     fn split_and_join_are_inverse() {
         let files = vec![b"abc".to_vec(), vec![], b"z".to_vec()];
         assert_eq!(split_segments(&join_segments(&files)), files);
