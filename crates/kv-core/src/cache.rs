@@ -194,6 +194,7 @@ impl Cache {
     }
 
     /// The stored entry for `key`, expired or not, without touching it.
+    #[inline]
     fn lookup(&self, hash: u64, key: &[u8]) -> Option<Raw> {
         let st = self.shard(hash).state.read();
         st.find(hash, key).map(|pos| st.entries[pos].clone())
@@ -232,6 +233,7 @@ impl Cache {
     }
 
     /// A read: the live entry for `key`, touched and counted as a hit or a miss.
+    #[inline]
     fn read(&self, key: &[u8]) -> Option<Raw> {
         let hash = self.hasher.hash(key);
         let found = self.lookup(hash, key);
@@ -240,13 +242,20 @@ impl Cache {
             Counters::add(&counters.misses, 1);
             return None;
         };
-        let now = self.now();
         let h = header(&raw);
-        if h.is_expired(now) {
-            Counters::add(&counters.misses, 1);
-            self.expire_entry(hash, &raw, ExpiryCause::Access);
-            return None;
-        }
+        // Only an entry that can expire needs the exact time; the access bookkeeping
+        // keeps whole seconds, for which the clock's cheap recent time will do.
+        let now = if h.expires_at().is_some() {
+            let now = self.now();
+            if h.is_expired(now) {
+                Counters::add(&counters.misses, 1);
+                self.expire_entry(hash, &raw, ExpiryCause::Access);
+                return None;
+            }
+            now
+        } else {
+            self.opts.clock.recent()
+        };
         h.touch(now, self.evictor.touch_params());
         Counters::add(&counters.hits, 1);
         Some(raw)

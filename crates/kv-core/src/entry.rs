@@ -27,14 +27,17 @@ pub(crate) fn new_raw(header: Header, key: &[u8], value: &[u8]) -> Raw {
     }
 }
 
+#[inline]
 pub(crate) fn header(raw: &Raw) -> &Header {
     &raw.header.header
 }
 
+#[inline]
 pub(crate) fn key_of(raw: &Raw) -> &[u8] {
     &raw.slice[..header(raw).key_len()]
 }
 
+#[inline]
 pub(crate) fn value_of(raw: &Raw) -> &[u8] {
     &raw.slice[header(raw).key_len()..]
 }

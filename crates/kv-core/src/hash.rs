@@ -11,6 +11,7 @@ use std::hash::BuildHasher;
 pub(crate) struct KeyHasher(foldhash::fast::RandomState);
 
 impl KeyHasher {
+    #[inline]
     pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         self.0.hash_one(key)
     }
@@ -18,6 +19,7 @@ impl KeyHasher {
 
 /// The shard a hash belongs to. Uses bits 32.. of the hash: hashbrown takes the bucket
 /// from the low bits and its tag from the top 7, so the three stay independent.
+#[inline]
 pub(crate) fn shard_of(hash: u64, mask: usize) -> usize {
     (hash >> 32) as usize & mask
 }
@@ -33,6 +35,7 @@ fn seed() -> u64 {
 
 /// A uniformly distributed `u64` from a per-thread SplitMix64 stream. Not for secrets:
 /// it picks eviction samples and drives probabilistic counters.
+#[inline]
 pub(crate) fn random_u64() -> u64 {
     RNG.with(|s| {
         let x = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -72,6 +72,7 @@ impl Header {
         }
     }
 
+    #[inline]
     pub(crate) fn key_len(&self) -> usize {
         (self.expiry.load(Relaxed) & 0xFFFF) as usize
     }
@@ -88,6 +89,7 @@ impl Header {
         Timestamp::from_millis((self.stamps & 0xFFFF_FFFF) * 1000)
     }
 
+    #[inline]
     pub(crate) fn expires_at(&self) -> Option<Timestamp> {
         match self.expiry.load(Relaxed) >> 16 {
             0 => None,
@@ -103,6 +105,7 @@ impl Header {
     }
 
     /// An entry is expired from its expiry instant on.
+    #[inline]
     pub(crate) fn is_expired(&self, now: Timestamp) -> bool {
         let ms = self.expiry.load(Relaxed) >> 16;
         ms != 0 && ms <= now.as_millis()
@@ -130,6 +133,7 @@ impl Header {
     /// Records a read. Writes the shared word only if something changed: the second
     /// of the last access, or a probabilistic counter step (rare for hot keys). A lost
     /// race drops one update; these are statistics.
+    #[inline]
     pub(crate) fn touch(&self, now: Timestamp, lfu: Option<LfuParams>) {
         let old = self.access.load(Relaxed);
         let now_s = secs(now);
@@ -146,26 +150,28 @@ impl Header {
     }
 }
 
-// The hit counter: a 16-bit floating-point counter (8-bit exponent, 8-bit mantissa).
-// Exact up to 511; above that each step is taken with probability 1/step, so the
+// The hit counter: a 16-bit floating-point counter (10-bit exponent, 6-bit mantissa).
+// Exact up to 127; above that each step is taken with probability 1/step, so the
 // expected value stays the true count while hot keys almost never write.
-const HITS_MAX: u16 = (55 << 8) | 0xFF;
+const MANTISSA: u32 = 6;
+const HITS_MAX: u16 = (58 << MANTISSA) | ((1 << MANTISSA) - 1);
 
 fn hits_value(code: u16) -> u64 {
-    let e = u64::from(code >> 8);
-    let m = u64::from(code & 0xFF);
+    let e = u64::from(code >> MANTISSA);
+    let m = u64::from(code & ((1 << MANTISSA) - 1));
     if e == 0 {
         m
     } else {
-        (256 + m) << (e - 1)
+        ((1 << MANTISSA) + m) << (e - 1)
     }
 }
 
+#[inline]
 fn hits_incr(code: u16) -> u16 {
     if code >= HITS_MAX {
         return code;
     }
-    let e = code >> 8;
+    let e = code >> MANTISSA;
     if e <= 1 {
         return code + 1;
     }
@@ -251,15 +257,17 @@ mod tests {
         let mut code = 0u16;
         for i in 1..=600u64 {
             code = hits_incr(code);
-            if i <= 512 {
+            if i <= 128 {
                 assert_eq!(hits_value(code), i);
             }
         }
         // Continuity across exponent boundaries.
-        assert_eq!(hits_value(0xFF), 255);
-        assert_eq!(hits_value(0x100), 256);
-        assert_eq!(hits_value(0x1FF), 511);
-        assert_eq!(hits_value(0x200), 512);
+        assert_eq!(hits_value(63), 63);
+        assert_eq!(hits_value(64), 64);
+        assert_eq!(hits_value(127), 127);
+        assert_eq!(hits_value(128), 128);
+        assert_eq!(hits_value(191), 254);
+        assert_eq!(hits_value(192), 256);
         // 100k increments land within 10% of the truth.
         let mut code = 0u16;
         for _ in 0..100_000 {

@@ -17,6 +17,7 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    #[inline]
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         if n > 0 {
             counter.fetch_add(n, Relaxed);
@@ -46,6 +47,7 @@ impl Metrics {
     }
 
     /// This thread's stripe.
+    #[inline]
     pub(crate) fn local(&self) -> &Counters {
         let i = STRIPE.with(|s| *s) & (self.stripes.len() - 1);
         &self.stripes[i]

@@ -33,6 +33,7 @@ pub(crate) struct ShardState {
 
 impl ShardState {
     /// Position of `key`'s entry.
+    #[inline]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.index

@@ -48,20 +48,68 @@ impl fmt::Display for Timestamp {
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// The current time give or take a few milliseconds, as cheaply as possible. The
+    /// cache uses it only for bookkeeping kept in whole seconds (the last access time
+    /// of entries that do not expire); expiry always uses [`now`](Clock::now).
+    /// Defaults to `now`.
+    fn recent(&self) -> Timestamp {
+        self.now()
+    }
 }
 
 /// The system's wall clock ([`SystemTime::now`]); the default clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
+fn system_now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+/// How often the process-wide coarse clock behind [`SystemClock::recent`] ticks.
+const RECENT_TICK: Duration = Duration::from_millis(10);
+
+/// The coarse time, in milliseconds; 0 until the ticker has started.
+static RECENT: AtomicU64 = AtomicU64::new(0);
+
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        Timestamp(ms)
+        system_now()
     }
+
+    /// The system time as of at most 10 ms ago, read from an atomic that one
+    /// process-wide thread (`kv-core-clock`, started on first use) refreshes every
+    /// 10 ms: a read costs a load instead of a system clock call. If that thread
+    /// cannot be started, this is [`now`](Clock::now).
+    #[inline]
+    fn recent(&self) -> Timestamp {
+        match RECENT.load(Ordering::Relaxed) {
+            0 => start_recent_ticker(),
+            ms => Timestamp(ms),
+        }
+    }
+}
+
+#[cold]
+fn start_recent_ticker() -> Timestamp {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    let now = system_now();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("kv-core-clock".into())
+            .spawn(|| loop {
+                RECENT.store(system_now().0.max(1), Ordering::Relaxed);
+                std::thread::sleep(RECENT_TICK);
+            });
+        if spawned.is_ok() {
+            RECENT.store(now.0.max(1), Ordering::Relaxed);
+        }
+    });
+    now
 }
 
 /// A clock that moves only when told to: for tests of this crate and of its users.
@@ -129,8 +177,12 @@ mod tests {
     }
 
     #[test]
-    fn system_clock_is_after_2020() {
+    fn system_clock_is_after_2020_and_recent_is_close_to_now() {
         assert!(SystemClock.now().as_millis() > 1_577_836_800_000);
+        let recent = SystemClock.recent();
+        let now = SystemClock.now();
+        // The ticker refreshes every 10 ms; allow for a slow, loaded machine.
+        assert!(now >= recent && now.as_millis() - recent.as_millis() < 5_000);
     }
 
     #[test]

@@ -23,6 +23,7 @@ impl Value {
     }
 
     /// The value's bytes (also reachable through `Deref`).
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         value_of(&self.raw)
     }
