@@ -67,7 +67,9 @@ impl Cache {
     /// The live value for `key`, or else `f()`'s value, stored (with no expiry) and
     /// returned. Concurrent calls that miss on the same key run one closure; the
     /// others wait and get its value. If the closure panics, waiters retry (one runs
-    /// its own closure) and the key is not left blocked.
+    /// its own closure) and the key is not left blocked. The closure runs with no lock
+    /// held and may use the cache, except to compute the same key again (that call
+    /// would wait for itself).
     ///
     /// ```
     /// # let cache = kv_core::Cache::new(kv_core::Options::default())?;
