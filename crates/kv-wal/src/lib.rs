@@ -17,6 +17,8 @@
 //!   [`Error::Poisoned`] until the log is reopened.
 //! - [`Wal::replay_from`] reads records back with `pread`; [`Wal::truncate_through`]
 //!   drops segments a snapshot covers.
+//! - [`verify_dir`] and [`scan_dir`] inspect a log read-only (for tools): every
+//!   problem with its file and offset, nothing on disk changed.
 //!
 //! With feature `sim`, the I/O seam ([`Storage`], [`SegmentFile`]) is public, and
 //! [`SimStorage`] simulates faults and crashes in memory.
@@ -57,6 +59,7 @@ mod fs;
 pub mod fuzzing;
 mod header;
 mod ids;
+mod inspect;
 mod mmap;
 mod op;
 mod options;
@@ -72,6 +75,7 @@ mod wal;
 
 pub use error::{Corruption, Error};
 pub use ids::{LogId, SegmentId, Seq};
+pub use inspect::{scan_dir, verify_dir, ScanVisitor, SegmentSummary, VerifyReport};
 pub use op::{BatchOp, Op, OwnedBatchOp, OwnedOp, Record};
 pub use options::{
     RecoveryMode, SyncPolicy, WalOptions, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
