@@ -16,6 +16,17 @@ use kv_wal::{Op, Seq, SyncPolicy, Wal, WalOptions};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// Nanoseconds this thread has spent on a CPU (Linux), so figures can be read
+/// independently of how loaded the machine is.
+fn cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn fresh(base: &std::path::Path, name: &str) -> Result<PathBuf> {
     let dir = base.join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -74,11 +85,14 @@ fn main() -> Result<()> {
     let dir = fresh(&base, "never")?;
     let (wal, _) = Wal::open(&dir, WalOptions::default().sync(SyncPolicy::Never))?;
     let start = Instant::now();
+    let cpu = cpu_ns();
     append_n(&wal, 0, n)?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu_secs = cpu_ns().zip(cpu).map(|(b, a)| (b - a) as f64 / 1e9);
     println!(
-        "append, 100-byte values, sync=never, 1 thread: {n} records in {secs:.3} s = {:.2} M records/s",
-        n as f64 / secs / 1e6
+        "append, 100-byte values, sync=never, 1 thread: {n} records in {secs:.3} s = {:.2} M records/s{}",
+        n as f64 / secs / 1e6,
+        cpu_secs.map_or(String::new(), |c| format!(" (on-CPU {c:.3} s = {:.2} M records/s)", n as f64 / c / 1e6))
     );
     wal.close()?;
     let bytes = wal.stats().bytes;
@@ -87,19 +101,28 @@ fn main() -> Result<()> {
     // 3. Replay of that log (from the page cache), reopened.
     let (wal, report) = Wal::open(&dir, WalOptions::default().sync(SyncPolicy::Never))?;
     assert_eq!(report.records, n);
+    for _ in 0..std::env::var("WAL_REPLAY_WARMUP").map_or(0, |v| v.parse().unwrap_or(0)) {
+        wal.replay_from(Seq(0))?.try_for_each(|r| r.map(drop))?;
+    }
     let start = Instant::now();
+    let cpu = cpu_ns();
     let mut count = 0u64;
     for r in wal.replay_from(Seq(0))? {
         r?;
         count += 1;
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu_secs = cpu_ns().zip(cpu).map(|(b, a)| (b - a) as f64 / 1e9);
     assert_eq!(count, n);
     println!(
-        "replay: {count} records, {:.1} MB in {secs:.3} s = {:.0} MB/s ({:.2} M records/s)",
+        "replay: {count} records, {:.1} MB in {secs:.3} s = {:.0} MB/s ({:.2} M records/s){}",
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / secs,
-        count as f64 / secs / 1e6
+        count as f64 / secs / 1e6,
+        cpu_secs.map_or(String::new(), |c| format!(
+            " (on-CPU {c:.3} s = {:.0} MB/s)",
+            bytes as f64 / 1e6 / c
+        ))
     );
     drop(wal);
     std::fs::remove_dir_all(&dir)?;

@@ -11,6 +11,8 @@ pub(crate) const FRAME_LEN: u64 = 8;
 pub(crate) const BODY_FIXED: u64 = 17;
 /// Every record starts at a multiple of this many bytes.
 pub(crate) const ALIGN: u64 = 8;
+/// The fewest bytes a record occupies (frame and fixed body, padded).
+pub(crate) const MIN_RECORD: u64 = 32;
 
 const T_PUT: u8 = 1;
 const T_DELETE: u8 = 2;
@@ -449,6 +451,11 @@ mod tests {
                 Probe::Bad(Corruption::RecordChecksum { .. })
             ));
         }
+    }
+
+    #[test]
+    fn the_smallest_record_takes_min_record_bytes() {
+        assert_eq!(framed_len(&Op::Clear), MIN_RECORD);
     }
 
     #[test]

@@ -69,13 +69,14 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
     let mut log = None;
     let mut goods: Vec<Good> = Vec::new();
     let mut prev: Option<(SegmentId, Seq)> = None;
+    let mut bytes = Vec::new();
     for (i, &id) in ids.iter().enumerate() {
         let name = id.file_name();
         let desc = storage.describe(&name);
         let file = storage
             .open(&name, false)
             .map_err(|e| Error::io("open", desc.clone(), e))?;
-        let bytes = segment::read_prefix(storage, &name, &*file, file.size())?;
+        segment::read_prefix_into(storage, &name, &*file, file.size(), &mut bytes)?;
         let header = Header::decode(&bytes).and_then(|h| {
             if h.segment != id {
                 return Err(Corruption::SegmentIdMismatch {

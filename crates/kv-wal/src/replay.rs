@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::codec::Seed;
 use crate::scan::{Found, Scanner};
-use crate::segment::read_prefix;
+use crate::segment::read_prefix_into;
 use crate::storage::{SegmentFile, Storage};
 use crate::{Error, LogId, Record, RecoveryMode, Result, SegmentId, Seq};
 
@@ -18,7 +18,9 @@ pub struct Replay {
     mode: RecoveryMode,
     from: Seq,
     plan: VecDeque<Planned>,
-    current: Option<(SegmentId, Vec<u8>, Scanner)>,
+    current: Option<(SegmentId, Scanner)>,
+    /// The bytes of the segment being read (reused from segment to segment).
+    bytes: Vec<u8>,
     failed: bool,
 }
 
@@ -53,6 +55,7 @@ impl Replay {
                 })
                 .collect(),
             current: None,
+            bytes: Vec::new(),
             failed: false,
         }
     }
@@ -63,8 +66,8 @@ impl Replay {
             if self.failed {
                 return None;
             }
-            if let Some((id, bytes, scanner)) = &mut self.current {
-                match scanner.next(bytes) {
+            if let Some((id, scanner)) = &mut self.current {
+                match scanner.next(&self.bytes) {
                     Some(Ok(Found {
                         offset,
                         record: Some(record),
@@ -80,13 +83,12 @@ impl Replay {
             }
             let seg = self.plan.pop_front()?;
             let name = seg.id.file_name();
-            let bytes = match read_prefix(&*self.storage, &name, &*seg.file, seg.end) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
-            };
+            if let Err(e) =
+                read_prefix_into(&*self.storage, &name, &*seg.file, seg.end, &mut self.bytes)
+            {
+                self.failed = true;
+                return Some(Err(e));
+            }
             let scanner = Scanner::new(
                 self.storage.describe(&name),
                 Seed::new(self.log, seg.id),
@@ -95,7 +97,7 @@ impl Replay {
                 seg.first_seq,
             )
             .skip_below(self.from);
-            self.current = Some((seg.id, bytes, scanner));
+            self.current = Some((seg.id, scanner));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Walking the records of one segment's bytes: where the log ends, torn tails, holes.
 
-use crate::codec::{probe, Probe, Seed, ALIGN};
+use crate::codec::{probe, Probe, Seed, ALIGN, MIN_RECORD};
 use crate::error::Corruption;
 use crate::header::HEADER_LEN;
 use crate::{Error, Record, RecoveryMode, Seq};
@@ -147,7 +147,7 @@ impl Scanner {
                 Probe::End => None,
                 Probe::Bad(kind) => Some(kind),
             };
-            if let Some(next_valid) = next_valid(seg, at, &self.seed) {
+            if let Some(next_valid) = next_valid(seg, at, self.expected, &self.seed) {
                 if self.mode != RecoveryMode::SalvageValid {
                     return self.fail(at, Corruption::Hole { next_valid });
                 }
@@ -181,7 +181,12 @@ impl Scanner {
 /// The offset of the first record after `at` whose checksum validates and whose body
 /// decodes, looking only at aligned offsets near non-zero bytes (a record's length
 /// field is never zero, so a run of zeros holds no record start).
-fn next_valid(seg: &[u8], at: u64, seed: &Seed) -> Option<u64> {
+///
+/// Only records that could continue the sequence count: a known type, and a sequence
+/// number from `expected` up to one more than the number of records that fit between
+/// `at` and the candidate (every record takes at least 32 bytes). This keeps the
+/// checksum work on garbage small.
+fn next_valid(seg: &[u8], at: u64, expected: Seq, seed: &Seed) -> Option<u64> {
     let mut from = at + ALIGN;
     while (from as usize) < seg.len() {
         let nz = from as usize + seg[from as usize..].iter().position(|&b| b != 0)?;
@@ -189,9 +194,11 @@ fn next_valid(seg: &[u8], at: u64, seed: &Seed) -> Option<u64> {
         // A record whose header contains byte `nz` starts within 8 bytes before it.
         let mut cand = (nz.saturating_sub(7) / ALIGN * ALIGN).max(from);
         while cand <= nz {
-            if let Probe::Valid(frame) = probe(seg, cand, seed) {
-                if frame.decode().is_ok() {
-                    return Some(cand);
+            if plausible(seg, at, cand, expected) {
+                if let Probe::Valid(frame) = probe(seg, cand, seed) {
+                    if frame.decode().is_ok() {
+                        return Some(cand);
+                    }
                 }
             }
             cand += ALIGN;
@@ -199,4 +206,21 @@ fn next_valid(seg: &[u8], at: u64, seed: &Seed) -> Option<u64> {
         from = cand;
     }
     None
+}
+
+/// Whether a record starting at `cand` could continue a sequence expecting `expected`
+/// at `at`, judging by its type and sequence fields alone.
+fn plausible(seg: &[u8], at: u64, cand: u64, expected: Seq) -> bool {
+    let c = cand as usize;
+    let Some(fields) = seg.get(c + 8..c + 17) else {
+        return false;
+    };
+    if !(1..=6).contains(&fields[0]) {
+        return false;
+    }
+    let mut s = [0; 8];
+    s.copy_from_slice(&fields[1..9]);
+    let seq = u64::from_le_bytes(s);
+    let most = expected.0.saturating_add((cand - at) / MIN_RECORD + 1);
+    (expected.0..=most).contains(&seq)
 }

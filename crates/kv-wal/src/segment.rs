@@ -120,13 +120,15 @@ pub(crate) fn create(
     Ok(Active::new(log, id, first_seq, file, HEADER_LEN))
 }
 
-/// Reads `len` bytes from the start of `file` (bounded by its size).
-pub(crate) fn read_prefix(
+/// Reads `len` bytes from the start of `file` (bounded by its size) into `buf`,
+/// reusing its memory: reading segment after segment then costs no new pages.
+pub(crate) fn read_prefix_into(
     storage: &dyn Storage,
     name: &str,
     file: &dyn SegmentFile,
     len: u64,
-) -> Result<Vec<u8>, Error> {
+    buf: &mut Vec<u8>,
+) -> Result<(), Error> {
     let len = len.min(file.size());
     let len = usize::try_from(len).map_err(|_| {
         Error::io(
@@ -135,8 +137,8 @@ pub(crate) fn read_prefix(
             io::Error::new(io::ErrorKind::InvalidData, "segment too large for memory"),
         )
     })?;
-    let mut buf = vec![0; len];
-    file.read_at(0, &mut buf)
-        .map_err(|e| Error::io("read", storage.describe(name), e))?;
-    Ok(buf)
+    buf.clear();
+    buf.resize(len, 0);
+    file.read_at(0, buf)
+        .map_err(|e| Error::io("read", storage.describe(name), e))
 }
