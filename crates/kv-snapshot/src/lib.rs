@@ -18,6 +18,8 @@
 //!   fall back to an older snapshot ([`Snapshots::load_latest`] does).
 //! - **Expiry**: entries expired at the writer's `now` are not written; entries expired
 //!   at the reader's `now` are skipped.
+//! - **Read-only listing**: [`list_dir`] finds a directory's snapshots without
+//!   changing anything (for inspection tools); [`SnapshotReader`] only reads.
 //! - **I/O seam**: the writer's file-system steps go through [`SnapshotIo`]; with cargo
 //!   feature `sim`, `SimIo` injects failed fsyncs, failed renames, ENOSPC and crashes.
 //!
@@ -56,6 +58,7 @@ mod entry;
 mod error;
 mod format;
 mod io;
+mod listing;
 mod names;
 mod options;
 mod reader;
@@ -76,6 +79,7 @@ pub use entry::{EntryRef, SnapshotEntry};
 pub use error::{Corruption, Error, Part};
 pub use format::SnapshotHeader;
 pub use io::{RealIo, SnapshotIo, TempFile};
+pub use listing::{list_dir, SnapshotListing};
 pub use options::{SnapshotOptions, DEFAULT_BUFFER_SIZE, DEFAULT_KEEP};
 pub use reader::SnapshotReader;
 pub use sequence::SequenceNumber;
