@@ -20,8 +20,9 @@
 //! - [`verify_dir`] and [`scan_dir`] inspect a log read-only (for tools): every
 //!   problem with its file and offset, nothing on disk changed.
 //!
-//! With feature `sim`, the I/O seam ([`Storage`], [`SegmentFile`]) is public, and
-//! [`SimStorage`] simulates faults and crashes in memory.
+//! With feature `sim`, the I/O seam (`Storage`, `SegmentFile`, the real `FsStorage`)
+//! is public, and `SimStorage` simulates faults and crashes in memory; a log is opened
+//! on a chosen storage with `WalOptions::storage`.
 //!
 //! ```
 //! use kv_wal::{Op, OwnedOp, Seq, SyncPolicy, Wal, WalOptions};
