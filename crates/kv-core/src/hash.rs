@@ -17,8 +17,9 @@ impl KeyHasher {
     }
 }
 
-/// The shard a hash belongs to. Uses bits 32.. of the hash: hashbrown takes the bucket
-/// from the low bits and its tag from the top 7, so the three stay independent.
+/// The shard a hash belongs to. Uses bits 32.. of the hash: the shard's index takes
+/// the home slot from the low 32 bits and its tag from the top 7, so the three stay
+/// independent.
 #[inline]
 pub(crate) fn shard_of(hash: u64, mask: usize) -> usize {
     (hash >> 32) as usize & mask

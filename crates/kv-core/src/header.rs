@@ -268,13 +268,18 @@ mod tests {
         assert_eq!(hits_value(128), 128);
         assert_eq!(hits_value(191), 254);
         assert_eq!(hits_value(192), 256);
-        // 100k increments land within 10% of the truth.
-        let mut code = 0u16;
-        for _ in 0..100_000 {
-            code = hits_incr(code);
+        // Unbiased: the mean of 20 counters after 20k increments each lands within
+        // 10% of the truth (one counter's spread is about 9%; the mean's about 2%).
+        let mut sum = 0.0;
+        for _ in 0..20 {
+            let mut code = 0u16;
+            for _ in 0..20_000 {
+                code = hits_incr(code);
+            }
+            sum += hits_value(code) as f64;
         }
-        let v = hits_value(code) as f64;
-        assert!((90_000.0..110_000.0).contains(&v), "estimate {v}");
+        let mean = sum / 20.0;
+        assert!((18_000.0..22_000.0).contains(&mean), "mean estimate {mean}");
         assert_eq!(hits_incr(HITS_MAX), HITS_MAX);
         assert!(hits_value(HITS_MAX) > 1 << 62);
     }

@@ -72,6 +72,7 @@ mod eviction;
 mod flight;
 mod hash;
 mod header;
+mod index;
 mod info;
 mod iter;
 mod metrics;

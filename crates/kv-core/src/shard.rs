@@ -3,12 +3,12 @@
 
 use std::sync::atomic::AtomicUsize;
 
-use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use crate::entry::{key_of, Raw};
 use crate::flight::Flight;
 use crate::hash::KeyHasher;
+use crate::index::Index;
 
 /// A shard: its lock-protected state and the side tables that live outside the lock.
 #[derive(Default)]
@@ -26,7 +26,7 @@ pub(crate) struct ShardState {
     /// Every entry of the shard, in no particular order.
     pub(crate) entries: Vec<Raw>,
     /// Positions in `entries`, found by the key's hash.
-    index: HashTable<u32>,
+    index: Index,
     /// The highest version written in this shard; automatic versions go above it.
     pub(crate) max_version: u64,
 }
@@ -37,8 +37,8 @@ impl ShardState {
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.index
-            .find(hash, |&i| key_of(&entries[i as usize]) == key)
-            .map(|&i| i as usize)
+            .find(hash, |pos| key_of(&entries[pos]) == key)
+            .map(|(_, pos)| pos)
     }
 
     /// Adds an entry for a key that is not present; returns its position.
@@ -51,9 +51,8 @@ impl ShardState {
         }
         self.entries.push(raw);
         let entries = &self.entries;
-        self.index.insert_unique(hash, pos as u32, |&i| {
-            hasher.hash(key_of(&entries[i as usize]))
-        });
+        self.index
+            .insert(hash, pos, |p| hasher.hash(key_of(&entries[p])));
         pos
     }
 
@@ -64,16 +63,16 @@ impl ShardState {
 
     /// Removes the entry at `pos`, whose key hashes to `hash`.
     pub(crate) fn remove_at(&mut self, hasher: &KeyHasher, hash: u64, pos: usize) -> Raw {
-        if let Ok(slot) = self.index.find_entry(hash, |&i| i as usize == pos) {
-            slot.remove();
+        if let Some((slot, _)) = self.index.find(hash, |p| p == pos) {
+            self.index.remove(slot);
         }
         let raw = self.entries.swap_remove(pos);
         if pos < self.entries.len() {
             // The last entry moved into `pos`: repoint its index slot.
-            let moved_from = self.entries.len() as u32;
+            let moved_from = self.entries.len();
             let moved_hash = hasher.hash(key_of(&self.entries[pos]));
-            if let Some(slot) = self.index.find_mut(moved_hash, |&i| i == moved_from) {
-                *slot = pos as u32;
+            if let Some((slot, _)) = self.index.find(moved_hash, |p| p == moved_from) {
+                self.index.set_pos(slot, pos);
             }
         }
         raw
@@ -81,7 +80,7 @@ impl ShardState {
 
     /// Removes every entry and returns them.
     pub(crate) fn take_all(&mut self) -> Vec<Raw> {
-        self.index = HashTable::new();
+        self.index.clear();
         std::mem::take(&mut self.entries)
     }
 

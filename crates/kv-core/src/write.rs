@@ -12,6 +12,7 @@ use crate::entry::{header, key_of, new_raw, size_of, Raw};
 use crate::events::Pending;
 use crate::hash::shard_of;
 use crate::header::Header;
+use crate::index::MAX_SHARD_ENTRIES;
 use crate::metrics::Counters;
 use crate::shard::ShardState;
 use crate::{
@@ -252,6 +253,16 @@ impl Cache {
             }
         };
         self.check_fits(footprint)?;
+        // A shard's index addresses at most MAX_SHARD_ENTRIES positions (never reached
+        // with valid options unless the hash is wildly unbalanced).
+        if guards
+            .iter()
+            .any(|(_, st)| st.len() + ops.len() > MAX_SHARD_ENTRIES)
+        {
+            return Err(Stop::Fail(Error::StoreFull {
+                limit: StoreLimit::Entries(self.opts.max_entries),
+            }));
+        }
 
         // 3. Room for it, by eviction if allowed.
         let exclude = |raw: &Raw| ops.iter().any(|op| op.key() == key_of(raw));
