@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kv_core::{BatchOp as CoreOp, Cache, Entry, Timestamp, Write};
 use kv_wal::{BatchOp as WalOp, Op, Seq, Wal, WalOptions};
 
-use crate::recovery::{ts, Replay};
+use crate::recovery::{ts, Recovered};
 use crate::store::Inner;
 use crate::write::{Evicted, Stamp};
 use crate::{Error, Options, Result};
@@ -95,29 +95,43 @@ pub(crate) fn evicted(entries: Vec<Entry>) -> Evicted {
         .collect()
 }
 
-/// Loads the recovered state into the (empty) map with its exact metadata. Returns
-/// the number of entries and whatever the map evicted because the options' limits
-/// are now lower than what was recovered.
-pub(crate) fn load(cache: &Cache, replay: Replay) -> Result<(u64, Evicted)> {
-    let mut evictions = Vec::new();
-    for (key, e) in replay.map {
-        let write = Write {
-            expires_at: e.expires_at.map(ts),
-            version: Some(e.version),
-            created: Some(ts(e.created)),
-            updated: Some(ts(e.updated)),
-        };
-        match cache.insert(&key, &e.value, write) {
-            Ok(out) => evictions.extend(evicted(out.evicted)),
-            Err(source) => {
-                return Err(Error::Replay {
-                    seq: e.version,
-                    source,
-                })
-            }
-        }
+/// Inserts one recovered entry with its exact metadata; returns what the map evicted
+/// to make room (only when the options' limits are lower than what was recovered).
+pub(crate) fn insert_recovered(cache: &Cache, key: &[u8], e: &Recovered) -> Result<Evicted> {
+    insert_exact(
+        cache,
+        key,
+        &e.value,
+        e.expires_at,
+        e.created,
+        e.updated,
+        e.version,
+    )
+}
+
+/// Inserts an entry with explicit expiry, times and version.
+pub(crate) fn insert_exact(
+    cache: &Cache,
+    key: &[u8],
+    value: &[u8],
+    expires_at: Option<u64>,
+    created: u64,
+    updated: u64,
+    version: u64,
+) -> Result<Evicted> {
+    let write = Write {
+        expires_at: expires_at.map(ts),
+        version: Some(version),
+        created: Some(ts(created)),
+        updated: Some(ts(updated)),
+    };
+    match cache.insert(key, value, write) {
+        Ok(out) => Ok(evicted(out.evicted)),
+        Err(source) => Err(Error::Replay {
+            seq: version,
+            source,
+        }),
     }
-    Ok((cache.len() as u64, evictions))
 }
 
 /// A key and its live entry (with the value handle), if any.

@@ -19,7 +19,7 @@ use crate::write::Evicted;
 use crate::{Error, Options, RecoveryMode, RecoveryReport, Result};
 
 /// One key's recovered state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Recovered {
     pub(crate) value: Vec<u8>,
     pub(crate) expires_at: Option<u64>,
@@ -28,44 +28,97 @@ pub(crate) struct Recovered {
     pub(crate) version: u64,
 }
 
-/// The state being rebuilt: a plain map with no limits, so replay never evicts on
-/// its own (evictions come from the log's `Evict` records, and only those).
-#[derive(Default)]
-pub(crate) struct Replay {
-    pub(crate) map: HashMap<Vec<u8>, Recovered>,
+/// Snapshot entries already expired at open, kept aside until the log has been
+/// replayed (see [`crate::snapshotting::load`]).
+pub(crate) type ExpiredBase = HashMap<Vec<u8>, Recovered, foldhash::fast::RandomState>;
+
+/// A key touched by the log: its state after the records replayed so far (`None`:
+/// absent) and whether that differs from what the map holds.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) state: Option<Recovered>,
+    pub(crate) changed: bool,
+}
+
+/// The log replayed over the map loaded from the snapshot: an overlay holding only
+/// the keys the log touches, so replay never evicts on its own (evictions come from
+/// the log's `Evict` records, and only those), and the snapshot's entries go into
+/// the map once, directly.
+pub(crate) struct Replay<'c> {
+    pub(crate) base: &'c kv_core::Cache,
+    /// The snapshot's entries that had expired by the time of opening.
+    pub(crate) expired_base: ExpiredBase,
+    pub(crate) map: HashMap<Vec<u8>, Slot, foldhash::fast::RandomState>,
+    /// A `Clear` record was replayed: the base no longer counts.
+    pub(crate) cleared: bool,
     pub(crate) now: u64,
-    /// Entries dropped because they expired while the store was closed.
+    /// Entries found expired at the end.
     pub(crate) expired: u64,
 }
 
-impl Replay {
+impl<'c> Replay<'c> {
+    pub(crate) fn new(base: &'c kv_core::Cache, expired_base: ExpiredBase, now: u64) -> Self {
+        Replay {
+            base,
+            expired_base,
+            map: HashMap::default(),
+            cleared: false,
+            now,
+            expired: 0,
+        }
+    }
+
+    /// The slot of `key`, fetched from the base map on first touch.
+    fn slot(&mut self, key: Vec<u8>) -> &mut Slot {
+        let (base, cleared) = (self.base, self.cleared);
+        let expired_base = &mut self.expired_base;
+        self.map.entry(key).or_insert_with_key(|key| {
+            let state = if cleared {
+                None
+            } else {
+                base.get_entry(key)
+                    .map(|e| Recovered {
+                        value: e.value().to_vec(),
+                        expires_at: e.expires_at().map(Timestamp::as_millis),
+                        created: e.created().as_millis(),
+                        updated: e.updated().as_millis(),
+                        version: e.version(),
+                    })
+                    .or_else(|| expired_base.remove(key))
+            };
+            // (One from the expired base is removed at the end unless a record
+            // revives it; either way `finish` sees it.)
+            Slot {
+                state,
+                changed: false,
+            }
+        })
+    }
+
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>, expires_at: Option<u64>, seq: u64, ts: u64) {
+        let slot = self.slot(key);
         // As the map did at write time: the creation time survives an overwrite of a
         // key that was live then (expired entries are dropped only at the end, since
         // a later record may still overwrite them).
-        let created = match self.map.get(&key) {
+        let created = match &slot.state {
             Some(old) if old.expires_at.is_none_or(|at| at > ts) => old.created,
             _ => ts,
         };
-        self.map.insert(
-            key,
-            Recovered {
-                value,
-                expires_at,
-                created,
-                updated: ts,
-                version: seq,
-            },
-        );
+        slot.state = Some(Recovered {
+            value,
+            expires_at,
+            created,
+            updated: ts,
+            version: seq,
+        });
+        slot.changed = true;
     }
 
-    /// Drops the entries expired at `now` (the end of replay).
-    pub(crate) fn drop_expired(&mut self) {
-        let now = self.now;
-        let before = self.map.len();
-        self.map
-            .retain(|_, e| e.expires_at.is_none_or(|at| at > now));
-        self.expired += (before - self.map.len()) as u64;
+    fn remove(&mut self, key: Vec<u8>) {
+        let slot = self.slot(key);
+        if slot.state.take().is_some() {
+            slot.changed = true;
+        }
     }
 
     /// Applies one log record: every key's final state is its last record's effect.
@@ -78,20 +131,26 @@ impl Replay {
                 value,
                 expires_at,
             } => self.put(key, value, expires_at, seq, ts),
-            OwnedOp::Delete { key } => {
-                self.map.remove(&key);
-            }
+            OwnedOp::Delete { key } => self.remove(key),
             OwnedOp::Expire { key, expires_at } => {
-                if let Some(e) = self.map.get_mut(&key) {
+                let slot = self.slot(key);
+                if let Some(e) = &mut slot.state {
                     e.expires_at = expires_at;
+                    slot.changed = true;
                 }
             }
-            OwnedOp::Evict { key, version }
-                if self.map.get(&key).is_some_and(|e| e.version == version) =>
-            {
-                self.map.remove(&key);
+            OwnedOp::Evict { key, version } => {
+                let slot = self.slot(key);
+                if slot.state.as_ref().is_some_and(|e| e.version == version) {
+                    slot.state = None;
+                    slot.changed = true;
+                }
             }
-            OwnedOp::Clear => self.map.clear(),
+            OwnedOp::Clear => {
+                self.cleared = true;
+                self.map.clear();
+                self.expired_base.clear();
+            }
             OwnedOp::Batch(ops) => {
                 for op in ops {
                     match op {
@@ -100,15 +159,52 @@ impl Replay {
                             value,
                             expires_at,
                         } => self.put(key, value, expires_at, seq, ts),
-                        OwnedBatchOp::Delete { key } => {
-                            self.map.remove(&key);
-                        }
+                        OwnedBatchOp::Delete { key } => self.remove(key),
                         _ => {}
                     }
                 }
             }
             _ => {}
         }
+    }
+
+    /// Writes the overlay into the map: first the clear, then the removals (so the
+    /// map never holds more than the final state and never evicts because of the
+    /// replay order), then the puts with their exact metadata. Entries that expired
+    /// while the store was closed are removed. Returns what the map evicted because
+    /// the options' limits are now lower than what was recovered, and how many
+    /// entries had expired.
+    pub(crate) fn finish(mut self) -> Result<(Evicted, u64)> {
+        let cache = self.base;
+        // Expired snapshot entries no record touched stay out of the map.
+        self.expired += self.expired_base.len() as u64;
+        if self.cleared {
+            cache.clear();
+        }
+        let now = self.now;
+        for slot in self.map.values_mut() {
+            if slot
+                .state
+                .as_ref()
+                .is_some_and(|e| e.expires_at.is_some_and(|at| at <= now))
+            {
+                slot.state = None;
+                slot.changed = true;
+                self.expired += 1;
+            }
+        }
+        let mut evictions = Evicted::new();
+        for (key, slot) in &self.map {
+            if slot.changed && slot.state.is_none() {
+                cache.delete(key);
+            }
+        }
+        for (key, slot) in self.map {
+            if let (true, Some(e)) = (slot.changed, slot.state) {
+                evictions.extend(crate::mem::insert_recovered(cache, &key, &e)?);
+            }
+        }
+        Ok((evictions, self.expired))
     }
 }
 
@@ -131,21 +227,21 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
         // Nothing in the directory is read or written before the lock is held.
         dir_lock = Some(DirLock::acquire(dir)?);
         let now = opts.clock.now().as_millis();
-        let mut replay = Replay {
-            now,
-            ..Replay::default()
-        };
+        let mut evicted = Evicted::new();
+        let mut expired_base = ExpiredBase::default();
         let s = crate::snapshotting::open_snapshots(&opts, dir)?;
         let mut snapshot_seq = 0;
         // Snapshots are read whatever the mode: a directory written in another mode
-        // still recovers.
+        // still recovers. A snapshot goes straight into the map; one that fails to
+        // verify is cleared out again and the previous one is tried.
         for (seq, path) in crate::snapshotting::list(&s)? {
-            match crate::snapshotting::load(&path, now, &mut replay) {
-                Ok(count) => {
+            match crate::snapshotting::load(&path, now, &cache, &mut evicted, &mut expired_base) {
+                Ok(loaded) => {
                     snapshot_seq = seq;
+                    last_seq = seq.max(loaded.max_version);
                     report.snapshot = Some(path);
                     report.snapshot_seq = seq;
-                    report.snapshot_entries = count;
+                    report.snapshot_entries = loaded.entries;
                     break;
                 }
                 Err(e) => {
@@ -156,14 +252,15 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                         "snapshot unusable; falling back to an older one"
                     );
                     report.snapshots_skipped.push((path, error_chain(&e)));
-                    replay.map.clear();
+                    cache.clear();
+                    evicted.clear();
+                    expired_base.clear();
                 }
             }
         }
         if report.snapshot.is_some() {
             snapshot_seqs.push(snapshot_seq);
         }
-        last_seq = snapshot_seq.max(replay.map.values().map(|e| e.version).max().unwrap_or(0));
         snaps = Some(s);
 
         if mode.uses_wal() || crate::snapshotting::wal_present(dir) {
@@ -186,6 +283,7 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                     }
                 }
             }
+            let mut replay = Replay::new(&cache, std::mem::take(&mut expired_base), now);
             for record in w
                 .replay_from(kv_wal::Seq(snapshot_seq + 1))
                 .map_err(Error::wal("replaying the log"))?
@@ -194,6 +292,9 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                 report.records_replayed += 1;
                 replay.apply(record);
             }
+            let (more, expired) = replay.finish()?;
+            report.expired_dropped += expired;
+            evicted.extend(more);
             last_seq = last_seq.max(w.last_seq().0);
             if mode.uses_wal() {
                 wal = Some(w);
@@ -204,10 +305,8 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                     .map_err(Error::wal("closing the log of an earlier mode"))?;
             }
         }
-        replay.drop_expired();
-        report.expired_dropped += replay.expired;
-        let (loaded, evicted) = crate::mem::load(&cache, replay)?;
-        report.entries = loaded;
+        report.expired_dropped += expired_base.len() as u64;
+        report.entries = cache.len() as u64;
         evicted_after_load(&wal, &opts, evicted)?;
     }
     report.duration = started.elapsed();
