@@ -53,7 +53,9 @@ pub use config::{Options, Scale};
 pub use contenders::{each_cache, each_durable, each_policy, CacheVisitor, DurableVisitor};
 pub use keys::{value, Keys, Scatter, KEY_LEN, VALUE_LEN};
 pub use machine::Machine;
-pub use ours::{KvCoreAdapter, KvCorePolicy, KvWalAdapter, LFU, LRU, RANDOM};
+pub use ours::{
+    KvCoreAdapter, KvCorePolicy, KvStoreAdapter, KvStoreMemAdapter, KvWalAdapter, LFU, LRU, RANDOM,
+};
 pub use peers::{DashMapAdapter, FjallAdapter, MokaAdapter, QuickCacheAdapter, RedbAdapter};
 pub use results::{fmt_num, Measurement, Results};
 pub use rng::Rng;

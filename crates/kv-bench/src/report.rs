@@ -261,8 +261,8 @@ fn markdown(
          twice the keys); churn is get-or-insert over Zipf 1.0 on {} keys with capacity {} (evicting \
          constantly); churn-ttl is the same with a one-hour TTL on every entry. Key streams are \
          generated before timing; each contender gets the same streams, and each timed run lasts \
-         about {} s (a slower contender walks a shorter prefix of the same streams, after an \
-         untimed warm-up pass over a quarter of them).\n",
+         about {} s (a slower contender walks shorter windows of the same streams; each run takes \
+         the next window, after an untimed warm-up pass over the first quarter).\n",
         opts.scale.runs,
         fmt_num(opts.scale.keys as f64),
         fmt_num(opts.scale.churn_keys as f64),

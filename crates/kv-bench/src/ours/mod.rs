@@ -2,9 +2,11 @@
 
 mod kv_core;
 pub(crate) mod kv_snapshot;
+pub(crate) mod kv_store;
 pub(crate) mod kv_wal;
 
 pub use self::kv_core::{KvCoreAdapter, KvCorePolicy, LFU, LRU, RANDOM};
+pub use self::kv_store::{KvStoreAdapter, KvStoreMemAdapter};
 pub use self::kv_wal::KvWalAdapter;
 
 use crate::contenders::{CacheVisitor, DurableVisitor};
@@ -19,6 +21,7 @@ pub(crate) const STORE: &str = "kv-store";
 /// Our in-memory engines for the throughput workloads.
 pub(crate) fn each_cache(v: &mut impl CacheVisitor) {
     v.visit::<KvCoreAdapter>();
+    v.visit::<KvStoreMemAdapter>();
 }
 
 /// Each of our eviction policies, for the hit-ratio workloads.
@@ -30,10 +33,6 @@ pub(crate) fn each_policy(v: &mut impl CacheVisitor) {
 
 /// Our persistent store.
 pub(crate) fn each_durable(v: &mut impl DurableVisitor) {
+    v.visit::<KvStoreAdapter>();
     v.visit::<KvWalAdapter>();
-}
-
-/// Which of our crates have adapters in this build (for the report's notes).
-pub(crate) fn missing() -> Vec<&'static str> {
-    vec!["kv-store"]
 }

@@ -222,7 +222,7 @@ impl Durable<'_> {
         );
         self.results.push(
             REOPEN,
-            "files on disk",
+            "files on disk (apparent size)",
             &variant,
             &name,
             A::ours(),

@@ -190,17 +190,31 @@ impl CacheVisitor for Runner<'_> {
             // churn workloads' steady state, and gauges the speed, so that each timed
             // run lasts about `run_seconds` however slow the contender.
             let warm = (stream_len / 4).max(1);
-            let (elapsed, _) = run_once(&cache, streams, warm, self.keys, self.value, w.mode);
+            let (elapsed, _) = run_once(&cache, streams, 0..warm, self.keys, self.value, w.mode);
             cache.settle();
             let per_thread = warm as f64 / elapsed.as_secs_f64().max(1e-9);
             let len = ((per_thread * self.run_seconds) as usize).clamp(1, stream_len);
             let mut rates = Vec::with_capacity(self.runs);
             let mut hit_ratios = Vec::with_capacity(self.runs);
-            for _ in 0..self.runs {
-                let (elapsed, hits) = run_once(&cache, streams, len, self.keys, self.value, w.mode);
+            for run in 0..self.runs {
+                // Each run walks the next window of the streams (wrapping), so no run
+                // replays accesses the cache has just seen.
+                let start = (warm + run * len) % (stream_len - len + 1);
+                let window = start..start + len;
+                let (elapsed, hits) =
+                    run_once(&cache, streams, window, self.keys, self.value, w.mode);
                 let ops = len * threads;
                 rates.push(ops as f64 / elapsed.as_secs_f64());
                 hit_ratios.push(100.0 * hits as f64 / ops as f64);
+            }
+            let held = cache.len() as u64;
+            if w.churn() && held > w.capacity + w.capacity / 20 {
+                self.results.note(format!(
+                    "{}: holds {held} entries after `{}` on {threads} thread(s), above its capacity {}",
+                    A::name(),
+                    w.name,
+                    w.capacity
+                ));
             }
             let variant = threads_label(threads);
             self.results.push(
@@ -247,7 +261,7 @@ fn prefill<A: KvAdapter>(cache: &A, keys: &Keys, n: usize, value: &[u8]) {
 fn run_once<A: KvAdapter>(
     cache: &A,
     streams: &[Vec<u32>],
-    len: usize,
+    window: std::ops::Range<usize>,
     keys: &Keys,
     value: &[u8],
     mode: Mode,
@@ -258,10 +272,11 @@ fn run_once<A: KvAdapter>(
             .iter()
             .map(|stream| {
                 let barrier = &barrier;
+                let window = window.clone();
                 scope.spawn(move || {
                     barrier.wait();
                     let start = Instant::now();
-                    let hits = walk(cache, &stream[..len], keys, value, mode);
+                    let hits = walk(cache, &stream[window], keys, value, mode);
                     (start, Instant::now(), hits)
                 })
             })
