@@ -21,6 +21,8 @@ pub struct Machine {
     pub rustc: String,
     /// When the run started (UTC, to the minute).
     pub date: String,
+    /// The 1-minute load average when the run started (other work on the machine).
+    pub load_at_start: String,
 }
 
 impl Machine {
@@ -54,8 +56,17 @@ impl Machine {
             disk: disk_of(data_dir, &read("/proc/mounts")),
             rustc,
             date: utc_now(),
+            load_at_start: load_average(),
         }
     }
+}
+
+/// The 1-minute load average from /proc/loadavg, or "unknown".
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// "ext4 on /dev/vda (mounted at /)" for the mount holding `dir`.

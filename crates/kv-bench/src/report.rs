@@ -227,6 +227,13 @@ fn markdown(
     let _ = writeln!(s, "| kernel | {} |", m.kernel);
     let _ = writeln!(
         s,
+        "| load average (1 min) | {} at the start, {} at the end (the machine is shared; \
+         ratios from one run hold better than absolute figures) |",
+        m.load_at_start,
+        crate::machine::load_average()
+    );
+    let _ = writeln!(
+        s,
         "| data directory | `{}`, {} |",
         opts.data_dir.display(),
         m.disk
