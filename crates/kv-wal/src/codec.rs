@@ -48,7 +48,7 @@ impl Seed {
         Seed(h)
     }
 
-    fn checksum(&self, bytes: &[u8]) -> u32 {
+    pub(crate) fn checksum(&self, bytes: &[u8]) -> u32 {
         let mut h = self.0.clone();
         h.update(bytes);
         h.finalize()

@@ -14,14 +14,16 @@ use crate::{LogId, Op, Record, RecoveryMode, SegmentId, Seq, SyncPolicy, Wal, Wa
 /// The segment size of logs opened by [`replay_bytes`].
 const SEGMENT_SIZE: u64 = 4096;
 
-/// Splits a fuzz input into segment files: the first byte (mod 4) plus one is the
-/// number of files; every file but the last is preceded by its length (`u32`,
-/// little-endian, clamped to what is left); the last file takes the rest.
+/// Splits a fuzz input into segment files: the first byte's two low bits plus one are
+/// the number of files; every file but the last is preceded by its length (`u32`,
+/// little-endian, clamped to what is left); the last file takes the rest. If the first
+/// byte's high bit is set, every checksum that can be found is then recomputed (see
+/// [`fix_checksums`]), so the fuzzer reaches what lies behind them.
 pub fn split_segments(data: &[u8]) -> Vec<Vec<u8>> {
-    let Some((&n, mut rest)) = data.split_first() else {
+    let Some((&first, mut rest)) = data.split_first() else {
         return Vec::new();
     };
-    let n = usize::from(n % 4) + 1;
+    let n = usize::from(first & 3) + 1;
     let mut files = Vec::with_capacity(n);
     for _ in 1..n {
         let Some(len) = rest.get(..4) else { break };
@@ -32,7 +34,39 @@ pub fn split_segments(data: &[u8]) -> Vec<Vec<u8>> {
         rest = &rest[len..];
     }
     files.push(rest.to_vec());
+    if first & 0x80 != 0 {
+        files.iter_mut().for_each(|f| fix_checksums(f));
+    }
     files
+}
+
+/// Rewrites the header checksum of a segment file and the checksum of every record
+/// found by following the length fields from the first record on (with the log and
+/// segment ids its header names), leaving every other byte alone.
+pub fn fix_checksums(file: &mut [u8]) {
+    if (file.len() as u64) < HEADER_LEN {
+        return;
+    }
+    let crc = crc32fast::hash(&file[..60]);
+    file[60..64].copy_from_slice(&crc.to_le_bytes());
+    let u64_at = |b: &[u8], i: usize| {
+        let mut a = [0; 8];
+        a.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(a)
+    };
+    let seed = Seed::new(LogId(u64_at(file, 16)), SegmentId(u64_at(file, 24)));
+    let mut off = HEADER_LEN as usize;
+    while off + FRAME_LEN as usize <= file.len() {
+        let len = u32::from_le_bytes([file[off + 4], file[off + 5], file[off + 6], file[off + 7]])
+            as usize;
+        let end = off + FRAME_LEN as usize + len;
+        if (len as u64) < BODY_FIXED || end > file.len() {
+            break;
+        }
+        let crc = seed.checksum(&file[off + 4..end]);
+        file[off..off + 4].copy_from_slice(&crc.to_le_bytes());
+        off = end.div_ceil(8) * 8;
+    }
 }
 
 /// The inverse of [`split_segments`], for building corpus files.
@@ -255,6 +289,30 @@ mod tests {
     }
 
     #[test]
+    fn fixing_checksums_revalidates_a_damaged_record() {
+        let mut one = segments(4, 512, 20);
+        let mut damaged = one[0].clone();
+        damaged[64 + 50] ^= 1; // inside the first record's value
+        fix_checksums(&mut damaged);
+        let sim = SimStorage::new();
+        sim.set_file(&SegmentId(1).file_name(), &damaged);
+        let records = check_open(
+            &sim,
+            std::slice::from_ref(&damaged),
+            RecoveryMode::AbsoluteConsistency,
+        )
+        .expect("checksums fixed");
+        assert_eq!(records.len(), 4);
+        // Fixing a valid file changes nothing.
+        let before = one[0].clone();
+        fix_checksums(&mut one[0]);
+        assert_eq!(one[0], before);
+        let mut input = join_segments(&one);
+        input[0] |= 0x80;
+        assert_eq!(split_segments(&input), one);
+    }
+
+    #[test]
     fn split_and_join_are_inverse() {
         let files = vec![b"abc".to_vec(), vec![], b"z".to_vec()];
         assert_eq!(split_segments(&join_segments(&files)), files);
@@ -342,6 +400,32 @@ mod tests {
             &join_segments(&[one[0][..64].to_vec()]),
         );
         write(&replay, "empty", &[]);
+        // With the high bit of the first byte set, checksums are recomputed: these
+        // reach the checks behind them.
+        let fixed = |files: &[Vec<u8>]| {
+            let mut input = join_segments(files);
+            input[0] |= 0x80;
+            input
+        };
+        let offsets = {
+            let mut offs = vec![64usize];
+            for _ in 0..3 {
+                let at = *offs.last().unwrap();
+                let len = u32::from_le_bytes(one[0][at + 4..at + 8].try_into().unwrap()) as usize;
+                offs.push((at + 8 + len).div_ceil(8) * 8);
+            }
+            offs
+        };
+        let mut gap = one.clone();
+        gap[0][offsets[2] + 9] += 1; // record 3 claims seq 4
+        write(&replay, "fixed-seq-gap", &fixed(&gap));
+        let mut undecodable = one.clone();
+        undecodable[0][offsets[1] + 8] = 9; // unknown type
+        write(&replay, "fixed-unknown-type", &fixed(&undecodable));
+        let mut hole = one.clone();
+        hole[0][offsets[1]..offsets[2]].fill(0); // record 2 zeroed, record 3 valid
+        write(&replay, "fixed-hole", &fixed(&hole));
+        write(&replay, "fixed-three-segments", &fixed(&three[..3]));
 
         // Record payloads: type byte then payload, and one whole framed record.
         let seed = Seed::new(LogId(1), SegmentId(1));

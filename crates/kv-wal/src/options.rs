@@ -32,6 +32,12 @@ pub enum RecoveryMode {
     /// A torn or zeroed tail of the last segment is the end of the log: reported,
     /// zero-filled, and appended over. Anything else (a damaged record followed by
     /// valid ones, a sequence gap, damage in an older segment) is an error.
+    ///
+    /// Pages of unsynced records may reach the disk in any order, so a power loss
+    /// during a flush (or with [`SyncPolicy::Never`] / [`SyncPolicy::Interval`]) can
+    /// leave a later record durable and an earlier one not. That looks like a hole and
+    /// is reported as corruption rather than guessed away;
+    /// [`SalvageValid`](RecoveryMode::SalvageValid) opens such a log.
     #[default]
     TolerateTornTail,
     /// Keep every record that validates and skip what does not, reporting each
