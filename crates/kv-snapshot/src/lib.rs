@@ -56,6 +56,7 @@ mod codec;
 mod decoder;
 mod entry;
 mod error;
+mod flusher;
 mod format;
 mod io;
 mod listing;

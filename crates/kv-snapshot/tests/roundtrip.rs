@@ -99,3 +99,30 @@ fn a_value_larger_than_the_buffer_round_trips() {
     let got: Result<Vec<_>, _> = SnapshotReader::open(&path, 0).unwrap().collect();
     assert_eq!(got.unwrap(), vec![small.clone(), big, small]);
 }
+
+#[test]
+fn every_fill_level_of_the_last_chunk_round_trips() {
+    // Record sizes 59..84 bytes and 60..80 records put the end of the data, and the
+    // footer after it, at every position around the first 4 KiB chunk boundary.
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(
+        dir.path(),
+        SnapshotOptions::default().buffer_size(4096).keep(1),
+    )
+    .unwrap();
+    let mut seq = 0;
+    for value_len in 0..25 {
+        for n in 60..80 {
+            let entries: Vec<_> = (0..n).map(|i| common::entry(i, value_len, None)).collect();
+            seq += 1;
+            let mut w = snaps.begin(seq, 0).unwrap();
+            for e in &entries {
+                w.push(e).unwrap();
+            }
+            let done = w.finish().unwrap();
+            assert_eq!(std::fs::metadata(&done.path).unwrap().len(), done.bytes);
+            let loaded = snaps.load_latest(0).unwrap().unwrap();
+            assert_eq!(loaded.entries, entries, "value_len {value_len}, n {n}");
+        }
+    }
+}
