@@ -28,6 +28,7 @@ pub fn each_cache(v: &mut impl CacheVisitor) {
 pub fn each_policy(v: &mut impl CacheVisitor) {
     crate::ours::each_policy(v);
     v.visit::<crate::sampled::SampledLru>();
+    v.visit::<crate::sampled::SampledLruPool>();
     v.visit::<crate::sampled::SampledRandom>();
     v.visit::<QuickCacheAdapter>();
     v.visit::<MokaAdapter>();

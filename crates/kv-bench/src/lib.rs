@@ -60,7 +60,7 @@ pub use peers::{DashMapAdapter, FjallAdapter, MokaAdapter, QuickCacheAdapter, Re
 pub use results::{fmt_num, Measurement, Results};
 pub use rng::Rng;
 pub use run::run;
-pub use sampled::{SampledLru, SampledRandom};
+pub use sampled::{SampledLru, SampledLruPool, SampledRandom};
 pub use stats::{percentile, Summary};
 pub use suite::memory::{child_main, Footprint};
 pub use svg::{Chart, Series};

@@ -286,8 +286,11 @@ fn markdown(
         s,
         "One thread, get-or-insert, {} accesses over {} keys; capacity 1% and 10% of the keys. \
          scan-polluted: a quarter of accesses are keys seen once, the rest Zipf 0.9, and the hot \
-         set changes halfway. The Redis-style reference samples 5 keys and evicts the least \
-         recently used of them (no eviction pool).\n",
+         set changes halfway. The Redis-style references sample 5 keys per eviction and evict \
+         the least recently used: `redis sampled-LRU(5)` from those 5 alone (the reference of \
+         the targets), `redis LRU(5) + pool` through Redis's pool of the 16 most idle \
+         candidates, as Redis ships it. get-or-insert is a get, then a set on a miss, for \
+         every contender alike.\n",
         fmt_num(opts.scale.hit_accesses as f64),
         fmt_num(opts.scale.hit_keys as f64)
     );

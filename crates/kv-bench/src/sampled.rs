@@ -1,8 +1,8 @@
 //! Reference eviction policies for the hit-ratio table: Redis-style sampled LRU
-//! (`maxmemory-samples 5`, without the eviction pool) and uniformly random eviction.
+//! (`maxmemory-samples 5`) without and with Redis's 16-candidate eviction pool, and
+//! uniformly random eviction.
 
 use std::collections::HashMap;
-
 use std::sync::Mutex;
 
 use crate::adapter::{CacheSpec, KvAdapter};
@@ -16,10 +16,16 @@ struct Sampler {
     rng: Rng,
     capacity: usize,
     samples: usize,
+    /// Redis's eviction pool: the best candidates seen so far, ascending by idle time
+    /// at sampling; `None` samples afresh for every eviction.
+    pool: Option<Vec<(Box<[u8]>, u64)>>,
 }
 
+/// Candidates Redis keeps between evictions (`EVPOOL_SIZE`).
+const POOL_SIZE: usize = 16;
+
 impl Sampler {
-    fn new(capacity: u64, samples: usize) -> Self {
+    fn new(capacity: u64, samples: usize, pool: bool) -> Self {
         Self {
             index: HashMap::new(),
             slots: Vec::new(),
@@ -27,6 +33,7 @@ impl Sampler {
             rng: Rng::new(0x5EED),
             capacity: capacity.max(1) as usize,
             samples,
+            pool: pool.then(Vec::new),
         }
     }
 
@@ -55,6 +62,10 @@ impl Sampler {
     }
 
     fn evict(&mut self) {
+        if self.pool.is_some() {
+            self.evict_from_pool();
+            return;
+        }
         let n = self.slots.len() as u64;
         let mut victim = self.rng.below(n) as usize;
         for _ in 1..self.samples {
@@ -63,6 +74,45 @@ impl Sampler {
                 victim = candidate;
             }
         }
+        self.remove_slot(victim);
+    }
+
+    /// As Redis: sample, merge the samples into the pool (keeping the 16 most idle),
+    /// then evict the most idle pooled key that still exists.
+    fn evict_from_pool(&mut self) {
+        let n = self.slots.len() as u64;
+        loop {
+            let mut pool = self.pool.take().unwrap_or_default();
+            for _ in 0..self.samples {
+                let (key, last) = &self.slots[self.rng.below(n) as usize];
+                let idle = self.clock - last;
+                if pool.iter().any(|(k, _)| k == key) {
+                    continue;
+                }
+                if pool.len() < POOL_SIZE || idle > pool[0].1 {
+                    let at = pool.partition_point(|&(_, i)| i <= idle);
+                    pool.insert(at, (key.clone(), idle));
+                    if pool.len() > POOL_SIZE {
+                        pool.remove(0);
+                    }
+                }
+            }
+            let mut victim = None;
+            while let Some((key, _)) = pool.pop() {
+                if let Some(&i) = self.index.get(&key) {
+                    victim = Some(i);
+                    break;
+                }
+            }
+            self.pool = Some(pool);
+            if let Some(i) = victim {
+                self.remove_slot(i);
+                return;
+            }
+        }
+    }
+
+    fn remove_slot(&mut self, victim: usize) {
         let (key, _) = self.slots.swap_remove(victim);
         self.index.remove(&key);
         if victim < self.slots.len() {
@@ -73,7 +123,7 @@ impl Sampler {
 }
 
 macro_rules! sampler_adapter {
-    ($name:ident, $label:expr, $samples:expr, $doc:expr) => {
+    ($name:ident, $label:expr, $samples:expr, $pool:expr, $doc:expr) => {
         #[doc = $doc]
         pub struct $name {
             inner: Mutex<Sampler>,
@@ -89,7 +139,7 @@ macro_rules! sampler_adapter {
                     return None;
                 }
                 Some(Self {
-                    inner: Mutex::new(Sampler::new(spec.capacity, $samples)),
+                    inner: Mutex::new(Sampler::new(spec.capacity, $samples, $pool)),
                 })
             }
 
@@ -122,12 +172,22 @@ sampler_adapter!(
     SampledLru,
     "redis sampled-LRU(5)",
     5,
+    false,
     "Redis-style approximate LRU: evicts the least recently used of 5 random keys."
+);
+sampler_adapter!(
+    SampledLruPool,
+    "redis LRU(5) + pool",
+    5,
+    true,
+    "Redis's approximate LRU as shipped: 5 samples per eviction merged into a pool of \
+     the 16 most idle candidates seen, the most idle of which is evicted."
 );
 sampler_adapter!(
     SampledRandom,
     "random eviction",
     1,
+    false,
     "Evicts one uniformly random key (Redis `allkeys-random`)."
 );
 
@@ -154,6 +214,27 @@ mod tests {
         assert_eq!(c.len(), 10);
         let kept = (0..100u32).filter(|i| c.get(&i.to_le_bytes())).count();
         assert_eq!(kept, 10);
+    }
+
+    #[test]
+    fn the_pool_stays_within_capacity_and_keeps_a_hot_key() {
+        let pool = SampledLruPool::build(&spec(50)).unwrap();
+        let mut lost = 0;
+        for i in 1..5000u32 {
+            if !pool.get(b"hot") {
+                lost += 1;
+                pool.set(b"hot", b"");
+            }
+            pool.set(&i.to_le_bytes(), b"");
+            assert!(pool.len() <= 50);
+        }
+        // A pooled candidate can go stale (touched after it was pooled), so the hot key
+        // may be evicted now and then, but rarely.
+        assert!(lost <= 50, "lost {lost} times");
+        let newest = (4950..5000u32)
+            .filter(|i| pool.get(&i.to_le_bytes()))
+            .count();
+        assert!(newest >= 25, "kept {newest} of the 50 newest keys");
     }
 
     #[test]
