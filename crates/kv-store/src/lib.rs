@@ -50,6 +50,7 @@ mod error;
 mod fsutil;
 mod get_or_insert;
 mod iter;
+mod load;
 mod lock;
 mod mem;
 mod metrics;

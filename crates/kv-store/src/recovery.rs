@@ -235,7 +235,7 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
         // still recovers. A snapshot goes straight into the map; one that fails to
         // verify is cleared out again and the previous one is tried.
         for (seq, path) in crate::snapshotting::list(&s)? {
-            match crate::snapshotting::load(&path, now, &cache, &mut evicted, &mut expired_base) {
+            match crate::load::load(&path, now, &cache, &mut evicted, &mut expired_base) {
                 Ok(loaded) => {
                     snapshot_seq = seq;
                     last_seq = seq.max(loaded.max_version);

@@ -3,12 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use kv_snapshot::{EntryRef, SnapshotOptions, SnapshotReader, Snapshots};
+use kv_snapshot::{EntryRef, SnapshotOptions, Snapshots};
 
 use crate::metrics::Counters;
-use crate::recovery::{ExpiredBase, Recovered};
 use crate::store::Inner;
-use crate::write::Evicted;
 use crate::{Error, Options, Result, Store};
 
 /// What a snapshot did.
@@ -55,65 +53,6 @@ pub(crate) fn list(snaps: &Snapshots) -> Result<Vec<(u64, PathBuf)>> {
         .into_iter()
         .map(|f| (f.sequence.get(), f.path))
         .collect())
-}
-
-/// What loading a snapshot put into the map.
-pub(crate) struct Loaded {
-    pub(crate) entries: u64,
-    pub(crate) max_version: u64,
-}
-
-/// Loads one snapshot straight into the (empty) map, with exact metadata. All or
-/// nothing: on an error the map may hold part of it and the caller clears it.
-/// Evictions (when the limits are now lower than the snapshot's size) go to
-/// `evicted`. Entries expired by now go to `expired` instead of the map: a log record
-/// after the snapshot may still overwrite one (keeping its creation time) or extend
-/// its expiry.
-pub(crate) fn load(
-    path: &Path,
-    now_ms: u64,
-    cache: &kv_core::Cache,
-    evicted: &mut Evicted,
-    expired: &mut ExpiredBase,
-) -> Result<Loaded> {
-    let ctx = "reading a snapshot";
-    // Read with "now" at the epoch so that no entry is skipped; expiry is applied
-    // here instead.
-    let mut reader = SnapshotReader::open(path, 0).map_err(Error::snapshot(ctx))?;
-    let mut entries = 0;
-    let mut max_version = 0;
-    while let Some(entry) = reader.next_ref() {
-        let e = entry.map_err(Error::snapshot(ctx))?;
-        max_version = max_version.max(e.version);
-        if e.expires_at.is_some_and(|at| at <= now_ms) {
-            expired.insert(
-                e.key.to_vec(),
-                Recovered {
-                    value: e.value.to_vec(),
-                    expires_at: e.expires_at,
-                    created: e.created,
-                    updated: e.updated,
-                    version: e.version,
-                },
-            );
-            continue;
-        }
-        evicted.extend(crate::mem::insert_exact(
-            cache,
-            e.key,
-            e.value,
-            e.expires_at,
-            e.created,
-            e.updated,
-            e.version,
-        )?);
-        entries += 1;
-    }
-    reader.verify().map_err(Error::snapshot(ctx))?;
-    Ok(Loaded {
-        entries,
-        max_version,
-    })
 }
 
 /// True when the directory holds log segments (written by an earlier mode).
