@@ -135,6 +135,10 @@ impl<R: Read> Decoder<R> {
         &self.path
     }
 
+    pub(crate) fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
     pub(crate) fn is_verified(&self) -> bool {
         self.state == State::Verified
     }

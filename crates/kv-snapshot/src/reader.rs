@@ -56,6 +56,11 @@ impl SnapshotReader {
         self.inner.path()
     }
 
+    /// The file's size in bytes when it was opened.
+    pub fn file_len(&self) -> u64 {
+        self.inner.file_len()
+    }
+
     /// The next unexpired entry, borrowed from the reader's buffer until the next call.
     /// `None` once the footer verified (or after an error was returned).
     pub fn next_ref(&mut self) -> Option<Result<EntryRef<'_>, Error>> {

@@ -151,8 +151,11 @@ impl Snapshots {
     /// Reads `file` completely; entries are returned only if everything verified.
     pub fn load(&self, file: &SnapshotFile, now_ms: u64) -> Result<LoadedSnapshot, Error> {
         let mut reader = self.reader(file, now_ms)?;
-        // The count is checked against the file size on open, so this is bounded.
-        let mut entries = Vec::with_capacity(reader.header().entry_count.min(1 << 20) as usize);
+        // Preallocate for the count the header promises, but never more than the file's
+        // size: the count is only as trustworthy as a checksum makes it.
+        let fits = reader.file_len() / std::mem::size_of::<SnapshotEntry>() as u64;
+        let capacity = reader.header().entry_count.min(fits);
+        let mut entries = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         for entry in reader.by_ref() {
             entries.push(entry?);
         }

@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
-use kv_snapshot::SnapshotReader;
+use kv_snapshot::{SnapshotFile, SnapshotOptions, SnapshotReader, Snapshots};
 
 struct Tracking;
 
@@ -53,13 +53,20 @@ static ALLOC: Tracking = Tracking;
 /// Small fixed allocations (paths, error messages) are allowed below this.
 const SLACK: usize = 512;
 
-/// Reads `bytes` as a snapshot file and returns the largest allocation it made.
+/// Reads `bytes` as a snapshot file, streaming and with an all-or-nothing load, and
+/// returns the largest allocation either made.
 fn largest_allocation_reading(path: &Path, bytes: &[u8]) -> usize {
     std::fs::write(path, bytes).unwrap();
+    let snaps = Snapshots::open(path.parent().unwrap(), SnapshotOptions::default()).unwrap();
+    let file = SnapshotFile {
+        sequence: 1.into(),
+        path: path.to_path_buf(),
+    };
     LARGEST.with(|c| c.set(0));
-    let result = SnapshotReader::open(path, 0).and_then(|r| r.verify());
+    let streamed = SnapshotReader::open(path, 0).and_then(|r| r.verify());
+    let loaded = snaps.load(&file, 0);
     let largest = LARGEST.with(|c| c.get());
-    drop(result);
+    assert_eq!(streamed.is_ok(), loaded.is_ok());
     largest
 }
 
