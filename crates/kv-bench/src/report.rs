@@ -196,6 +196,107 @@ fn table(r: &Results, section: &str, higher_is_better: bool) -> String {
     s
 }
 
+/// Our durable figures as a fraction of the physical limit each is bound by.
+fn fractions(r: &Results) -> String {
+    use crate::adapter::SyncMode;
+    use crate::ours::STORE;
+    let every = durable::sets_workload(SyncMode::EveryWrite);
+    let one = inmem::threads_label(1);
+    let fsync = r.median(limits::SECTION, limits::FSYNC, "one thread", "disk");
+    let seq_w = r.median(
+        limits::SECTION,
+        limits::SEQ_WRITE,
+        "1 MiB writes, then fsync",
+        "disk",
+    );
+    let seq_r = r.median(
+        limits::SECTION,
+        limits::SEQ_READ,
+        "1 MiB reads after fadvise(DONTNEED)",
+        "disk",
+    );
+    let first = |section: &str, workload: &str, who: &str| {
+        r.items
+            .iter()
+            .find(|m| m.section == section && m.workload == workload && m.contender == who)
+            .map(|m| m.summary.median)
+    };
+    // (our figure, its value, the limit's name, the limit, the unit of both)
+    type Row<'a> = (String, Option<f64>, &'a str, Option<f64>, &'a str);
+    let rows: Vec<Row<'_>> = vec![
+        (
+            format!("{STORE}: {every}, 1 thread"),
+            r.median(durable::SECTION, &every, &one, STORE),
+            "4 KiB overwrite + fdatasync",
+            fsync,
+            "ops/s",
+        ),
+        (
+            "kv-wal (log only): sets, sync every write, 1 thread".to_owned(),
+            r.median(durable::SECTION, &every, &one, crate::ours::kv_wal::WAL),
+            "4 KiB overwrite + fdatasync",
+            fsync,
+            "ops/s",
+        ),
+        (
+            format!("{STORE}: recovery from the log"),
+            first(durable::REOPEN, "recovery from the log", STORE),
+            "sequential read (cold)",
+            seq_r,
+            "B/s",
+        ),
+        (
+            "kv-wal: replay".to_owned(),
+            first(durable::REOPEN, "WAL replay", "kv-wal"),
+            "sequential read (cold)",
+            seq_r,
+            "B/s",
+        ),
+        (
+            "kv-snapshot: write".to_owned(),
+            first(durable::REOPEN, "snapshot write", "kv-snapshot"),
+            "sequential write",
+            seq_w,
+            "B/s",
+        ),
+        (
+            "kv-snapshot: load (cold cache)".to_owned(),
+            first(durable::REOPEN, "snapshot load (cold cache)", "kv-snapshot"),
+            "sequential read (cold)",
+            seq_r,
+            "B/s",
+        ),
+    ];
+    let show = |v: f64, unit: &str| {
+        if unit == "B/s" {
+            format!("{:.0} MB/s", v / 1e6)
+        } else {
+            format!("{}/s", fmt_num(v))
+        }
+    };
+    let mut s = String::from(
+        "| our figure | value | bound by | limit | fraction |\n| --- | --- | --- | --- | --- |\n",
+    );
+    let mut any = false;
+    for (name, ours, limit_name, limit, unit) in rows {
+        if let (Some(o), Some(l)) = (ours, limit) {
+            any = true;
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {limit_name} | {} | {:.2} |",
+                show(o, unit),
+                show(l, unit),
+                o / l
+            );
+        }
+    }
+    if any {
+        s
+    } else {
+        "_Not measured in this run._\n".to_owned()
+    }
+}
+
 fn markdown(
     opts: &Options,
     m: &Machine,
@@ -341,6 +442,8 @@ fn markdown(
          sequential bandwidth above. Times: lower is better; bandwidths: higher.\n\n",
     );
     s.push_str(&table(r, durable::REOPEN, false));
+    s.push_str("\n### Our persistent figures against the physical limits\n\n");
+    s.push_str(&fractions(r));
 
     if !r.notes.is_empty() {
         s.push_str("\n## Notes\n\n");
