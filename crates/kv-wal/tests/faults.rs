@@ -244,3 +244,29 @@ fn a_power_loss_at_any_byte_keeps_every_synced_record_and_a_prefix_of_the_rest()
         (synced..=all.len()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_failed_background_flush_poisons_the_writer() {
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        SEG,
+        SyncPolicy::Interval(std::time::Duration::from_millis(1)),
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    sim.inject(Fault::SyncFails { nth: 1 });
+    append(&wal, &put(1, 10), 0).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !wal.stats().poisoned {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flusher never failed"
+        );
+        std::thread::yield_now();
+    }
+    let err = append(&wal, &put(2, 10), 0).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { op: "sync", .. }), "{err}");
+    assert!(err.to_string().contains("reopen"), "{err}");
+    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
+}

@@ -388,3 +388,47 @@ fn a_truncated_last_segment_header_is_corruption_but_leftover_temp_files_are_not
         "{err}"
     );
 }
+
+#[test]
+fn salvage_starts_a_new_segment_after_an_unusable_last_one() {
+    let (sim, records) = multi_segment();
+    let names = sim.file_names();
+    let last = names.last().unwrap();
+    let mut bad = sim.file(last).unwrap();
+    bad[10] ^= 0xff; // the header's version: the checksum no longer matches
+    sim.set_file(last, &bad);
+    let err = open_sim(
+        &sim,
+        1024,
+        SyncPolicy::Never,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Corrupt {
+                kind: Corruption::HeaderChecksum { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let (wal, report) =
+        open_sim(&sim, 1024, SyncPolicy::Never, RecoveryMode::SalvageValid).unwrap();
+    assert_eq!(report.damage.len(), 1);
+    let kept = replay_all(&wal);
+    assert!(!kept.is_empty() && kept.len() < records.len());
+    assert_eq!(kept[..], records[..kept.len()]);
+    let seq = wal.append(&Op::Clear, 0).unwrap();
+    assert_eq!(seq, kept.last().unwrap().seq.next());
+    let new_id = SegmentId::parse_file_name(last).unwrap().next();
+    assert!(sim.file_names().contains(&new_id.file_name()));
+    wal.close().unwrap();
+    drop(wal);
+    // Salvage opens it again the same way, new record included.
+    let (wal, _) = open_sim(&sim, 1024, SyncPolicy::Never, RecoveryMode::SalvageValid).unwrap();
+    let again = replay_all(&wal);
+    assert_eq!(again.len(), kept.len() + 1);
+    assert_eq!(again.last().unwrap().op, OwnedOp::Clear);
+}
