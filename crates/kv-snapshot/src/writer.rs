@@ -37,7 +37,11 @@ pub struct WrittenSnapshot {
 /// Streams the entries of one snapshot to a temporary file.
 ///
 /// Made by [`Snapshots::begin`](crate::Snapshots::begin). Entries go in with
-/// [`push`](Self::push); [`finish`](Self::finish) makes the snapshot durable and visible.
+/// [`push`](Self::push), which encodes them into a chunk buffer
+/// ([`SnapshotOptions::buffer_size`](crate::SnapshotOptions::buffer_size)); once a snapshot
+/// outgrows one chunk, full chunks are written by a background thread while the next one
+/// fills (at most three chunks in memory). [`finish`](Self::finish) makes the snapshot
+/// durable and visible.
 /// Dropping a writer that did not finish removes its temporary file. After any I/O
 /// error the writer is failed: later calls return [`Error::WriterFailed`], and nothing
 /// is retried (a failed fsync is never taken as a success).
