@@ -57,7 +57,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
                 move || {
                     if w.snapshot_due(last) {
                         last = Instant::now();
-                        if let Err(e) = w.take_snapshot(Truncate::KeepFallback) {
+                        if let Err(e) = w.take_snapshot(Truncate::KeepFallback, true) {
                             w.report(&e);
                         }
                     }

@@ -10,7 +10,8 @@ use crate::RecoveryReport;
 #[non_exhaustive]
 pub struct Metrics {
     /// The in-memory map's figures: hits, misses, sets, deletes, evictions,
-    /// expirations, entries, bytes, hit ratio.
+    /// expirations, entries, bytes, hit ratio. Entries loaded by recovery count as
+    /// sets.
     pub cache: kv_core::MetricsSnapshot,
     /// Bytes of log on disk (0 without a log).
     pub wal_bytes: u64,

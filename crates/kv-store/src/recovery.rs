@@ -324,6 +324,9 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
         );
     }
     let counters = Counters::default();
+    counters
+        .last_snapshot_seq
+        .store(report.snapshot_seq, std::sync::atomic::Ordering::Relaxed);
     if let Some(w) = &wal {
         counters.wal_bytes_at_snapshot.store(
             crate::mem::wal_bytes(w),

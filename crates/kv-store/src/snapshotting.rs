@@ -73,7 +73,14 @@ impl Inner {
     /// walked one shard at a time while writers go on. Entries may also show effects
     /// of records after S; recovery replays every record after S in order, and each
     /// key's final state is its last record's effect, so that is harmless.
-    pub(crate) fn take_snapshot(&self, truncate: Truncate) -> Result<SnapshotInfo> {
+    ///
+    /// With `skip_unchanged`, nothing is written (`Ok(None)`) when no record was
+    /// logged since the last snapshot (the workers' and close's choice).
+    pub(crate) fn take_snapshot(
+        &self,
+        truncate: Truncate,
+        skip_unchanged: bool,
+    ) -> Result<Option<SnapshotInfo>> {
         let Some(snaps) = self.snaps.as_ref().filter(|_| self.mode.uses_snapshots()) else {
             return Err(Error::Unsupported {
                 operation: "snapshot",
@@ -87,6 +94,9 @@ impl Inner {
                 Some(wal) => wal.last_seq().0,
                 None => self.seq.load(Ordering::Acquire),
             };
+            if skip_unchanged && seq == Counters::get(&self.counters.last_snapshot_seq) {
+                return Ok(None);
+            }
             (
                 seq,
                 self.counters
@@ -99,7 +109,7 @@ impl Inner {
             // The deletes still count towards the next attempt.
             Counters::add(&self.counters.deletes_since_snapshot, deletes);
         }
-        result
+        result.map(Some)
     }
 
     fn write_snapshot(
@@ -199,7 +209,13 @@ impl Store {
     pub fn snapshot(&self) -> Result<SnapshotInfo> {
         let inner = self.inner();
         inner.check_open()?;
-        inner.take_snapshot(Truncate::KeepFallback)
+        // Unconditional: `None` (skipped) cannot come back.
+        inner
+            .take_snapshot(Truncate::KeepFallback, false)?
+            .ok_or(Error::Unsupported {
+                operation: "snapshot",
+                mode: inner.mode,
+            })
     }
 
     /// Takes a snapshot and truncates the whole log it covers: the smallest
@@ -207,7 +223,12 @@ impl Store {
     pub fn compact(&self) -> Result<SnapshotInfo> {
         let inner = self.inner();
         inner.check_open()?;
-        inner.take_snapshot(Truncate::All)
+        inner
+            .take_snapshot(Truncate::All, false)?
+            .ok_or(Error::Unsupported {
+                operation: "compact",
+                mode: inner.mode,
+            })
     }
 
     /// Makes every acknowledged write durable now (flush and fsync of the log).

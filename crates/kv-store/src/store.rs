@@ -165,7 +165,7 @@ impl Inner {
         self.closed.store(true, Ordering::Release);
         drop(self.gate.write());
         if self.mode.uses_snapshots() && self.opts.snapshot_on_close {
-            if let Err(e) = self.take_snapshot(crate::snapshotting::Truncate::KeepFallback) {
+            if let Err(e) = self.take_snapshot(crate::snapshotting::Truncate::KeepFallback, true) {
                 first_err.get_or_insert(e);
             }
         }

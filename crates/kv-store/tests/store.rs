@@ -641,3 +641,32 @@ fn clear_is_logged() {
     let store = Store::open(opts(dir.path())).unwrap();
     assert_eq!(store.keys().unwrap(), vec![b"c".to_vec()]);
 }
+
+#[test]
+fn closing_an_unchanged_store_writes_no_new_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "snap")
+            })
+            .count()
+    };
+    let store = Store::open(opts(dir.path())).unwrap();
+    store.set(b"k", b"v").unwrap();
+    store.close().unwrap();
+    assert_eq!(snapshots(), 1);
+    let store = Store::open(opts(dir.path())).unwrap();
+    assert_eq!(store.get(b"k").unwrap().unwrap(), b"v");
+    store.close().unwrap();
+    assert_eq!(snapshots(), 1);
+    let store = Store::open(opts(dir.path())).unwrap();
+    store.set(b"k", b"w").unwrap();
+    store.close().unwrap();
+    assert_eq!(snapshots(), 2);
+}
