@@ -1,7 +1,7 @@
 //! Snapshot write and load throughput against plain sequential I/O of the same bytes.
 //!
 //! ```text
-//! cargo run --release -p kv-snapshot --example snapshot_throughput [ENTRIES] [VALUE_BYTES] [DIR]
+//! cargo run --release -p kv-snapshot --example snapshot_throughput [ENTRIES] [VALUE_BYTES] [DIR] [ROUNDS]
 //! ```
 //!
 //! Defaults: 1,000,000 entries of 100-byte values, in a temporary directory (give DIR to
@@ -11,7 +11,7 @@
 //! the disk's bandwidth) and **warm** (from the page cache: memory bandwidth). Loads
 //! are timed two ways: streaming with `SnapshotReader::next_ref` (what a store applying
 //! entries into its own map does) and `Snapshots::load` (an owned `Vec` of entries).
-//! Prints the best of three rounds and the ratios to the plain I/O.
+//! Prints the best of ROUNDS rounds (default 3) and the ratios to the plain I/O.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -19,8 +19,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kv_snapshot::{EntryRef, SnapshotFile, SnapshotOptions, SnapshotReader, Snapshots};
-
-const ROUNDS: usize = 3;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -31,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         .next()
         .map_or_else(|| tmp.path().to_path_buf(), Into::into);
     std::fs::create_dir_all(&dir)?;
+    let rounds: usize = args.next().map_or(Ok(3), |a| a.parse())?;
 
     // Keys and values live in two arenas; the writer borrows from them, as the store
     // borrows from its map.
@@ -46,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     let cold_ok = drop_caches();
     let mut t = Times::default();
     let mut bytes = 0;
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let start = Instant::now();
         let mut w = snaps.begin(round as u64 + 1, 0)?;
         for i in 0..entries {
@@ -94,7 +93,7 @@ fn main() -> anyhow::Result<()> {
         );
     };
     println!(
-        "{entries} entries, {value_len}-byte values: {mb:.1} MB snapshot; best of {ROUNDS} rounds; target ratio >= 0.50"
+        "{entries} entries, {value_len}-byte values: {mb:.1} MB snapshot; best of {rounds} rounds; target ratio >= 0.50"
     );
     line(
         "plain sequential write + fsync",

@@ -186,7 +186,8 @@ impl<R: Read> Decoder<R> {
         }
     }
 
-    /// Loads the next unexpired record into `buf`/`current`; `false` at the end.
+    /// Reads up to the next unexpired record and points `current` at it; `false` once
+    /// the footer verified.
     fn advance(&mut self) -> Result<bool, Error> {
         self.current = None;
         if self.state != State::Reading {

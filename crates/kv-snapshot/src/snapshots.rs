@@ -116,6 +116,9 @@ impl Snapshots {
     /// Starts a snapshot covering `sequence`, taken at `now_ms` (ms since the epoch):
     /// entries expired at `now_ms` are not written. Fails with [`Error::WriterActive`]
     /// while another writer of this `Snapshots` (or a clone) is open.
+    ///
+    /// Retention keeps the snapshots with the highest sequence numbers, so a snapshot
+    /// covering less than the newest N already there is removed as soon as it is made.
     pub fn begin(
         &self,
         sequence: impl Into<SequenceNumber>,
