@@ -41,7 +41,7 @@ fn charts(r: &Results) -> Vec<(String, Chart)> {
         }
         let groups = rows
             .iter()
-            .map(|(w, v)| format!("{w} {}", short(v)))
+            .map(|(w, v)| format!("{}\n{}", short(w), short(v)))
             .collect();
         let series = contenders(r, section)
             .into_iter()

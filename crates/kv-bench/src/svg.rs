@@ -53,7 +53,7 @@ impl Chart {
         let plot_h = 260.0;
         let legend_h = 22.0 * self.series.len().div_ceil(3) as f64;
         let width = (left + group_w * n_groups as f64 + 20.0).max(640.0);
-        let height = top + plot_h + 80.0 + legend_h;
+        let height = top + plot_h + 62.0 + legend_h;
         let values: Vec<f64> = self
             .series
             .iter()
@@ -188,10 +188,11 @@ impl Chart {
     }
 }
 
-/// The smallest 1, 2 or 5 times a power of ten at or above `x`.
+/// The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at or
+/// above `x`.
 fn nice_ceiling(x: f64) -> f64 {
     let p = 10f64.powf(x.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .iter()
         .map(|m| m * p)
         .find(|&c| c >= x)
@@ -258,8 +259,9 @@ mod tests {
 
     #[test]
     fn nice_ceilings() {
-        assert_eq!(nice_ceiling(7.3), 10.0);
-        assert_eq!(nice_ceiling(1.5), 2.0);
+        assert_eq!(nice_ceiling(7.3), 8.0);
+        assert_eq!(nice_ceiling(1.7), 2.0);
         assert_eq!(nice_ceiling(420.0), 500.0);
+        assert_eq!(nice_ceiling(52e6), 60e6);
     }
 }
