@@ -23,6 +23,7 @@ enum State {
 
 /// Counts of a complete, verified read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadSummary {
     /// The snapshot's header.
     pub header: SnapshotHeader,

@@ -22,6 +22,7 @@ pub(crate) const MAX_PAYLOAD: u64 = u32::MAX as u64;
 
 /// What a snapshot's header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SnapshotHeader {
     /// The format version the file was written with.
     pub format_version: u16,
