@@ -21,7 +21,7 @@ pub struct CacheSpec {
 /// Implementations are thin: they turn borrowed bytes into the owned key and value
 /// types the contender stores (every contender pays that copy on a set) and report
 /// whether a read found its key.
-pub trait KvAdapter: Send + Sync + Sized {
+pub trait KvAdapter: Send + Sync + Sized + 'static {
     /// The name in tables and charts.
     fn name() -> String;
 

@@ -108,16 +108,31 @@ pub(crate) fn run(opts: &Options, results: &mut Results) {
     for w in selected {
         eprintln!("in-memory: {} ({} keys, Zipf {})", w.name, w.keys, w.zipf);
         let streams = streams(&w, THREADS[THREADS.len() - 1], s.ops_per_thread);
-        let mut runner = Runner {
-            w,
-            streams: &streams,
-            keys: &keys,
-            value: &value,
-            runs: s.runs,
-            run_seconds: s.run_seconds,
-            results,
-        };
-        each_cache(&mut runner);
+        for threads in THREADS {
+            // Fresh instances per thread count, so the two figures share no history.
+            let mut builder = Builder {
+                w,
+                threads,
+                streams: &streams[..threads],
+                keys: &keys,
+                value: &value,
+                run_seconds: s.run_seconds,
+                trials: Vec::new(),
+                results: &mut *results,
+            };
+            each_cache(&mut builder);
+            let mut trials = builder.trials;
+            // Runs interleave across contenders (run 1 of each, then run 2 of each, ...),
+            // so a burst of load on the shared machine hits every contender alike.
+            for run in 0..s.runs {
+                for trial in &mut trials {
+                    trial.run(run);
+                }
+            }
+            for trial in trials {
+                trial.finish(results);
+            }
+        }
     }
 }
 
@@ -142,17 +157,20 @@ fn streams(w: &Workload, threads: usize, len: usize) -> Vec<Vec<u32>> {
         .collect()
 }
 
-struct Runner<'a> {
+/// Builds, prefills and warms one instance of every contender for one workload and
+/// thread count.
+struct Builder<'a, 'r> {
     w: Workload,
+    threads: usize,
     streams: &'a [Vec<u32>],
     keys: &'a Keys,
     value: &'a [u8],
-    runs: usize,
     run_seconds: f64,
-    results: &'a mut Results,
+    trials: Vec<Box<dyn Trial + 'a>>,
+    results: &'r mut Results,
 }
 
-impl CacheVisitor for Runner<'_> {
+impl<'a> CacheVisitor for Builder<'a, '_> {
     fn visit<A: KvAdapter>(&mut self) {
         let w = self.w;
         let spec = CacheSpec {
@@ -160,83 +178,123 @@ impl CacheVisitor for Runner<'_> {
             ttl: w.ttl.then_some(TTL),
             must_evict: w.churn(),
         };
-        for threads in THREADS {
-            // A fresh instance per thread count, so the two figures do not share history.
-            let Some(cache) = A::build(&spec) else {
-                if threads == THREADS[0] {
-                    self.results.note(format!(
-                        "{}: not applicable to `{}` (no bound or no TTL)",
-                        A::name(),
-                        w.name
-                    ));
-                }
-                return;
-            };
-            if !w.churn() {
-                prefill(&cache, self.keys, w.keys, self.value);
-                let present = cache.len();
-                if present < w.keys {
-                    self.results.note(format!(
-                        "{}: only {present} of {} keys present after prefill in `{}`",
-                        A::name(),
-                        w.keys,
-                        w.name
-                    ));
-                }
-            }
-            let streams = &self.streams[..threads];
-            let stream_len = streams[0].len();
-            // One untimed pass over a quarter of the stream: warms caches, reaches the
-            // churn workloads' steady state, and gauges the speed, so that each timed
-            // run lasts about `run_seconds` however slow the contender.
-            let warm = (stream_len / 4).max(1);
-            let (elapsed, _) = run_once(&cache, streams, 0..warm, self.keys, self.value, w.mode);
-            cache.settle();
-            let per_thread = warm as f64 / elapsed.as_secs_f64().max(1e-9);
-            let len = ((per_thread * self.run_seconds) as usize).clamp(1, stream_len);
-            let mut rates = Vec::with_capacity(self.runs);
-            let mut hit_ratios = Vec::with_capacity(self.runs);
-            for run in 0..self.runs {
-                // Each run walks the next window of the streams (wrapping), so no run
-                // replays accesses the cache has just seen.
-                let start = (warm + run * len) % (stream_len - len + 1);
-                let window = start..start + len;
-                let (elapsed, hits) =
-                    run_once(&cache, streams, window, self.keys, self.value, w.mode);
-                let ops = len * threads;
-                rates.push(ops as f64 / elapsed.as_secs_f64());
-                hit_ratios.push(100.0 * hits as f64 / ops as f64);
-            }
-            let held = cache.len() as u64;
-            if w.churn() && held > w.capacity + w.capacity / 20 {
+        let Some(cache) = A::build(&spec) else {
+            if self.threads == THREADS[0] {
                 self.results.note(format!(
-                    "{}: holds {held} entries after `{}` on {threads} thread(s), above its capacity {}",
+                    "{}: not applicable to `{}` (no bound or no TTL)",
                     A::name(),
-                    w.name,
-                    w.capacity
+                    w.name
                 ));
             }
-            let variant = threads_label(threads);
-            self.results.push(
-                SECTION,
+            return;
+        };
+        if !w.churn() {
+            prefill(&cache, self.keys, w.keys, self.value);
+            let present = cache.len();
+            if present < w.keys {
+                self.results.note(format!(
+                    "{}: only {present} of {} keys present after prefill in `{}`",
+                    A::name(),
+                    w.keys,
+                    w.name
+                ));
+            }
+        }
+        let stream_len = self.streams[0].len();
+        // One untimed pass over a quarter of the stream: warms caches, reaches the
+        // churn workloads' steady state, and gauges the speed, so that each timed run
+        // lasts about `run_seconds` however slow the contender.
+        let warm = (stream_len / 4).max(1);
+        let (elapsed, _) = run_once(&cache, self.streams, 0..warm, self.keys, self.value, w.mode);
+        cache.settle();
+        let per_thread = warm as f64 / elapsed.as_secs_f64().max(1e-9);
+        let len = ((per_thread * self.run_seconds) as usize).clamp(1, stream_len);
+        self.trials.push(Box::new(CacheTrial {
+            cache,
+            w,
+            streams: self.streams,
+            keys: self.keys,
+            value: self.value,
+            warm,
+            len,
+            rates: Vec::new(),
+            hit_ratios: Vec::new(),
+        }));
+    }
+}
+
+/// One contender, ready for timed runs; the loops inside stay monomorphised.
+trait Trial {
+    /// Timed run number `run`.
+    fn run(&mut self, run: usize);
+    /// Records the figures.
+    fn finish(self: Box<Self>, results: &mut Results);
+}
+
+struct CacheTrial<'a, A> {
+    cache: A,
+    w: Workload,
+    streams: &'a [Vec<u32>],
+    keys: &'a Keys,
+    value: &'a [u8],
+    warm: usize,
+    len: usize,
+    rates: Vec<f64>,
+    hit_ratios: Vec<f64>,
+}
+
+impl<A: KvAdapter> Trial for CacheTrial<'_, A> {
+    fn run(&mut self, run: usize) {
+        let stream_len = self.streams[0].len();
+        let len = self.len;
+        // Each run walks the next window of the streams (wrapping), so no run replays
+        // accesses the cache has just seen.
+        let start = (self.warm + run * len) % (stream_len - len + 1);
+        let (elapsed, hits) = run_once(
+            &self.cache,
+            self.streams,
+            start..start + len,
+            self.keys,
+            self.value,
+            self.w.mode,
+        );
+        let ops = len * self.streams.len();
+        self.rates.push(ops as f64 / elapsed.as_secs_f64());
+        self.hit_ratios.push(100.0 * hits as f64 / ops as f64);
+    }
+
+    fn finish(self: Box<Self>, results: &mut Results) {
+        let w = self.w;
+        let threads = self.streams.len();
+        let held = self.cache.len() as u64;
+        if w.churn() && held > w.capacity + w.capacity / 20 {
+            results.note(format!(
+                "{}: holds {held} entries after `{}` on {threads} thread(s), above its capacity {}",
+                A::name(),
+                w.name,
+                w.capacity
+            ));
+        }
+        let variant = threads_label(threads);
+        results.push(
+            SECTION,
+            w.name,
+            &variant,
+            &A::name(),
+            A::ours(),
+            Summary::of(&self.rates),
+            "ops/s",
+        );
+        if w.churn() {
+            results.push(
+                CHURN_HITS,
                 w.name,
                 &variant,
                 &A::name(),
                 A::ours(),
-                Summary::of(&rates),
-                "ops/s",
+                Summary::of(&self.hit_ratios),
+                "%",
             );
-            if w.churn() {
-                self.results.push(
-                    CHURN_HITS,
-                    w.name,
-                    &variant,
-                    &A::name(),
-                    A::ours(),
-                    Summary::of(&hit_ratios),
-                    "%",
-                );
-            }
         }
     }
 }
