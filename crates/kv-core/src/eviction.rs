@@ -1,12 +1,15 @@
-//! Choosing what to evict: Redis-style sampling of the writing shard, scored by
-//! policy. Reads never take part: they only leave their (coarse) access time and
+//! Choosing what to evict: Redis-style sampling of the writing shard into a small
+//! candidate pool, scored by policy. Reads never take part: they only leave their (coarse) access time and
 //! counters in the entry header, which this file reads.
 
-use crate::entry::{header, Raw};
-use crate::hash::{random_below, random_u64};
+use crate::entry::{header, key_of, same, Raw};
+use crate::hash::{random_below, random_u64, KeyHasher};
 use crate::header::LfuParams;
 use crate::shard::ShardState;
 use crate::{EvictionPolicy, Timestamp};
+
+/// Candidates a shard keeps between evictions.
+const POOL: usize = 16;
 
 /// The eviction settings a cache runs with.
 #[derive(Clone, Copy, Debug)]
@@ -38,12 +41,17 @@ impl Evictor {
     }
 
     /// Position of the entry to evict from `state`, among those `exclude` does not
-    /// reject: the best-scored of `samples` random entries, or of all entries if the
-    /// shard has no more than `samples` (then the choice is exact; ties go to the
-    /// earlier position).
+    /// reject.
+    ///
+    /// A shard with no more than `samples` entries is scanned whole: the choice is
+    /// exact (ties go to the earlier position). A larger one is sampled, as Redis
+    /// does: `samples` random entries join the shard's pool of up to 16 earlier
+    /// candidates, all are scored now, the best one still stored is the victim and
+    /// the next best 16 stay in the pool for the next eviction.
     pub(crate) fn pick(
         &self,
-        state: &ShardState,
+        state: &mut ShardState,
+        hasher: &KeyHasher,
         now: Timestamp,
         exclude: &dyn Fn(&Raw) -> bool,
     ) -> Option<usize> {
@@ -51,28 +59,70 @@ impl Evictor {
         if n == 0 || self.policy == EvictionPolicy::None {
             return None;
         }
-        let best_of = |positions: &mut dyn Iterator<Item = usize>| {
-            let mut best: Option<(u128, usize)> = None;
-            for pos in positions {
-                let raw = &state.entries[pos];
-                if exclude(raw) {
-                    continue;
-                }
-                let s = self.score(raw, now);
-                if best.is_none_or(|(b, _)| s < b) {
-                    best = Some((s, pos));
-                }
+        if n <= self.samples {
+            return self.best_of(state, now, exclude, &mut (0..n));
+        }
+        if self.policy == EvictionPolicy::Random {
+            return self
+                .best_of(
+                    state,
+                    now,
+                    exclude,
+                    &mut (0..self.samples).map(|_| random_below(n)),
+                )
+                .or_else(|| self.best_of(state, now, exclude, &mut (0..n)));
+        }
+        let mut candidates: Vec<(u128, Raw)> = Vec::with_capacity(POOL + self.samples);
+        candidates.extend(state.pool.drain(..).map(|r| (0, r)));
+        for _ in 0..self.samples {
+            let raw = &state.entries[random_below(n)];
+            if !candidates.iter().any(|(_, c)| same(c, raw)) {
+                candidates.push((0, raw.clone()));
             }
-            best
-        };
-        let best = if n <= self.samples {
-            best_of(&mut (0..n))
-        } else {
-            // If every sample was excluded (a batch covering most of a shard), fall
-            // back to a scan so that a victim is found if there is one.
-            best_of(&mut (0..self.samples).map(|_| random_below(n)))
-                .or_else(|| best_of(&mut (0..n)))
-        };
+        }
+        for c in &mut candidates {
+            c.0 = self.score(&c.1, now);
+        }
+        candidates.sort_by_key(|c| c.0);
+        let mut victim = None;
+        for (_, raw) in candidates {
+            if victim.is_none() && !exclude(&raw) {
+                let key = key_of(&raw);
+                match state.find(hasher.hash(key), key) {
+                    Some(pos) if same(&state.entries[pos], &raw) => victim = Some(pos),
+                    // Gone or replaced since it was pooled: forget it.
+                    _ => {}
+                }
+                continue;
+            }
+            if state.pool.len() < POOL {
+                state.pool.push(raw);
+            }
+        }
+        // Every candidate was excluded or stale (say, a batch covering most of the
+        // shard): scan, so that a victim is found if there is one.
+        victim.or_else(|| self.best_of(state, now, exclude, &mut (0..n)))
+    }
+
+    /// The best-scored position among `positions`.
+    fn best_of(
+        &self,
+        state: &ShardState,
+        now: Timestamp,
+        exclude: &dyn Fn(&Raw) -> bool,
+        positions: &mut dyn Iterator<Item = usize>,
+    ) -> Option<usize> {
+        let mut best: Option<(u128, usize)> = None;
+        for pos in positions {
+            let raw = &state.entries[pos];
+            if exclude(raw) {
+                continue;
+            }
+            let s = self.score(raw, now);
+            if best.is_none_or(|(b, _)| s < b) {
+                best = Some((s, pos));
+            }
+        }
         best.map(|(_, pos)| pos)
     }
 }

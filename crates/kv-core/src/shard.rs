@@ -29,6 +29,8 @@ pub(crate) struct ShardState {
     index: Index,
     /// The highest version written in this shard; automatic versions go above it.
     pub(crate) max_version: u64,
+    /// Eviction candidates kept from earlier samples (see `eviction.rs`).
+    pub(crate) pool: Vec<Raw>,
 }
 
 impl ShardState {
@@ -81,6 +83,7 @@ impl ShardState {
     /// Removes every entry and returns them.
     pub(crate) fn take_all(&mut self) -> Vec<Raw> {
         self.index.clear();
+        self.pool.clear();
         std::mem::take(&mut self.entries)
     }
 

@@ -355,13 +355,18 @@ impl Cache {
                 return Err(full(limit));
             }
             // The fullest locked shard first (the only one, for a single write).
-            let mut order: Vec<usize> = (0..guards.len()).collect();
-            order.sort_by_key(|&g| std::cmp::Reverse(guards[g].1.len()));
-            let victim = order.into_iter().find_map(|g| {
+            let pick = |g: usize, guards: &mut Guards<'_>| {
                 self.evictor
-                    .pick(&guards[g].1, now, exclude)
+                    .pick(&mut guards[g].1, &self.hasher, now, exclude)
                     .map(|p| (g, p))
-            });
+            };
+            let victim = if guards.len() == 1 {
+                pick(0, guards)
+            } else {
+                let mut order: Vec<usize> = (0..guards.len()).collect();
+                order.sort_by_key(|&g| std::cmp::Reverse(guards[g].1.len()));
+                order.into_iter().find_map(|g| pick(g, guards))
+            };
             let Some((g, pos)) = victim else {
                 return Err(if guards.len() == self.shards.len() {
                     full(limit)
