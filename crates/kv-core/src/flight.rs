@@ -148,7 +148,7 @@ impl Cache {
                 value: value.as_ref(),
                 write: Write::default(),
             }])?;
-            let Some(raw) = applied.puts.pop() else {
+            let Some(raw) = applied.last_put.take() else {
                 unreachable!("a successful put reports its entry");
             };
             let v = Value::new(raw);

@@ -85,8 +85,10 @@ pub(crate) enum Stop {
 
 /// What applying a list of operations did.
 pub(crate) struct Applied {
-    /// The entry each put created, in order.
-    pub(crate) puts: Vec<Raw>,
+    /// The entry the last put created.
+    pub(crate) last_put: Option<Raw>,
+    /// The version of each put, in order (only for more than one operation).
+    pub(crate) versions: Vec<u64>,
     pub(crate) deleted: usize,
     pub(crate) evicted: Vec<Entry>,
 }
@@ -112,8 +114,8 @@ impl Cache {
     /// Stores `value` under `key` with explicit metadata (see [`Write`]).
     pub fn insert(&self, key: &[u8], value: &[u8], write: Write) -> Result<WriteOutcome> {
         let op = [BatchOp::Put { key, value, write }];
-        let mut applied = self.apply(&op)?;
-        let version = applied.puts.pop().map_or(0, |r| header(&r).version());
+        let applied = self.apply(&op)?;
+        let version = applied.last_put.map_or(0, |r| header(&r).version());
         Ok(WriteOutcome {
             version,
             evicted: applied.evicted,
@@ -128,7 +130,14 @@ impl Cache {
     pub fn apply_batch(&self, ops: &[BatchOp<'_>]) -> Result<BatchOutcome> {
         let applied = self.apply(ops)?;
         Ok(BatchOutcome {
-            versions: applied.puts.iter().map(|r| header(r).version()).collect(),
+            versions: match ops.len() {
+                1 => applied
+                    .last_put
+                    .iter()
+                    .map(|r| header(r).version())
+                    .collect(),
+                _ => applied.versions,
+            },
             deleted: applied.deleted,
             evicted: applied.evicted,
         })
@@ -144,14 +153,23 @@ impl Cache {
                 return self.fail(e);
             }
         }
-        let hashes: Vec<u64> = ops.iter().map(|op| self.hasher.hash(op.key())).collect();
+        // One hash per key, on the stack for a single write.
+        let one: [u64; 1];
+        let many: Vec<u64>;
+        let hashes: &[u64] = if let [op] = ops {
+            one = [self.hasher.hash(op.key())];
+            &one
+        } else {
+            many = ops.iter().map(|op| self.hasher.hash(op.key())).collect();
+            &many
+        };
         let now = self.now();
         let mut pending = Pending::default();
         let mut evicted = Vec::new();
         let result = if let [hash] = hashes[..] {
             let si = shard_of(hash, self.mask);
             let mut guards = [(si, self.shards[si].state.write())];
-            self.apply_locked(&mut guards, ops, &hashes, now, &mut pending, &mut evicted)
+            self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
         } else {
             let mut ids: Vec<usize> = hashes.iter().map(|&h| shard_of(h, self.mask)).collect();
             ids.sort_unstable();
@@ -160,7 +178,7 @@ impl Cache {
                 .into_iter()
                 .map(|i| (i, self.shards[i].state.write()))
                 .collect();
-            self.apply_locked(&mut guards, ops, &hashes, now, &mut pending, &mut evicted)
+            self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
         };
         let result = match result {
             Err(Stop::NeedAllShards) => {
@@ -170,7 +188,7 @@ impl Cache {
                     .enumerate()
                     .map(|(i, s)| (i, s.state.write()))
                     .collect();
-                self.apply_locked(&mut guards, ops, &hashes, now, &mut pending, &mut evicted)
+                self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
             }
             other => other,
         };
@@ -277,7 +295,9 @@ impl Cache {
         )?;
 
         // 4. The changes themselves.
-        let mut puts = Vec::new();
+        let mut last_put = None;
+        let mut versions = Vec::new();
+        let mut sets = 0;
         let mut deleted = 0;
         for (op, &hash) in ops.iter().zip(hashes) {
             let st = &mut guards[slot(guards, hash)].1;
@@ -293,7 +313,11 @@ impl Cache {
                     let h =
                         Header::new(key.len(), version, created, updated, write.expires_at, now);
                     let raw = new_raw(h, key, value);
-                    puts.push(raw.clone());
+                    if ops.len() > 1 {
+                        versions.push(version);
+                    }
+                    last_put = Some(raw.clone());
+                    sets += 1;
                     match found {
                         Some(pos) => drop(st.replace(pos, raw)),
                         None => drop(st.push(&self.hasher, hash, raw)),
@@ -311,10 +335,11 @@ impl Cache {
         // 5. Give back what the changes freed (step 3 took what they need).
         self.release((-d_entries).max(0) as usize, (-d_bytes).max(0) as u64);
         let counters = self.metrics.local();
-        Counters::add(&counters.sets, puts.len() as u64);
+        Counters::add(&counters.sets, sets);
         Counters::add(&counters.deletes, deleted as u64);
         Ok(Applied {
-            puts,
+            last_put,
+            versions,
             deleted,
             evicted: Vec::new(),
         })
@@ -384,7 +409,9 @@ impl Cache {
                 StoreLimit::Bytes(_) => EvictionCause::Bytes,
             };
             let entry = Entry::new(raw);
-            pending.evicted.push((entry.clone(), cause));
+            if self.opts.on_evict.is_some() {
+                pending.evicted.push((entry.clone(), cause));
+            }
             evicted.push(entry);
         }
     }
