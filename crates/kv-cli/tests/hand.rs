@@ -21,12 +21,19 @@ fn set_get_exists_del_and_their_exit_statuses() {
     let missing = kv(["--dir", d, "get", "user:2"]);
     assert_eq!(code(&missing), 1);
     assert!(missing.stdout.is_empty());
-    assert!(stderr(&missing).contains("no such key"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no such key"),
+        "{}",
+        stderr(&missing)
+    );
     let absent = kv(["--dir", d, "exists", "user:2"]);
     assert_eq!((code(&absent), stdout(&absent).as_str()), (1, "false\n"));
 
     ok(kv(["--dir", d, "set", "user:2", "Bob"]));
-    assert_eq!(ok(kv(["--dir", d, "del", "user:1", "user:9"])), "deleted 1 of 2\n");
+    assert_eq!(
+        ok(kv(["--dir", d, "del", "user:1", "user:9"])),
+        "deleted 1 of 2\n"
+    );
     let none = kv(["--dir", d, "del", "user:1"]);
     assert_eq!(code(&none), 1);
     assert_eq!(code(&kv(["--dir", d, "get", "user:1"])), 1);
@@ -42,12 +49,21 @@ fn values_from_stdin_and_binary_keys_are_byte_exact() {
     ok(kv_in(["--dir", d, "set", "blob"], &value));
     let out = kv(["--dir", d, "get", "blob"]);
     assert_eq!(code(&out), 0);
-    assert_eq!(out.stdout, value, "piped output must be the value's bytes only");
+    assert_eq!(
+        out.stdout, value,
+        "piped output must be the value's bytes only"
+    );
 
     // A key that is not UTF-8, given as a raw argument.
     let key = OsStr::from_bytes(b"k\xff\x01");
     let out = assert_cmd::cargo::cargo_bin_cmd!("kv")
-        .args([OsStr::new("--dir"), OsStr::new(d), OsStr::new("set"), key, OsStr::new("v")])
+        .args([
+            OsStr::new("--dir"),
+            OsStr::new(d),
+            OsStr::new("set"),
+            key,
+            OsStr::new("v"),
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -73,7 +89,10 @@ fn ttl_expire_and_persist() {
     ok(kv(["--dir", d, "set", "--ttl", "2h", "session", "token"]));
     ok(kv(["--dir", d, "set", "plain", "x"]));
     let left = ok(kv(["--dir", d, "ttl", "session"]));
-    assert!(left.starts_with("1h 59m") || left.starts_with("2h 0m"), "{left}");
+    assert!(
+        left.starts_with("1h 59m") || left.starts_with("2h 0m"),
+        "{left}"
+    );
     assert_eq!(ok(kv(["--dir", d, "ttl", "plain"])), "persistent\n");
     assert_eq!(code(&kv(["--dir", d, "ttl", "nothing"])), 1);
 
@@ -98,7 +117,12 @@ fn keys_and_scan_are_sorted_filtered_and_limited() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
     let d = init(&d);
-    for (k, v) in [("b:2", "two"), ("a:1", "one"), ("b:1", "uno"), ("c", "tab\there")] {
+    for (k, v) in [
+        ("b:2", "two"),
+        ("a:1", "one"),
+        ("b:1", "uno"),
+        ("c", "tab\there"),
+    ] {
         ok(kv(["--dir", d, "set", k, v]));
     }
     assert_eq!(ok(kv(["--dir", d, "keys"])), "a:1\nb:1\nb:2\nc\n");
@@ -109,7 +133,10 @@ fn keys_and_scan_are_sorted_filtered_and_limited() {
         ok(kv(["--dir", d, "scan", "--limit", "2"])),
         "a:1\tone\nb:1\tuno\n"
     );
-    assert_eq!(ok(kv(["--dir", d, "scan", "--prefix", "c"])), "c\ttab\\there\n");
+    assert_eq!(
+        ok(kv(["--dir", d, "scan", "--prefix", "c"])),
+        "c\ttab\\there\n"
+    );
 }
 
 #[test]
@@ -142,7 +169,11 @@ fn missing_foreign_and_locked_directories_are_clear_errors() {
     for cmd in ["stats", "verify", "dump", "compact", "repair"] {
         let out = kv([cmd, s(&missing)]);
         assert_eq!(code(&out), 2, "{cmd}");
-        assert!(stderr(&out).contains("does not exist"), "{cmd}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("does not exist"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
     }
     assert!(!missing.exists(), "a read created the directory");
 
@@ -156,9 +187,17 @@ fn missing_foreign_and_locked_directories_are_clear_errors() {
     ] {
         let out = kv(&args);
         assert_eq!(code(&out), 2, "{args:?}");
-        assert!(stderr(&out).contains("not a kv data directory"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a kv data directory"),
+            "{}",
+            stderr(&out)
+        );
     }
-    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 1, "files were added");
+    assert_eq!(
+        std::fs::read_dir(&home).unwrap().count(),
+        1,
+        "files were added"
+    );
 
     let data = tmp.path().join("data");
     init(&data);
@@ -175,7 +214,11 @@ fn missing_foreign_and_locked_directories_are_clear_errors() {
     ] {
         let out = kv(&args);
         assert_eq!(code(&out), 2, "{args:?}");
-        assert!(stderr(&out).contains("is locked"), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is locked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
     store.close().unwrap();
     assert_eq!(ok(kv(["--dir", s(&data), "get", "k"])), "v");
@@ -185,8 +228,8 @@ fn missing_foreign_and_locked_directories_are_clear_errors() {
 fn every_command_has_help() {
     let help = ok(kv(["--help"]));
     for cmd in [
-        "get", "set", "del", "ttl", "expire", "exists", "keys", "scan", "stats", "verify",
-        "dump", "load", "compact", "repair",
+        "get", "set", "del", "ttl", "expire", "exists", "keys", "scan", "stats", "verify", "dump",
+        "load", "compact", "repair",
     ] {
         assert!(help.contains(cmd), "{cmd} missing from --help");
         let sub = ok(kv([cmd, "--help"]));
