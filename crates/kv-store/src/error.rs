@@ -62,6 +62,19 @@ pub enum Error {
         /// The operating system's error.
         source: io::Error,
     },
+    /// Recovery cannot rebuild the acknowledged state: the log does not reach back to
+    /// the snapshot it would start from (for example every snapshot is damaged and
+    /// the log was truncated after them). Opening with
+    /// [`RecoveryMode::SalvageValid`](crate::RecoveryMode::SalvageValid) recovers what
+    /// is there.
+    LogGap {
+        /// The sequence number the snapshot used covers (0: no snapshot was usable).
+        snapshot_seq: u64,
+        /// The first sequence number the log holds (0: no log).
+        log_first_seq: u64,
+        /// How many snapshots were damaged (see the `tracing` warnings for why).
+        snapshots_skipped: usize,
+    },
     /// A log record could not be applied on recovery (it names a key the map refuses
     /// under the current options, for example a key larger than `max_key_size`).
     Replay {
@@ -97,6 +110,14 @@ impl fmt::Display for Error {
             Self::Snapshot { context, .. } => write!(f, "snapshot: {context}"),
             Self::Io { op, path, .. } => write!(f, "cannot {op} ({})", path.display()),
             Self::Replay { seq, .. } => write!(f, "cannot replay log record {seq}"),
+            Self::LogGap {
+                snapshot_seq,
+                log_first_seq,
+                snapshots_skipped,
+            } => write!(
+                f,
+                "cannot recover: the usable snapshot covers up to sequence {snapshot_seq} but the log starts at {log_first_seq} ({snapshots_skipped} damaged snapshot(s) skipped); records are missing"
+            ),
             Self::WorkerPanicked { worker } => write!(f, "background worker `{worker}` panicked"),
         }
     }

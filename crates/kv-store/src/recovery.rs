@@ -260,6 +260,17 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
         }
         if report.snapshot.is_some() {
             snapshot_seqs.push(snapshot_seq);
+        } else if !report.snapshots_skipped.is_empty()
+            && !mode.uses_wal()
+            && !crate::snapshotting::wal_present(dir)
+            && opts.recovery != RecoveryMode::SalvageValid
+        {
+            // Every snapshot is damaged and there is no log to rebuild from.
+            return Err(Error::LogGap {
+                snapshot_seq: 0,
+                log_first_seq: 0,
+                snapshots_skipped: report.snapshots_skipped.len(),
+            });
         }
         snaps = Some(s);
 
@@ -267,21 +278,19 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
             let (w, wal_report) = crate::mem::open_wal(&opts, dir, snapshot_seq)?;
             report.bytes_cut = wal_report.bytes_cut;
             report.cut_at = wal_report.cut_at;
-            let first = wal_report.first_seq;
-            if report.snapshot.is_some() || !report.snapshots_skipped.is_empty() {
-                // The log must continue right after the snapshot, or records are lost.
-                if let Some(first) = first {
-                    if first > snapshot_seq + 1 && opts.recovery != RecoveryMode::SalvageValid {
-                        return Err(Error::Wal {
-                            context: "the log does not reach back to the snapshot used; records are missing",
-                            source: kv_wal::Error::InvalidOptions {
-                                reason: format!(
-                                    "snapshot covers up to {snapshot_seq}, log starts at {first}"
-                                ),
-                            },
-                        });
-                    }
-                }
+            // The log must continue right after the snapshot used (or start at 1
+            // when none was), or records are missing: a snapshot fallback whose log
+            // was truncated, or files removed by hand.
+            let missing = match wal_report.first_seq {
+                Some(first) => first > snapshot_seq + 1,
+                None => w.last_seq().0 > snapshot_seq,
+            };
+            if missing && opts.recovery != RecoveryMode::SalvageValid {
+                return Err(Error::LogGap {
+                    snapshot_seq,
+                    log_first_seq: wal_report.first_seq.unwrap_or(w.last_seq().0 + 1),
+                    snapshots_skipped: report.snapshots_skipped.len(),
+                });
             }
             let mut replay = Replay::new(&cache, std::mem::take(&mut expired_base), now);
             for record in w

@@ -670,3 +670,38 @@ fn closing_an_unchanged_store_writes_no_new_snapshot() {
     store.close().unwrap();
     assert_eq!(snapshots(), 2);
 }
+
+#[test]
+fn every_snapshot_damaged_and_the_log_truncated_is_an_error_not_silent_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = || opts(dir.path()).segment_size(4096).snapshots_retained(1);
+    let store = Store::open(o()).unwrap();
+    for i in 0..200u32 {
+        store
+            .set(format!("key-{i}").as_bytes(), &[1u8; 40])
+            .unwrap();
+    }
+    // One snapshot kept and the log truncated through it.
+    store.compact().unwrap();
+    store.crash();
+    drop(store);
+    let snap = newest_snapshot(dir.path());
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&snap, bytes).unwrap();
+    let err = Store::open(o()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::LogGap {
+                snapshots_skipped: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Salvage recovers what the log still has.
+    let store = Store::open(o().recovery(RecoveryMode::SalvageValid)).unwrap();
+    assert!(store.len().unwrap() < 200);
+}
