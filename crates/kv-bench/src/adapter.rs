@@ -85,7 +85,7 @@ impl SyncMode {
 }
 
 /// A persistent store, as a benchmark drives it.
-pub trait DurableAdapter: Send + Sync + Sized {
+pub trait DurableAdapter: Send + Sync + Sized + 'static {
     /// The name in tables and charts.
     fn name() -> String;
 

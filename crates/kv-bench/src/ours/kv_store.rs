@@ -186,7 +186,7 @@ pub(crate) fn wal_only_reopen(opts: &Options, results: &mut Results) -> anyhow::
     results.push(REOPEN, "reopen time", &variant, STORE, true, time, "s");
     results.push(
         REOPEN,
-        "files on disk",
+        "log bytes",
         &variant,
         STORE,
         true,

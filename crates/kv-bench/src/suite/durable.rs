@@ -45,7 +45,65 @@ pub(crate) fn sets_workload(mode: SyncMode) -> String {
     format!("sets, sync {}", mode.label())
 }
 
-/// Runs every selected durable workload for every durable contender.
+/// A durable contender with its type erased, for runs that interleave contenders. A
+/// virtual call costs nanoseconds; a durable set costs hundreds at the least.
+trait Erased: Send + Sync {
+    fn set(&self, key: &[u8], value: &[u8]) -> anyhow::Result<()>;
+    fn set_batch(&self, items: &[(&[u8], &[u8])]) -> anyhow::Result<()>;
+    fn get(&self, key: &[u8]) -> anyhow::Result<bool>;
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+impl<A: DurableAdapter> Erased for A {
+    fn set(&self, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        DurableAdapter::set(self, key, value)
+    }
+
+    fn set_batch(&self, items: &[(&[u8], &[u8])]) -> anyhow::Result<()> {
+        DurableAdapter::set_batch(self, items)
+    }
+
+    fn get(&self, key: &[u8]) -> anyhow::Result<bool> {
+        DurableAdapter::get(self, key)
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        DurableAdapter::close(*self)
+    }
+}
+
+type Opener = fn(&Path, SyncMode) -> anyhow::Result<Box<dyn Erased>>;
+
+/// What the runs need to know of one durable contender.
+struct Kind {
+    name: String,
+    ours: bool,
+    reads: bool,
+    describe: fn(SyncMode) -> Option<String>,
+    open: Opener,
+}
+
+fn open_erased<A: DurableAdapter>(dir: &Path, mode: SyncMode) -> anyhow::Result<Box<dyn Erased>> {
+    Ok(Box::new(A::open(dir, mode)?))
+}
+
+struct Kinds(Vec<Kind>);
+
+impl DurableVisitor for Kinds {
+    fn visit<A: DurableAdapter>(&mut self) {
+        self.0.push(Kind {
+            name: A::name(),
+            ours: A::ours(),
+            reads: A::reads(),
+            describe: A::describe,
+            open: open_erased::<A>,
+        });
+    }
+}
+
+/// Runs every selected durable workload for every durable contender. Within a
+/// workload, the contenders' timed runs interleave (run 1 of each, then run 2 of
+/// each), so other work on the shared disk weighs on all of them alike.
 pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
     let any = [SETS, BATCHES, LATENCIES, REOPENS]
         .iter()
@@ -53,38 +111,103 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
     if !any {
         return Ok(());
     }
-    let keys = Keys::new(opts.scale.keys.max(opts.scale.reopen_keys));
-    let mut v = Durable {
+    let mut kinds = Kinds(Vec::new());
+    each_durable(&mut kinds);
+    let d = Durable {
         opts,
-        keys: &keys,
+        keys: Keys::new(opts.scale.keys.max(opts.scale.reopen_keys)),
         value: keys::value(),
-        results,
-        error: None,
     };
-    each_durable(&mut v);
-    match v.error {
-        Some(e) => Err(e),
-        None => Ok(()),
+    let s = &opts.scale;
+    for mode in MODES {
+        let here: Vec<&Kind> = kinds
+            .0
+            .iter()
+            .filter(|k| (k.describe)(mode).is_some())
+            .collect();
+        for k in &here {
+            eprintln!(
+                "persistent: {}, sync {}: {}",
+                k.name,
+                mode.label(),
+                (k.describe)(mode).unwrap_or_default()
+            );
+        }
+        if opts.selected(SETS) {
+            let threads: &[usize] = if mode == SyncMode::EveryWrite {
+                &SYNC_THREADS
+            } else {
+                &[1]
+            };
+            for &t in threads {
+                let rates = d.interleaved(&here, mode, "sets", |store, run| {
+                    timed_sets(store, &d.keys, &d.value, t, s.durable_seconds, run)
+                })?;
+                for (k, r) in here.iter().zip(rates) {
+                    results.push(
+                        SECTION,
+                        &sets_workload(mode),
+                        &threads_label(t),
+                        &k.name,
+                        k.ours,
+                        Summary::of(&r),
+                        "sets/s",
+                    );
+                }
+            }
+        }
+        if opts.selected(BATCHES) && mode == SyncMode::EveryWrite {
+            let rates = d.interleaved(&here, mode, "batch", |store, run| {
+                timed_batches(store, &d.keys, &d.value, s.durable_seconds, run)
+            })?;
+            let workload = format!("batches of {BATCH}, sync every batch");
+            for (k, r) in here.iter().zip(rates) {
+                results.push(
+                    SECTION,
+                    &workload,
+                    "1 thread",
+                    &k.name,
+                    k.ours,
+                    Summary::of(&r),
+                    "sets/s",
+                );
+            }
+        }
+        if opts.selected(LATENCIES) {
+            for k in &here {
+                let dir = d.dir(&format!("{}-latency", k.name))?;
+                let store = (k.open)(&dir, mode)?;
+                let mut ns = latencies(store.as_ref(), &d.keys, &d.value, s.durable_seconds)?;
+                store.close()?;
+                std::fs::remove_dir_all(&dir)?;
+                ns.sort_unstable();
+                for (label, p) in [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)] {
+                    let v = percentile(&ns, p) as f64;
+                    results.push(
+                        LATENCY,
+                        &mode.label(),
+                        label,
+                        &k.name,
+                        k.ours,
+                        Summary::single(v),
+                        "ns",
+                    );
+                }
+            }
+        }
     }
+    if opts.selected(REOPENS) {
+        for k in kinds.0.iter().filter(|k| k.reads) {
+            d.reopen(k, s, results)?;
+        }
+    }
+    Ok(())
 }
 
 struct Durable<'a> {
     opts: &'a Options,
-    keys: &'a Keys,
+    keys: Keys,
     value: Vec<u8>,
-    results: &'a mut Results,
-    error: Option<anyhow::Error>,
-}
-
-impl DurableVisitor for Durable<'_> {
-    fn visit<A: DurableAdapter>(&mut self) {
-        if self.error.is_some() {
-            return;
-        }
-        if let Err(e) = self.all::<A>() {
-            self.error = Some(e.context(format!("durable workloads of {}", A::name())));
-        }
-    }
 }
 
 impl Durable<'_> {
@@ -97,102 +220,45 @@ impl Durable<'_> {
         Ok(dir)
     }
 
-    fn all<A: DurableAdapter>(&mut self) -> anyhow::Result<()> {
-        let s = self.opts.scale.clone();
-        let name = A::name();
-        for mode in MODES {
-            let Some(how) = A::describe(mode) else {
-                continue;
-            };
-            eprintln!("persistent: {name}, sync {} ({how})", mode.label());
-            let threads: &[usize] = if mode == SyncMode::EveryWrite {
-                &SYNC_THREADS
-            } else {
-                &[1]
-            };
-            if self.opts.selected(SETS) {
-                for &t in threads {
-                    let dir = self.dir(&format!("{name}-sets"))?;
-                    let store = A::open(&dir, mode)?;
-                    let rates = (0..s.durable_runs)
-                        .map(|run| {
-                            timed_sets(&store, self.keys, &self.value, t, s.durable_seconds, run)
-                        })
-                        .collect::<anyhow::Result<Vec<f64>>>()?;
-                    store.close()?;
-                    self.results.push(
-                        SECTION,
-                        &sets_workload(mode),
-                        &threads_label(t),
-                        &name,
-                        A::ours(),
-                        Summary::of(&rates),
-                        "sets/s",
-                    );
-                }
-            }
-            if self.opts.selected(BATCHES) && mode == SyncMode::EveryWrite {
-                let dir = self.dir(&format!("{name}-batch"))?;
-                let store = A::open(&dir, mode)?;
-                let rates = (0..s.durable_runs)
-                    .map(|run| {
-                        timed_batches(&store, self.keys, &self.value, s.durable_seconds, run)
-                    })
-                    .collect::<anyhow::Result<Vec<f64>>>()?;
-                store.close()?;
-                let workload = format!("batches of {BATCH}, sync every batch");
-                self.results.push(
-                    SECTION,
-                    &workload,
-                    "1 thread",
-                    &name,
-                    A::ours(),
-                    Summary::of(&rates),
-                    "sets/s",
-                );
-            }
-            if self.opts.selected(LATENCIES) {
-                let dir = self.dir(&format!("{name}-latency"))?;
-                let store = A::open(&dir, mode)?;
-                let mut ns = latencies(&store, self.keys, &self.value, s.durable_seconds)?;
-                store.close()?;
-                ns.sort_unstable();
-                for (label, p) in [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)] {
-                    let v = percentile(&ns, p) as f64;
-                    self.results.push(
-                        LATENCY,
-                        &mode.label(),
-                        label,
-                        &name,
-                        A::ours(),
-                        Summary::single(v),
-                        "ns",
-                    );
-                }
+    /// Opens every contender in its own directory, runs `timed` `durable_runs` times for
+    /// each in turn, closes them, and returns each contender's figures.
+    fn interleaved(
+        &self,
+        kinds: &[&Kind],
+        mode: SyncMode,
+        tag: &str,
+        timed: impl Fn(&dyn Erased, usize) -> anyhow::Result<f64>,
+    ) -> anyhow::Result<Vec<Vec<f64>>> {
+        let mut open = Vec::new();
+        for k in kinds {
+            let dir = self.dir(&format!("{}-{tag}", k.name))?;
+            open.push(((k.open)(&dir, mode)?, dir));
+        }
+        let mut figures = vec![Vec::new(); kinds.len()];
+        for run in 0..self.opts.scale.durable_runs {
+            for (i, (store, _)) in open.iter().enumerate() {
+                figures[i].push(timed(store.as_ref(), run)?);
             }
         }
-        if self.opts.selected(REOPENS) && A::reads() {
-            self.reopen::<A>(&s)?;
+        for (store, dir) in open {
+            store.close()?;
+            std::fs::remove_dir_all(&dir)?;
         }
-        let dir = self.opts.data_dir.join(&name);
-        for suffix in ["sets", "batch", "latency", "reopen"] {
-            let _ = std::fs::remove_dir_all(dir.with_file_name(format!("{name}-{suffix}")));
-        }
-        Ok(())
+        Ok(figures)
     }
 
     /// Writes `reopen_keys` keys in batches without sync, closes, and times open plus
     /// one read of the last key.
-    fn reopen<A: DurableAdapter>(&mut self, s: &Scale) -> anyhow::Result<()> {
-        let name = A::name();
+    fn reopen(&self, k: &Kind, s: &Scale, results: &mut Results) -> anyhow::Result<()> {
+        let name = &k.name;
         let dir = self.dir(&format!("{name}-reopen"))?;
-        let store = A::open(&dir, SyncMode::Never)?;
+        let store = (k.open)(&dir, SyncMode::Never)?;
         let n = s.reopen_keys;
         let mut i = 0;
         while i < n {
             let end = (i + 10_000).min(n);
             let items: Vec<(&[u8], &[u8])> = (i..end)
-                .map(|k| (self.keys.get(k), self.value.as_slice()))
+                .map(|j| (self.keys.get(j), self.value.as_slice()))
                 .collect();
             store.set_batch(&items)?;
             i = end;
@@ -202,7 +268,7 @@ impl Durable<'_> {
         let mut times = Vec::new();
         for _ in 0..s.durable_runs {
             let start = Instant::now();
-            let store = A::open(&dir, SyncMode::Never)?;
+            let store = (k.open)(&dir, SyncMode::Never)?;
             anyhow::ensure!(
                 store.get(self.keys.get(n - 1))?,
                 "{name}: the last key is missing after reopen"
@@ -210,22 +276,23 @@ impl Durable<'_> {
             times.push(start.elapsed().as_secs_f64());
             store.close()?;
         }
+        std::fs::remove_dir_all(&dir)?;
         let variant = format!("{} keys", crate::results::fmt_num(n as f64));
-        self.results.push(
+        results.push(
             REOPEN,
             "reopen time",
             &variant,
-            &name,
-            A::ours(),
+            name,
+            k.ours,
             Summary::of(&times),
             "s",
         );
-        self.results.push(
+        results.push(
             REOPEN,
             "files on disk (apparent size)",
             &variant,
-            &name,
-            A::ours(),
+            name,
+            k.ours,
             Summary::single(bytes as f64),
             "B",
         );
@@ -249,8 +316,8 @@ pub(crate) fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
 }
 
 /// `threads` threads each set random keys until `seconds` pass; sets per second.
-fn timed_sets<A: DurableAdapter>(
-    store: &A,
+fn timed_sets(
+    store: &dyn Erased,
     keys: &Keys,
     value: &[u8],
     threads: usize,
@@ -298,8 +365,8 @@ fn timed_sets<A: DurableAdapter>(
     })
 }
 
-fn timed_batches<A: DurableAdapter>(
-    store: &A,
+fn timed_batches(
+    store: &dyn Erased,
     keys: &Keys,
     value: &[u8],
     seconds: f64,
@@ -323,8 +390,8 @@ fn timed_batches<A: DurableAdapter>(
 }
 
 /// Nanoseconds of each single set, one thread, for `seconds`.
-fn latencies<A: DurableAdapter>(
-    store: &A,
+fn latencies(
+    store: &dyn Erased,
     keys: &Keys,
     value: &[u8],
     seconds: f64,
