@@ -30,11 +30,10 @@ pub enum EvictionPolicy {
     /// The default, as in the design documents.
     #[default]
     None,
-    /// Evict the least recently read entry (approximated: the oldest of
-    /// `eviction_samples` sampled entries, to the second).
+    /// Evict the least recently read entry (approximated by sampling, to the second).
     Lru,
-    /// Evict the least frequently read entry (approximated: the lowest logarithmic
-    /// counter among the samples; counters decay with idleness, see `lfu_decay`).
+    /// Evict the least frequently read entry (approximated by sampling: the lowest
+    /// logarithmic counter; counters decay with idleness, see `lfu_decay`).
     Lfu,
     /// Evict a random entry.
     Random,
@@ -89,8 +88,10 @@ pub struct Options {
     pub shards: usize,
     /// What a write into a full cache does. Default [`EvictionPolicy::None`].
     pub eviction: EvictionPolicy,
-    /// How many entries of the writing shard an eviction looks at (the whole shard if
-    /// it has no more). Default 5 ([`DEFAULT_EVICTION_SAMPLES`]); 1 to 1024.
+    /// How many random entries of the writing shard an eviction samples; they are
+    /// scored together with the shard's pool of up to 16 earlier candidates, as in
+    /// Redis. A shard with no more entries than this is scanned whole (exact choice).
+    /// Default 5 ([`DEFAULT_EVICTION_SAMPLES`]); 1 to 1024.
     pub eviction_samples: usize,
     /// LFU counter's logarithm factor: higher means slower growth. Default 10; at most
     /// 1,000,000.
