@@ -11,9 +11,8 @@ pub(crate) const DIR_MODE: u32 = 0o700;
 pub(crate) const FILE_MODE: u32 = 0o600;
 
 /// Creates `dir` (and its parents) with owner-only permissions if it does not exist.
-/// An existing directory is left as it is, except that group and other permissions
-/// are removed from it when it is ours.
-pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
+/// An existing directory is left as it is (see [`narrow_dir`]).
+pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
     let mut builder = DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -37,16 +36,26 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
             reason: format!("{} exists and is not a directory", dir.display()),
         });
     }
+    Ok(())
+}
+
+/// Removes group and other permissions from `dir` (called once the lock is held, so
+/// a refused second open changes nothing). Failing to narrow a directory we do not
+/// own is not fatal.
+pub(crate) fn narrow_dir(dir: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            // Narrowing may fail on a directory we do not own; that is not fatal.
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700));
+        if let Ok(meta) = std::fs::metadata(dir) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                let _ =
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700));
+            }
         }
     }
-    Ok(())
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 /// Makes `opts` create files with owner-only permissions.
@@ -69,7 +78,7 @@ mod tests {
     fn new_directory_is_owner_only() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b");
-        ensure_private_dir(&dir).unwrap();
+        ensure_dir(&dir).unwrap();
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
@@ -78,7 +87,13 @@ mod tests {
     fn existing_open_directory_is_narrowed() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        ensure_private_dir(tmp.path()).unwrap();
+        ensure_dir(tmp.path()).unwrap();
+        assert_eq!(
+            std::fs::metadata(tmp.path()).unwrap().permissions().mode() & 0o777,
+            0o755,
+            "ensure_dir leaves an existing directory alone"
+        );
+        narrow_dir(tmp.path());
         let mode = std::fs::metadata(tmp.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
@@ -88,6 +103,6 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("f");
         std::fs::write(&file, b"x").unwrap();
-        assert!(ensure_private_dir(&file).is_err());
+        assert!(ensure_dir(&file).is_err());
     }
 }

@@ -9,7 +9,7 @@ use kv_core::Timestamp;
 use kv_wal::{OwnedBatchOp, OwnedOp, Record};
 use parking_lot::{Mutex, RwLock};
 
-use crate::fsutil::ensure_private_dir;
+use crate::fsutil::{ensure_dir, narrow_dir};
 use crate::lock::DirLock;
 use crate::metrics::Counters;
 use crate::store::Inner;
@@ -223,9 +223,10 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
     let mut snapshot_seqs = Vec::new();
     let mut last_seq = 0;
     if let Some(dir) = &opts.dir {
-        ensure_private_dir(dir)?;
+        ensure_dir(dir)?;
         // Nothing in the directory is read or written before the lock is held.
         dir_lock = Some(DirLock::acquire(dir)?);
+        narrow_dir(dir);
         let now = opts.clock.now().as_millis();
         let mut evicted = Evicted::new();
         let mut expired_base = ExpiredBase::default();
