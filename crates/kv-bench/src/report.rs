@@ -119,9 +119,11 @@ pub(crate) fn fmt_value(m: &Measurement, v: f64) -> String {
     match m.unit {
         "%" => format!("{v:.2}%"),
         "B/s" => format!("{:.0} MB/s", v / 1e6),
+        "ns" if v >= 1e6 => format!("{:.2} ms", v / 1e6),
         "ns" => format!("{:.1} µs", v / 1e3),
         "s" => format!("{v:.3} s"),
         "B" if v >= 1e6 => format!("{:.1} MB", v / 1e6),
+        "B" if v >= 1e4 => format!("{:.0} KB", v / 1e3),
         "B" => format!("{v:.1} B"),
         _ => fmt_num(v),
     }
@@ -163,7 +165,7 @@ fn table(r: &Results, section: &str, higher_is_better: bool) -> String {
     let primary = ours.first().map(|(n, _)| n.clone());
     if let Some(p) = &primary {
         for (peer, _) in &peers {
-            let _ = write!(s, " {p} ÷ {peer} |");
+            let _ = write!(s, " {p} vs {peer} |");
         }
     }
     s.push('\n');
@@ -318,6 +320,12 @@ fn markdown(
          dashmap in memory; fjall and redb on disk — measured in the same process run, \
          so ratios hold on a noisy shared machine. The disk's and memory's physical limits \
          are measured in the same run too.\n\n",
+    );
+    s.push_str(
+        "How to read the tables: each figure is the median of the runs, with the range in \
+         brackets. A column `ours vs peer` says how many times better our first contender \
+         is: our figure ÷ theirs where higher is better (throughput, hit ratio, bandwidth), \
+         theirs ÷ ours where lower is better (latency, time, bytes); above 1.00x we lead.\n\n",
     );
     s.push_str("## Machine and command\n\n");
     let _ = writeln!(s, "| | |\n| --- | --- |");
