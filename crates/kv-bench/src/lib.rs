@@ -55,6 +55,7 @@ pub use keys::{value, Keys, Scatter, KEY_LEN, VALUE_LEN};
 pub use machine::Machine;
 pub use ours::{
     KvCoreAdapter, KvCorePolicy, KvStoreAdapter, KvStoreMemAdapter, KvWalAdapter, LFU, LRU, RANDOM,
+    TTL,
 };
 pub use peers::{DashMapAdapter, FjallAdapter, MokaAdapter, QuickCacheAdapter, RedbAdapter};
 pub use results::{fmt_num, Measurement, Results};

@@ -86,6 +86,9 @@ pub const LRU: u8 = 0;
 pub const LFU: u8 = 1;
 /// Marker for [`KvCorePolicy`]: random.
 pub const RANDOM: u8 = 2;
+/// Marker for [`KvCorePolicy`]: soonest expiry first (with no TTLs in the traces, it
+/// falls back to least recently read).
+pub const TTL: u8 = 3;
 
 /// kv-core with one eviction policy, named after it, for the hit-ratio table.
 pub struct KvCorePolicy<const P: u8>(Core);
@@ -95,6 +98,7 @@ impl<const P: u8> KvCorePolicy<P> {
         match P {
             LRU => (EvictionPolicy::Lru, "LRU"),
             LFU => (EvictionPolicy::Lfu, "LFU"),
+            TTL => (EvictionPolicy::Ttl, "TTL"),
             _ => (EvictionPolicy::Random, "random"),
         }
     }

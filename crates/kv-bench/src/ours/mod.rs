@@ -5,7 +5,7 @@ pub(crate) mod kv_snapshot;
 pub(crate) mod kv_store;
 pub(crate) mod kv_wal;
 
-pub use self::kv_core::{KvCoreAdapter, KvCorePolicy, LFU, LRU, RANDOM};
+pub use self::kv_core::{KvCoreAdapter, KvCorePolicy, LFU, LRU, RANDOM, TTL};
 pub use self::kv_store::{KvStoreAdapter, KvStoreMemAdapter};
 pub use self::kv_wal::KvWalAdapter;
 
@@ -29,6 +29,7 @@ pub(crate) fn each_policy(v: &mut impl CacheVisitor) {
     v.visit::<KvCorePolicy<LRU>>();
     v.visit::<KvCorePolicy<LFU>>();
     v.visit::<KvCorePolicy<RANDOM>>();
+    v.visit::<KvCorePolicy<TTL>>();
 }
 
 /// Our persistent store.
