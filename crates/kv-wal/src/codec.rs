@@ -7,8 +7,8 @@ use crate::{BatchOp, LogId, Op, OwnedBatchOp, OwnedOp, Record, SegmentId, Seq};
 
 /// Bytes before a record's body: checksum and length.
 pub(crate) const FRAME_LEN: u64 = 8;
-/// Bytes of a body before its payload: type, sequence number, timestamp.
-pub(crate) const BODY_FIXED: u64 = 17;
+/// Bytes of a body before its payload: type, sequence number, timestamp, durable mark.
+pub(crate) const BODY_FIXED: u64 = 21;
 /// Every record starts at a multiple of this many bytes.
 pub(crate) const ALIGN: u64 = 8;
 /// The fewest bytes a record occupies (frame and fixed body, padded).
@@ -116,13 +116,19 @@ fn put_kv(buf: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) 
 /// Appends the framed record to `buf` (which the caller cleared), padding included.
 /// The caller has checked `framed_len(op)` fits in a segment (so in a `u32`).
 ///
+/// `durable` is the segment offset below which every byte was known durable (the end
+/// of the last completed sync) when the record was appended; it is at most the
+/// record's own offset, so it fits in a `u32` (segments are at most 4 GiB).
+///
 // Format: (all integers little-endian; see docs/format.md, "Write-ahead log")
 //   0  u32  crc    CRC-32 of log id (u64) ++ segment id (u64) ++ bytes 4..8+len
-//   4  u32  len    bytes after this field (type .. end of payload), >= 17
+//   4  u32  len    bytes after this field (type .. end of payload), >= 21
 //   8  u8   type   1 put, 2 delete, 3 batch, 4 expire, 5 evict, 6 clear
 //   9  u64  seq
 //  17  u64  timestamp_ms
-//  25  ..   payload (by type):
+//  25  u32  durable  segment offset the log was durable through when this record was
+//                    appended (end of the last completed sync); <= the record's offset
+//  29  ..   payload (by type):
 //       put:    has_expiry u8 (0|1), expires_at u64 (0 if none), key_len u32,
 //               value_len u32, key, value
 //       delete: key_len u32, key
@@ -131,7 +137,14 @@ fn put_kv(buf: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) 
 //       evict:  version u64, key_len u32, key
 //       clear:  (empty)
 //   then zero bytes up to the next multiple of 8.
-pub(crate) fn encode(op: &Op<'_>, seq: Seq, timestamp_ms: u64, seed: &Seed, buf: &mut Vec<u8>) {
+pub(crate) fn encode(
+    op: &Op<'_>,
+    seq: Seq,
+    timestamp_ms: u64,
+    durable: u32,
+    seed: &Seed,
+    buf: &mut Vec<u8>,
+) {
     let start = buf.len();
     let body = BODY_FIXED + payload_len(op);
     buf.reserve(align(FRAME_LEN + body) as usize);
@@ -148,6 +161,7 @@ pub(crate) fn encode(op: &Op<'_>, seq: Seq, timestamp_ms: u64, seed: &Seed, buf:
     buf.push(ty);
     buf.extend_from_slice(&seq.0.to_le_bytes());
     buf.extend_from_slice(&timestamp_ms.to_le_bytes());
+    buf.extend_from_slice(&durable.to_le_bytes());
     match *op {
         Op::Put {
             key,
@@ -206,6 +220,8 @@ pub(crate) enum Probe<'a> {
 pub(crate) struct Frame<'a> {
     pub(crate) seq: Seq,
     pub(crate) timestamp_ms: u64,
+    /// The segment offset the log was durable through when the record was appended.
+    pub(crate) durable: u64,
     ty: u8,
     payload: &'a [u8],
     /// Offset of the next record (after padding; may be past the end of the bytes).
@@ -257,10 +273,18 @@ pub(crate) fn probe<'a>(seg: &'a [u8], off: u64, seed: &Seed) -> Probe<'a> {
         });
     }
     let b = o + FRAME_LEN as usize;
+    let durable = u64::from(le_u32(seg, b + 17));
+    if durable > off {
+        // Nothing after a record can have been durable before it was written.
+        return Probe::Bad(Corruption::RecordBody {
+            reason: "durable mark past the record's own offset",
+        });
+    }
     Probe::Valid(Frame {
         ty: seg[b],
         seq: Seq(le_u64(seg, b + 1)),
         timestamp_ms: le_u64(seg, b + 9),
+        durable,
         payload: &seg[b + BODY_FIXED as usize..end],
         next: align(end as u64),
     })
@@ -392,7 +416,7 @@ mod tests {
 
     fn round_trip(op: Op<'_>) {
         let mut buf = Vec::new();
-        encode(&op, Seq(42), 1234, &seed(), &mut buf);
+        encode(&op, Seq(42), 1234, 0, &seed(), &mut buf);
         assert_eq!(buf.len() as u64, framed_len(&op));
         assert_eq!(buf.len() % 8, 0);
         let Probe::Valid(frame) = probe(&buf, 0, &seed()) else {
@@ -441,7 +465,7 @@ mod tests {
     #[test]
     fn another_segment_or_log_does_not_validate() {
         let mut buf = Vec::new();
-        encode(&Op::Clear, Seq(1), 0, &seed(), &mut buf);
+        encode(&Op::Clear, Seq(1), 0, 0, &seed(), &mut buf);
         for other in [
             Seed::new(LogId(8), SegmentId(3)),
             Seed::new(LogId(7), SegmentId(4)),
@@ -451,6 +475,25 @@ mod tests {
                 Probe::Bad(Corruption::RecordChecksum { .. })
             ));
         }
+    }
+
+    #[test]
+    fn the_durable_mark_round_trips_and_never_exceeds_the_record_offset() {
+        let mut seg = vec![0u8; 64];
+        let mut buf = Vec::new();
+        encode(&Op::Delete { key: b"k" }, Seq(3), 9, 24, &seed(), &mut buf);
+        seg.extend_from_slice(&buf);
+        let Probe::Valid(frame) = probe(&seg, 64, &seed()) else {
+            panic!("not valid")
+        };
+        assert_eq!(frame.durable, 24);
+        // The same record placed at an offset below its mark is refused, checksum and all.
+        let mut early = vec![0u8; 16];
+        early.extend_from_slice(&buf);
+        assert!(matches!(
+            probe(&early, 16, &seed()),
+            Probe::Bad(Corruption::RecordBody { .. })
+        ));
     }
 
     #[test]

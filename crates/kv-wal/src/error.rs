@@ -187,7 +187,9 @@ pub enum Corruption {
         /// The one found.
         found: Seq,
     },
-    /// A damaged or zeroed record is followed by valid records: a hole, not a torn tail.
+    /// A damaged or zeroed record is followed by valid records, and it cannot have been
+    /// lost to a power loss (it was durable before a later record was written, or its
+    /// damage is not the zeros a lost write leaves): a hole, not a torn tail.
     Hole {
         /// The offset of the next valid record.
         next_valid: u64,
@@ -210,9 +212,11 @@ impl fmt::Display for Corruption {
                 "file too short for a header: expected {expected} bytes, found {found}"
             ),
             Corruption::BadMagic { found } => write!(f, "bad magic: found {found:02x?}"),
-            Corruption::UnsupportedVersion { found } => {
-                write!(f, "unsupported format version {found}")
-            }
+            Corruption::UnsupportedVersion { found } => write!(
+                f,
+                "unsupported segment format version {found} (this build reads version {} only)",
+                crate::header::VERSION
+            ),
             Corruption::HeaderChecksum { expected, found } => write!(
                 f,
                 "header checksum mismatch: stored {expected:#010x}, computed {found:#010x}"

@@ -139,7 +139,10 @@ fn check_open(sim: &SimStorage, files: &[Vec<u8>], mode: RecoveryMode) -> Option
         let original = files
             .get((seg.0 - 1) as usize)
             .expect("replayed a segment that was not in the input");
-        let framed = frame(&record, log, seg);
+        let durable = original
+            .get(offset as usize + 25..offset as usize + 29)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let framed = frame(&record, durable, log, seg);
         let unpadded = FRAME_LEN as usize
             + u32::from_le_bytes([framed[4], framed[5], framed[6], framed[7]]) as usize;
         assert_eq!(
@@ -176,7 +179,9 @@ fn check_open(sim: &SimStorage, files: &[Vec<u8>], mode: RecoveryMode) -> Option
     Some(records)
 }
 
-fn frame(record: &Record, log: LogId, segment: SegmentId) -> Vec<u8> {
+/// `record` framed as the log writes it, with the durable mark `durable` (which a
+/// [`Record`] does not keep).
+fn frame(record: &Record, durable: u32, log: LogId, segment: SegmentId) -> Vec<u8> {
     let mut scratch = Vec::new();
     let op = record.op.as_op(&mut scratch);
     let mut buf = Vec::new();
@@ -184,6 +189,7 @@ fn frame(record: &Record, log: LogId, segment: SegmentId) -> Vec<u8> {
         &op,
         record.seq,
         record.timestamp_ms,
+        durable,
         &Seed::new(log, segment),
         &mut buf,
     );
@@ -196,7 +202,9 @@ pub fn decode_record(data: &[u8]) {
     let seed = Seed::new(LogId(1), SegmentId(1));
     if let Probe::Valid(f) = probe(data, 0, &seed) {
         if let Ok(record) = f.decode() {
-            let framed = frame(&record, LogId(1), SegmentId(1));
+            // At offset 0 a valid record's durable mark can only be 0.
+            let durable = u32::try_from(f.durable).expect("a mark at offset 0 is 0");
+            let framed = frame(&record, durable, LogId(1), SegmentId(1));
             let unpadded = f.next.min(framed.len() as u64) as usize;
             let len = FRAME_LEN as usize
                 + u32::from_le_bytes([framed[4], framed[5], framed[6], framed[7]]) as usize;
@@ -210,7 +218,7 @@ pub fn decode_record(data: &[u8]) {
     if let Ok(op) = decode_payload(ty, payload) {
         let mut scratch = Vec::new();
         let mut buf = Vec::new();
-        encode(&op.as_op(&mut scratch), Seq(9), 3, &seed, &mut buf);
+        encode(&op.as_op(&mut scratch), Seq(9), 3, 0, &seed, &mut buf);
         let body = (FRAME_LEN + BODY_FIXED) as usize;
         assert_eq!(buf[FRAME_LEN as usize], ty, "type differs");
         assert_eq!(&buf[body..body + payload.len()], payload, "payload differs");
@@ -254,6 +262,27 @@ mod tests {
         for (path, bytes) in inputs {
             eprintln!("{}", path.display());
             replay_bytes(&bytes);
+        }
+    }
+
+    #[test]
+    fn the_hole_seeds_open_as_their_names_say() {
+        let open = |name: &str| {
+            let bytes = std::fs::read(corpus("wal_replay").join(name)).unwrap();
+            let files = split_segments(&bytes);
+            let sim = SimStorage::new();
+            for (i, f) in files.iter().enumerate() {
+                sim.set_file(&SegmentId(i as u64 + 1).file_name(), f);
+            }
+            check_open(&sim, &files, RecoveryMode::TolerateTornTail).map(|r| r.len())
+        };
+        // Unsynced when it was lost: the log ends before it.
+        assert_eq!(open("fixed-hole"), Some(1));
+        // Durable before the records after it were written: corruption.
+        assert_eq!(open("fixed-durable-hole"), None);
+        assert_eq!(open("durable-flipped-bit"), None);
+        for seed in 0..3 {
+            assert!(open(&format!("scrambled-{seed}")).is_some());
         }
     }
 
@@ -322,10 +351,28 @@ mod tests {
 
     /// A small log's segment files after some appends, on the simulated disk.
     fn segments(n: u64, segment_size: u64, value: usize) -> Vec<Vec<u8>> {
+        segments_with(
+            n,
+            segment_size,
+            value,
+            SyncPolicy::Never,
+            CrashMode::DropUnsynced,
+        )
+    }
+
+    /// As [`segments`], with a sync policy (which sets each record's durable mark) and
+    /// a crash that leaves the disk (after a close, unless `Never` and no close).
+    fn segments_with(
+        n: u64,
+        segment_size: u64,
+        value: usize,
+        sync: SyncPolicy,
+        crash: CrashMode,
+    ) -> Vec<Vec<u8>> {
         let sim = SimStorage::new();
         let options = WalOptions::default()
             .segment_size(segment_size)
-            .sync(SyncPolicy::Never)
+            .sync(sync)
             .storage(Arc::new(sim.clone()));
         let (wal, _) = Wal::open("corpus", options).unwrap();
         let batch = [
@@ -360,8 +407,10 @@ mod tests {
             };
             wal.append(&op, 1000 + i).unwrap();
         }
-        wal.close().unwrap();
-        let disk = sim.crash(CrashMode::DropUnsynced);
+        if crash == CrashMode::DropUnsynced {
+            wal.close().unwrap();
+        }
+        let disk = sim.crash(crash);
         disk.file_names()
             .iter()
             .map(|n| disk.file(n).unwrap())
@@ -423,8 +472,37 @@ mod tests {
         undecodable[0][offsets[1] + 8] = 9; // unknown type
         write(&replay, "fixed-unknown-type", &fixed(&undecodable));
         let mut hole = one.clone();
-        hole[0][offsets[1]..offsets[2]].fill(0); // record 2 zeroed, record 3 valid
+        // Record 2 zeroed, record 3 valid: written unsynced, so a power-loss hole.
+        hole[0][offsets[1]..offsets[2]].fill(0);
         write(&replay, "fixed-hole", &fixed(&hole));
+        // The same with every record synced before the next: a hole in durable bytes.
+        let mut durable =
+            segments_with(4, 512, 20, SyncPolicy::EveryWrite, CrashMode::DropUnsynced);
+        durable[0][offsets[1]..offsets[2]].fill(0);
+        write(&replay, "fixed-durable-hole", &fixed(&durable));
+        let mut flipped_durable =
+            segments_with(4, 512, 20, SyncPolicy::EveryWrite, CrashMode::DropUnsynced);
+        flipped_durable[0][offsets[1] + 30] ^= 1;
+        write(
+            &replay,
+            "durable-flipped-bit",
+            &join_segments(&flipped_durable),
+        );
+        // Pages written back out of order at a power loss, a few ways.
+        for seed in 0..3 {
+            let scrambled = segments_with(
+                12,
+                4096,
+                150,
+                SyncPolicy::Never,
+                CrashMode::Scrambled { seed, block: 512 },
+            );
+            write(
+                &replay,
+                &format!("scrambled-{seed}"),
+                &join_segments(&scrambled),
+            );
+        }
         write(&replay, "fixed-three-segments", &fixed(&three[..3]));
 
         // Record payloads: type byte then payload, and one whole framed record.
@@ -468,7 +546,7 @@ mod tests {
         ];
         for (name, op) in ops {
             let mut buf = Vec::new();
-            encode(&op, Seq(1), 2, &seed, &mut buf);
+            encode(&op, Seq(1), 2, 0, &seed, &mut buf);
             let len = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
             let body = (FRAME_LEN + BODY_FIXED) as usize;
             let mut payload = vec![buf[FRAME_LEN as usize]];

@@ -8,7 +8,7 @@ pub(crate) const HEADER_LEN: u64 = 64;
 /// The magic every segment begins with.
 pub(crate) const MAGIC: [u8; 8] = *b"KVWALSEG";
 /// The segment format version this code writes and reads.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// A decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub(crate) struct Header {
 impl Header {
     // Format: (little-endian; see docs/format.md, "Write-ahead log")
     //    0  [u8; 8] magic "KVWALSEG"
-    //    8  u32     format version (1)
+    //    8  u32     format version (2: records carry a durable mark)
     //   12  u32     header length (64)
     //   16  u64     log id
     //   24  u64     segment id

@@ -94,6 +94,11 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
         });
         let header = match header {
             Ok(h) => h,
+            // A segment of another format version is not damage: salvage must not
+            // drop a whole log written by an older (or newer) build.
+            Err(kind @ Corruption::UnsupportedVersion { .. }) => {
+                return Err(Error::corrupt(desc, 0, kind))
+            }
             Err(kind) if mode == RecoveryMode::SalvageValid => {
                 report.damage.push(Damage {
                     file: desc,

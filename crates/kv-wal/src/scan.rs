@@ -1,4 +1,5 @@
-//! Walking the records of one segment's bytes: where the log ends, torn tails, holes.
+//! Walking the records of one segment's bytes: where the log ends, torn tails, holes,
+//! and telling writes a power loss dropped from damage to durable bytes.
 
 use crate::codec::{probe, Probe, Seed, ALIGN, MIN_RECORD};
 use crate::error::Corruption;
@@ -148,6 +149,21 @@ impl Scanner {
                 Probe::Bad(kind) => Some(kind),
             };
             if let Some(next_valid) = next_valid(seg, at, self.expected, &self.seed) {
+                if self.mode == RecoveryMode::AbsoluteConsistency {
+                    return self.fail(at, Corruption::Hole { next_valid });
+                }
+                if self.is_last && lost_writes(seg, at, next_valid, self.expected, &self.seed) {
+                    // A power loss dropped unsynced writes out of order: the log ends
+                    // here, and the records after it (never durable) go with the tail.
+                    self.done = true;
+                    let rest = seg.get(at as usize..).unwrap_or(&[]);
+                    let dirty = rest
+                        .iter()
+                        .rposition(|&b| b != 0)
+                        .map_or(0, |p| p as u64 + 1);
+                    self.torn = Some((at, dirty));
+                    return None;
+                }
                 if self.mode != RecoveryMode::SalvageValid {
                     return self.fail(at, Corruption::Hole { next_valid });
                 }
@@ -174,6 +190,58 @@ impl Scanner {
                 (_, false) => return self.fail(at, kind),
             }
             return None;
+        }
+    }
+}
+
+/// The unit a lost write leaves behind whole: storage writes a sector (512 bytes, or a
+/// multiple of it) entirely or not at all.
+pub(crate) const SECTOR: u64 = 512;
+
+/// Whether the damage at `at` in the last segment, with a valid record at
+/// `first_valid` after it, can be unsynced writes a power loss dropped (pages reach the
+/// disk in any order) rather than damage to bytes that were once durable. Both must
+/// hold:
+///
+/// - No valid record after `at` carries a durable mark above `at`: each was appended
+///   while the damaged record was still unsynced. (A mark above `at` means a sync
+///   covering it had completed: its damage came later, and is corruption.)
+/// - Some sector overlapping `at..first_valid` reads as zeros there. A dropped write
+///   leaves its sectors as they last were on disk, and every byte past the durable
+///   point of a segment was zero then (segments are created zeroed, torn tails are
+///   zero-filled and synced before new appends); the record before `first_valid`
+///   would otherwise be intact. A flipped bit leaves no such zeros.
+fn lost_writes(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Seed) -> bool {
+    let end = first_valid.min(seg.len() as u64);
+    let mut sector = at / SECTOR * SECTOR;
+    let mut zeroed = false;
+    while sector < end && !zeroed {
+        let lo = sector.max(at) as usize;
+        let hi = (sector + SECTOR).min(end) as usize;
+        zeroed = seg[lo..hi].iter().all(|&b| b == 0);
+        sector += SECTOR;
+    }
+    zeroed && !durable_after(seg, at, first_valid, expected, seed)
+}
+
+/// Whether a valid record from `first_valid` on carries a durable mark above `at`,
+/// following records by their lengths and searching past damage.
+fn durable_after(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Seed) -> bool {
+    let mut off = first_valid;
+    let mut expected = expected;
+    loop {
+        match probe(seg, off, seed) {
+            Probe::Valid(frame) => {
+                if frame.durable > at {
+                    return true;
+                }
+                expected = frame.seq.next();
+                off = frame.next;
+            }
+            Probe::End | Probe::Bad(_) => match next_valid(seg, off, expected, seed) {
+                Some(next) => off = next,
+                None => return false,
+            },
         }
     }
 }

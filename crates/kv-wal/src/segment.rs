@@ -30,7 +30,8 @@ pub(crate) struct Active {
     pub(crate) seed: Seed,
     /// Where the next record goes.
     pub(crate) pos: u64,
-    /// Everything below this offset is durable.
+    /// Everything below this offset is durable: raised (under the writer's lock) only
+    /// after a sync completed. Each record carries its value at append time.
     pub(crate) synced: u64,
 }
 

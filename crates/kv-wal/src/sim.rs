@@ -45,6 +45,25 @@ pub enum CrashMode {
     /// The first `n` of them, in the order they were written, reached the disk; the
     /// rest did not (a write torn at any byte boundary).
     TornAfter(u64),
+    /// Write-back in any order, as the page cache does it: each `block`-aligned block
+    /// of a file (a sector or a page) independently reached the disk as it was after
+    /// some prefix of the unsynced writes to it, chosen at random from `seed` (from
+    /// none of them to all). A later block can so survive while an earlier one is
+    /// lost. Blocks are whole: never torn inside (`block` 0 counts as 1).
+    Scrambled {
+        /// Picks which prefix each block keeps; the same seed gives the same disk.
+        seed: u64,
+        /// The block size in bytes.
+        block: u64,
+    },
+}
+
+/// A 64-bit mix of `x` (splitmix64's finalizer): the simulator's only randomness.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +151,54 @@ impl Disk {
     }
 }
 
+impl Disk {
+    /// Applies to `inodes` (the durable contents) what [`CrashMode::Scrambled`] keeps
+    /// of the pending writes.
+    fn scramble(&self, inodes: &mut [Inode], seed: u64, block: u64) {
+        // Blocks touched by each pending write, in write order.
+        let blocks = |p: &Pending| {
+            let (inode, end) = (p.inode, p.offset + p.data.len() as u64);
+            (p.offset / block..end.div_ceil(block)).map(move |b| (inode, b))
+        };
+        let mut writes: BTreeMap<(usize, u64), u64> = BTreeMap::new();
+        for p in &self.pending {
+            for key in blocks(p) {
+                *writes.entry(key).or_default() += 1;
+            }
+        }
+        // How many of its writes each block keeps: 0..=all.
+        let kept: BTreeMap<(usize, u64), u64> = writes
+            .into_iter()
+            .map(|((inode, b), n)| {
+                let r = mix(seed ^ mix((inode as u64) << 48 ^ b));
+                ((inode, b), r % (n + 1))
+            })
+            .collect();
+        let mut seen: BTreeMap<(usize, u64), u64> = BTreeMap::new();
+        for p in &self.pending {
+            if self.inodes[p.inode].durable.is_none() {
+                continue; // the file's size never reached the disk
+            }
+            let end = p.offset + p.data.len() as u64;
+            for key @ (inode, b) in blocks(p) {
+                let nth = seen.entry(key).or_default();
+                *nth += 1;
+                if *nth > kept[&key] {
+                    continue;
+                }
+                let lo = (b * block).max(p.offset);
+                let hi = ((b + 1) * block).min(end);
+                let src = &p.data[(lo - p.offset) as usize..(hi - p.offset) as usize];
+                let node = &mut inodes[inode];
+                node.data[lo as usize..hi as usize].copy_from_slice(src);
+            }
+        }
+        for node in inodes.iter_mut() {
+            node.durable = Some(node.data.clone());
+        }
+    }
+}
+
 fn fault_nth(f: &Fault) -> u64 {
     match *f {
         Fault::NoSpaceOnCreate { nth } | Fault::SyncFails { nth } | Fault::RenameFails { nth } => {
@@ -183,6 +250,10 @@ impl SimStorage {
             CrashMode::DropUnsynced => 0,
             CrashMode::KeepUnsynced => u64::MAX,
             CrashMode::TornAfter(n) => n,
+            CrashMode::Scrambled { seed, block } => {
+                d.scramble(&mut inodes, seed, block.max(1));
+                0
+            }
         };
         for p in &d.pending {
             if budget == 0 {
@@ -432,6 +503,49 @@ mod tests {
         assert_eq!(&kept[..8], b"headtail");
         let torn = sim.crash(CrashMode::TornAfter(2)).file("a").unwrap();
         assert_eq!(&torn[..8], b"headta\0\0");
+    }
+
+    #[test]
+    fn a_scrambled_crash_keeps_a_prefix_of_each_blocks_writes() {
+        let sim = SimStorage::new();
+        let f = sim.create("a", 64).unwrap();
+        f.sync(0, 64).unwrap();
+        sim.sync_dir().unwrap();
+        // Block 0 gets two writes (the second also fills block 1), block 2 none, and
+        // block 3 a write that a later one partly overwrites.
+        f.write_at(0, b"AAAA").unwrap();
+        f.write_at(4, b"BBBBCCCCCCCC").unwrap();
+        f.write_at(24, b"DDDDDDDD").unwrap();
+        f.write_at(24, b"EEEE").unwrap();
+        let mut outcomes = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let disk = sim.crash(CrashMode::Scrambled { seed, block: 8 });
+            let b = disk.file("a").unwrap();
+            assert_eq!(
+                disk.file("a").unwrap(),
+                sim.crash(CrashMode::Scrambled { seed, block: 8 })
+                    .file("a")
+                    .unwrap(),
+                "the seed decides"
+            );
+            let block0 = &b[0..8];
+            assert!(
+                [&b"\0\0\0\0\0\0\0\0"[..], b"AAAA\0\0\0\0", b"AAAABBBB"].contains(&block0),
+                "{block0:?}"
+            );
+            assert!([&b"\0\0\0\0\0\0\0\0"[..], b"CCCCCCCC"].contains(&&b[8..16]));
+            assert_eq!(&b[16..24], &[0; 8]);
+            let block3 = &b[24..32];
+            assert!(
+                [&b"\0\0\0\0\0\0\0\0"[..], b"DDDDDDDD", b"EEEEDDDD"].contains(&block3),
+                "{block3:?}"
+            );
+            outcomes.insert(b[..32].to_vec());
+            // A scrambled disk is settled: crashing it again changes nothing.
+            assert_eq!(disk.crash(CrashMode::DropUnsynced).file("a"), Some(b));
+        }
+        // Later blocks survive without earlier ones, and every combination shows up.
+        assert_eq!(outcomes.len(), 3 * 2 * 3);
     }
 
     #[test]

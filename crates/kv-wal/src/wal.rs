@@ -143,7 +143,12 @@ impl Wal {
             }
             let State { active, buf, .. } = &mut *st;
             buf.clear();
-            encode(op, seq, timestamp_ms, &active.seed, buf);
+            // The durable mark is a plain read under the lock already held: the flusher
+            // raises `synced` under this same lock once a sync has completed. It is at
+            // most `pos`, below the segment size, so within a `u32` (were it not, 0 would
+            // claim nothing, which recovery reads safely).
+            let durable = u32::try_from(active.synced).unwrap_or(0);
+            encode(op, seq, timestamp_ms, durable, &active.seed, buf);
             active
                 .file
                 .write_at(active.pos, buf)

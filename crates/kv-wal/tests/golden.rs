@@ -2,6 +2,9 @@
 //! `tests/data/`, must keep reading the same way as the code changes. Regenerate them
 //! (only on purpose, for a new format version) with
 //! `cargo test -p kv-wal --test golden -- --ignored`.
+//!
+//! `tests/data/v1/` keeps the valid log as format version 1 wrote it (before records
+//! carried a durable mark): this build refuses it with a clear error in every mode.
 
 use std::path::{Path, PathBuf};
 
@@ -142,6 +145,42 @@ fn the_corrupt_golden_log_is_reported_where_it_is_damaged() {
 }
 
 #[test]
+fn a_version_1_log_is_refused_as_an_unsupported_version_in_every_mode() {
+    let dir = copy("v1");
+    let before = std::fs::read(dir.path().join(SegmentId(1).file_name())).unwrap();
+    for mode in [
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::TolerateTornTail,
+        RecoveryMode::SalvageValid,
+    ] {
+        let err = Wal::open(dir.path(), options(mode)).unwrap_err();
+        match &err {
+            Error::Corrupt { file, offset, kind } => {
+                assert!(file.ends_with(&SegmentId(1).file_name()), "{err}");
+                assert_eq!(*offset, 0, "{err}");
+                assert_eq!(*kind, Corruption::UnsupportedVersion { found: 1 }, "{err}");
+            }
+            other => panic!("expected an unsupported version, got {other}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("unsupported segment format version 1") && text.contains("version 2"),
+            "{text}"
+        );
+    }
+    // Nothing was changed or added.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert_eq!(
+        std::fs::read(dir.path().join(SegmentId(1).file_name())).unwrap(),
+        before
+    );
+}
+
+#[test]
 #[ignore = "rewrites the committed fixtures"]
 fn regenerate_golden_files() {
     let valid = data().join("valid");
@@ -164,8 +203,8 @@ fn regenerate_golden_files() {
     }
     let first = corrupt.join(SegmentId(1).file_name());
     let mut bytes = std::fs::read(&first).unwrap();
-    // Record 1 takes 56 bytes (8 frame + 17 fixed + 9 expiry + 8 lengths + 8 key and
+    // Record 1 takes 56 bytes (8 frame + 21 fixed + 9 expiry + 8 lengths + 8 key and
     // value, padded to 8), so record 2 starts at 64 + 56 = 120: damage its key.
-    bytes[120 + 8 + 17 + 9 + 8] ^= 0x20;
+    bytes[120 + 8 + 21 + 9 + 8] ^= 0x20;
     std::fs::write(&first, bytes).unwrap();
 }

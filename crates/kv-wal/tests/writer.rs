@@ -174,7 +174,9 @@ fn records_larger_than_a_segment_are_refused_up_front() {
         "{err}"
     );
     // The largest record that fits does fit.
-    let exact = vec![7u8; 960 - 8 - 17 - 9 - 4 - 4 - 1];
+    // Frame 8, fixed body 21 (type, seq, timestamp, durable mark), expiry 9, lengths 8,
+    // key 1.
+    let exact = vec![7u8; 960 - 8 - 21 - 9 - 4 - 4 - 1];
     wal.append(
         &Op::Put {
             key: b"k",
