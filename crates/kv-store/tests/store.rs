@@ -15,6 +15,8 @@ fn opts(dir: &std::path::Path) -> Options {
     Options::new()
         .dir(dir)
         .sync(SyncPolicy::EveryWrite)
+        // Small segments: opening scans the active one.
+        .segment_size(1 << 20)
         .background_workers(false)
 }
 
