@@ -707,3 +707,32 @@ fn every_snapshot_damaged_and_the_log_truncated_is_an_error_not_silent_loss() {
     let store = Store::open(o().recovery(RecoveryMode::SalvageValid)).unwrap();
     assert!(store.len().unwrap() < 200);
 }
+
+/// Set in the child of `a_second_open_from_another_process_fails`.
+const LOCK_CHILD: &str = "KV_STORE_TEST_LOCK_CHILD";
+
+#[test]
+fn a_second_open_from_another_process_fails() {
+    if let Some(dir) = std::env::var_os(LOCK_CHILD) {
+        // The child: the parent holds the store open.
+        let err = Store::open(opts(std::path::Path::new(&dir))).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(opts(dir.path())).unwrap();
+    store.set(b"k", b"v").unwrap();
+    let before = files(dir.path());
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_second_open_from_another_process_fails",
+            "--nocapture",
+        ])
+        .env(LOCK_CHILD, dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child could open a locked directory");
+    assert_eq!(files(dir.path()), before);
+    store.close().unwrap();
+}
