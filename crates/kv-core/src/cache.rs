@@ -196,14 +196,14 @@ impl Cache {
     /// The stored entry for `key`, expired or not, without touching it.
     #[inline]
     fn lookup(&self, hash: u64, key: &[u8]) -> Option<Raw> {
-        let st = self.shard(hash).state.read();
+        let st = self.shard(hash).read();
         st.find(hash, key).map(|pos| st.entries[pos].clone())
     }
 
     /// Removes `raw` if it is still the entry stored for its key, as an expiration.
     pub(crate) fn expire_entry(&self, hash: u64, raw: &Raw, cause: ExpiryCause) {
         let removed = {
-            let mut st = self.shard(hash).state.write();
+            let mut st = self.shard(hash).write();
             match st.find(hash, key_of(raw)) {
                 Some(pos) if same(&st.entries[pos], raw) => {
                     let r = st.remove_at(&self.hasher, hash, pos);
@@ -315,7 +315,7 @@ impl Cache {
         let hash = self.hasher.hash(key);
         let now = self.now();
         let (removed, expired) = {
-            let mut st = self.shard(hash).state.write();
+            let mut st = self.shard(hash).write();
             let pos = st.find(hash, key)?;
             let raw = &st.entries[pos];
             let expired = header(raw).is_expired(now);
@@ -345,7 +345,7 @@ impl Cache {
         let hash = self.hasher.hash(key);
         let now = self.now();
         let expired = {
-            let st = self.shard(hash).state.write();
+            let st = self.shard(hash).write();
             let Some(pos) = st.find(hash, key) else {
                 return false;
             };
@@ -391,7 +391,7 @@ impl Cache {
     /// deletes). Writes running at the same time may survive it.
     pub fn clear(&self) {
         for shard in self.shards.iter() {
-            let taken = shard.state.write().take_all();
+            let taken = shard.write().take_all();
             let bytes: u64 = taken.iter().map(|r| size_of(r) as u64).sum();
             self.release(taken.len(), bytes);
             drop(taken);

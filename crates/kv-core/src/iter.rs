@@ -19,7 +19,7 @@ impl Cache {
             return Vec::new();
         };
         let now = self.now();
-        let st = s.state.read();
+        let st = s.read();
         st.entries
             .iter()
             .filter(|r| !header(r).is_expired(now))

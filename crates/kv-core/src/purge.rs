@@ -39,7 +39,7 @@ impl Cache {
             let now = self.now();
             let want = (budget - stats.examined).min(CHUNK);
             let (found, finished) = {
-                let st = shard.state.read();
+                let st = shard.read();
                 let len = st.len();
                 let start = shard.purge_cursor.load(Relaxed).min(len);
                 let end = (start + want).min(len);
@@ -66,7 +66,7 @@ impl Cache {
             }
             let mut pending = Pending::default();
             {
-                let mut st = shard.state.write();
+                let mut st = shard.write();
                 for raw in &found {
                     let hash = self.hasher.hash(key_of(raw));
                     if let Some(pos) = st.find(hash, key_of(raw)) {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::AtomicUsize;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::entry::{key_of, Raw};
 use crate::flight::Flight;
@@ -13,11 +13,29 @@ use crate::index::Index;
 /// A shard: its lock-protected state and the side tables that live outside the lock.
 #[derive(Default)]
 pub(crate) struct Shard {
-    pub(crate) state: RwLock<ShardState>,
+    state: RwLock<ShardState>,
     /// Where the next `purge_expired` pass resumes in `entries`.
     pub(crate) purge_cursor: AtomicUsize,
     /// `get_or_insert_with` computations in flight for keys of this shard.
     pub(crate) flights: Mutex<Vec<std::sync::Arc<Flight>>>,
+}
+
+/// A shard's state, locked shared.
+pub(crate) type ReadGuard<'a> = RwLockReadGuard<'a, ShardState>;
+/// A shard's state, locked exclusive.
+pub(crate) type WriteGuard<'a> = RwLockWriteGuard<'a, ShardState>;
+
+impl Shard {
+    /// Locks the state shared (reads).
+    #[inline]
+    pub(crate) fn read(&self) -> ReadGuard<'_> {
+        self.state.read()
+    }
+
+    /// Locks the state exclusive (writes).
+    pub(crate) fn write(&self) -> WriteGuard<'_> {
+        self.state.write()
+    }
 }
 
 /// The entries of one shard.

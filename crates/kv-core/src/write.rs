@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use parking_lot::RwLockWriteGuard;
-
 use crate::batch::{BatchOp, BatchOutcome};
 use crate::entry::{header, key_of, new_raw, size_of, Raw};
 use crate::events::Pending;
@@ -14,7 +12,7 @@ use crate::hash::shard_of;
 use crate::header::Header;
 use crate::index::MAX_SHARD_ENTRIES;
 use crate::metrics::Counters;
-use crate::shard::ShardState;
+use crate::shard::WriteGuard;
 use crate::{
     Cache, Entry, Error, EvictionCause, EvictionPolicy, ExpiryCause, Result, StoreLimit, Timestamp,
 };
@@ -93,7 +91,7 @@ pub(crate) struct Applied {
     pub(crate) evicted: Vec<Entry>,
 }
 
-type Guards<'a> = [(usize, RwLockWriteGuard<'a, ShardState>)];
+type Guards<'a> = [(usize, WriteGuard<'a>)];
 
 impl Cache {
     /// Stores `value` under `key` with no expiry (replacing any value and expiry).
@@ -168,7 +166,7 @@ impl Cache {
         let mut evicted = Vec::new();
         let result = if let [hash] = hashes[..] {
             let si = shard_of(hash, self.mask);
-            let mut guards = [(si, self.shards[si].state.write())];
+            let mut guards = [(si, self.shards[si].write())];
             self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
         } else {
             let mut ids: Vec<usize> = hashes.iter().map(|&h| shard_of(h, self.mask)).collect();
@@ -176,7 +174,7 @@ impl Cache {
             ids.dedup();
             let mut guards: Vec<_> = ids
                 .into_iter()
-                .map(|i| (i, self.shards[i].state.write()))
+                .map(|i| (i, self.shards[i].write()))
                 .collect();
             self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
         };
@@ -186,7 +184,7 @@ impl Cache {
                     .shards
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| (i, s.state.write()))
+                    .map(|(i, s)| (i, s.write()))
                     .collect();
                 self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
             }
