@@ -9,8 +9,11 @@
 //! another segment or log never validate. The byte layout is in `docs/format.md`.
 //!
 //! - [`Wal::open`] recovers: it finds the end of the log (the first zeroed or torn
-//!   record of the last segment), applies the [`RecoveryMode`], zero-fills a torn
-//!   tail, and returns an [`OpenReport`].
+//!   record of the last segment, or the first record a power loss dropped while later
+//!   ones reached the disk), applies the [`RecoveryMode`], zero-fills a torn tail, and
+//!   returns an [`OpenReport`]. Each record carries a durable mark (how far a
+//!   completed sync had reached when it was appended), so damage to bytes that were
+//!   once durable stays an error.
 //! - [`Wal::append`] is thread-safe and as durable on return as the [`SyncPolicy`]
 //!   says; with [`SyncPolicy::EveryWrite`] concurrent appenders share one flush.
 //! - A failed flush poisons the writer: every later append and sync fails with

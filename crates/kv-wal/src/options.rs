@@ -30,18 +30,29 @@ pub enum RecoveryMode {
     /// Any damage is an error, including a torn (partly written) last record.
     AbsoluteConsistency,
     /// A torn or zeroed tail of the last segment is the end of the log: reported,
-    /// zero-filled, and appended over. Anything else (a damaged record followed by
-    /// valid ones, a sequence gap, damage in an older segment) is an error.
+    /// zero-filled, and appended over.
     ///
     /// Pages of unsynced records may reach the disk in any order, so a power loss
     /// during a flush (or with [`SyncPolicy::Never`] / [`SyncPolicy::Interval`]) can
-    /// leave a later record durable and an earlier one not. That looks like a hole and
-    /// is reported as corruption rather than guessed away;
-    /// [`SalvageValid`](RecoveryMode::SalvageValid) opens such a log.
+    /// leave a later record durable and an earlier one not. Such a *power-loss hole*
+    /// in the last segment is a torn tail too: the log is cut before the first lost
+    /// record, and the records after it (never known durable) are discarded with the
+    /// tail, so the log is always a prefix of what was appended and keeps every
+    /// record a completed sync covered. Damage is told apart from a power-loss hole by
+    /// each record's durable mark (the point a completed sync had reached when it was
+    /// appended) and by the zeros a lost write leaves (see `docs/format.md`).
+    ///
+    /// Anything else (a damaged record followed by a record written after it was
+    /// durable, a flipped bit followed by valid records, a sequence gap, damage in an
+    /// older segment) is an error.
     #[default]
     TolerateTornTail,
     /// Keep every record that validates and skip what does not, reporting each
-    /// damaged range. Sequence numbers may then have gaps.
+    /// damaged range. Sequence numbers may then have gaps. A power-loss hole in the
+    /// last segment is still the end of the log, as in
+    /// [`TolerateTornTail`](RecoveryMode::TolerateTornTail): the records after it were
+    /// never durable, and keeping them would invent a history. A segment of another
+    /// format version is refused, not skipped.
     SalvageValid,
 }
 

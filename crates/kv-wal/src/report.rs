@@ -16,7 +16,9 @@ pub struct OpenReport {
     pub first_seq: Option<Seq>,
     /// The last record's sequence number, if any record exists.
     pub last_seq: Option<Seq>,
-    /// Bytes of a torn tail discarded (zero-filled) after the last valid record.
+    /// Bytes of a torn tail discarded (zero-filled) after the last valid record. After
+    /// a power-loss hole this includes the valid-looking records that followed the
+    /// lost one (they were never durable).
     pub discarded_bytes: u64,
     /// Where the discarded tail started: the segment and byte offset.
     pub discarded_at: Option<(SegmentId, u64)>,
