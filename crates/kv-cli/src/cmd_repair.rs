@@ -107,7 +107,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path, backup: Option<&Path>) -> Resul
     let after = inspect(dir, &Progress::spinner(false, ""))?;
     let remaining = after.problems();
     let dropped: Vec<&Problem> = problems.iter().collect();
-    let lost = before.records_missing();
+    let lost = before.records_missing(rec.snapshot_seq);
     if ctx.cli.json {
         json_line(
             ctx.out,
@@ -150,12 +150,16 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path, backup: Option<&Path>) -> Resul
         for p in &dropped {
             line(ctx.out, &format!("dropped: {}", problem_line(p)))?;
         }
-        if lost > 0 {
-            line(
-                ctx.out,
-                &format!("dropped: {lost} log record(s) lost in the damage"),
-            )?;
-        }
+        let lost_text = match (lost, &rec.snapshot) {
+            (0, Some(snap)) if !only_tail => format!(
+                "lost: no log record after snapshot {} (sequence {})",
+                snap.display(),
+                rec.snapshot_seq
+            ),
+            (0, _) => "lost: no log record".to_owned(),
+            (n, _) => format!("lost: {n} log record(s) in the damaged ranges"),
+        };
+        line(ctx.out, &lost_text)?;
         for a in &actions {
             line(ctx.out, a)?;
         }

@@ -134,7 +134,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
     });
     rows.push(("sequence", format!("{snap}; {log_range}; last {last_seq}")));
     rows.push((
-        "replayed",
+        "since snap",
         format!(
             "{} put, {} delete, {} batch ({} ops), {} expire, {} evict, {} clear",
             r.puts, r.deletes, r.batches, r.batch_ops, r.expires, r.evictions, r.clears

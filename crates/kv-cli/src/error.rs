@@ -87,6 +87,11 @@ impl fmt::Display for Error {
                 "data directory {} is locked: another process has it open; stop it and try again",
                 dir.display()
             ),
+            Error::Store(e) if is_damage(e) => write!(
+                f,
+                "{}\n(`kv verify DIR` lists the damage; `kv repair DIR` keeps a backup and mends it)",
+                chain(e)
+            ),
             Error::Store(e) => write!(f, "{}", chain(e)),
             Error::Wal(e) => write!(f, "{}", chain(e)),
             Error::Snapshot(e) => write!(f, "{}", chain(e)),
@@ -155,6 +160,15 @@ impl Error {
     /// True when the error is a closed pipe on output (`kv dump | head`): not a failure.
     pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Whether the store failed on damaged files (which `kv repair` mends).
+fn is_damage(e: &kv_store::Error) -> bool {
+    match e {
+        kv_store::Error::Wal { source, .. } => source.is_corruption(),
+        kv_store::Error::Snapshot { source, .. } => source.is_unreadable_snapshot(),
+        _ => false,
     }
 }
 

@@ -106,13 +106,16 @@ impl Inspection {
             .map(|s| s.sequence)
     }
 
-    /// Records lost to sequence gaps in the log (what a salvage drops).
-    pub(crate) fn records_missing(&self) -> u64 {
+    /// Log records lost to sequence gaps above `covered` (records up to `covered`
+    /// are in the snapshot recovery used, so their loss loses nothing).
+    pub(crate) fn records_missing(&self, covered: u64) -> u64 {
         self.wal
             .problems
             .iter()
             .map(|d| match d.kind {
-                Corruption::SeqGap { expected, found } if found > expected => found.0 - expected.0,
+                Corruption::SeqGap { expected, found } => {
+                    found.0.saturating_sub(expected.0.max(covered + 1))
+                }
                 _ => 0,
             })
             .sum()

@@ -75,7 +75,7 @@ fn verify_names_the_offset_of_a_flipped_bit_and_repair_makes_it_pass() {
         )),
         "{text}"
     );
-    assert!(text.contains("1 log record(s) lost"), "{text}");
+    assert!(text.contains("lost: 1 log record(s)"), "{text}");
     assert!(text.contains("verify is clean"), "{text}");
     // The backup holds the damaged files as they were.
     let seg_name = seg.file_name().unwrap();
