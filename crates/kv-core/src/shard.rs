@@ -3,6 +3,7 @@
 
 use std::sync::atomic::AtomicUsize;
 
+use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::entry::{key_of, Raw};
@@ -16,8 +17,9 @@ pub(crate) struct Shard {
     state: RwLock<ShardState>,
     /// Where the next `purge_expired` pass resumes in `entries`.
     pub(crate) purge_cursor: AtomicUsize,
-    /// `get_or_insert_with` computations in flight for keys of this shard.
-    pub(crate) flights: Mutex<Vec<std::sync::Arc<Flight>>>,
+    /// `get_or_insert_with` computations in flight for keys of this shard (on its own
+    /// cache line: locking it must not disturb readers of `state`).
+    pub(crate) flights: CachePadded<Mutex<Vec<std::sync::Arc<Flight>>>>,
 }
 
 /// A shard's state, locked shared.

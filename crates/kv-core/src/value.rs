@@ -130,5 +130,7 @@ mod tests {
         fn check<T: Send + Sync + Clone>() {}
         check::<Value>();
         check::<crate::Entry>();
+        fn shared<T: Send + Sync>() {}
+        shared::<crate::Cache>();
     }
 }
