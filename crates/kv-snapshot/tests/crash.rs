@@ -214,16 +214,10 @@ fn a_full_disk_fails_the_snapshot() {
             source,
             ..
         } => {
-            assert_eq!(source.raw_os_error(), Some(libc_enospc()))
+            assert_eq!(source.raw_os_error(), Some(libc::ENOSPC))
         }
         other => panic!("{other}"),
     }
-}
-
-fn libc_enospc() -> i32 {
-    std::io::Error::from(std::io::ErrorKind::StorageFull)
-        .raw_os_error()
-        .unwrap_or(28)
 }
 
 #[test]
@@ -382,4 +376,14 @@ proptest! {
             prop_assert!(reopened.load(&file, 0).is_ok());
         }
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn snapshot_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write(dir.path(), 1, 0, &entries(2, 2));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
 }
