@@ -63,6 +63,23 @@ impl Store {
         Ok(removed)
     }
 
+    /// Removes `key` and returns its value, if it was present (logged like
+    /// [`Store::delete`]).
+    pub fn remove(&self, key: &[u8]) -> Result<Option<Value>> {
+        let inner = self.inner();
+        inner.check_open()?;
+        inner.check_key(key)?;
+        let _stripe = inner.stripes.lock(key);
+        let Some(value) = inner.cache.get_entry(key).map(|e| e.value()) else {
+            return Ok(None);
+        };
+        inner.log_and_apply(&Op::Delete { key }, |_| {
+            Ok((inner.cache.delete(key), Vec::new()))
+        })?;
+        inner.count_delete(1);
+        Ok(Some(value))
+    }
+
     /// Makes `key` expire `ttl` from now; false if the key is absent.
     pub fn expire(&self, key: &[u8], ttl: Duration) -> Result<bool> {
         let inner = self.inner();

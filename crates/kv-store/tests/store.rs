@@ -736,3 +736,16 @@ fn a_second_open_from_another_process_fails() {
     assert_eq!(files(dir.path()), before);
     store.close().unwrap();
 }
+
+#[test]
+fn remove_returns_the_value_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(opts(dir.path())).unwrap();
+    store.set(b"k", b"v").unwrap();
+    assert_eq!(store.remove(b"k").unwrap().unwrap(), b"v");
+    assert!(store.remove(b"k").unwrap().is_none());
+    store.crash();
+    drop(store);
+    let store = Store::open(opts(dir.path())).unwrap();
+    assert!(store.get(b"k").unwrap().is_none());
+}
