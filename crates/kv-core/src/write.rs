@@ -142,6 +142,14 @@ impl Cache {
     }
 
     pub(crate) fn apply(&self, ops: &[BatchOp<'_>]) -> Result<Applied> {
+        if ops.is_empty() {
+            return Ok(Applied {
+                last_put: None,
+                versions: Vec::new(),
+                deleted: 0,
+                evicted: Vec::new(),
+            });
+        }
         for op in ops {
             let checked = match op {
                 BatchOp::Put { key, value, .. } => self.validate(key, value),

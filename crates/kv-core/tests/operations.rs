@@ -272,6 +272,15 @@ fn a_batch_applies_in_order_and_reports_versions() {
 }
 
 #[test]
+fn an_empty_batch_does_nothing() {
+    let (c, _) = cache();
+    let out = c.apply_batch(&[]).unwrap();
+    assert!(out.versions.is_empty() && out.evicted.is_empty());
+    assert_eq!(out.deleted, 0);
+    assert!(c.is_empty());
+}
+
+#[test]
 fn an_invalid_or_unfitting_batch_changes_nothing() {
     let (c, _) = cache_with(Options::default().max_entries(3));
     c.set(b"a", b"1").unwrap();
