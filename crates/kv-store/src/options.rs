@@ -39,11 +39,10 @@ pub const DEFAULT_WRITE_STRIPES: usize = 1024;
 pub enum PersistenceMode {
     /// Nothing: a pure in-memory store; no data directory.
     None,
-    /// Every change goes to the write-ahead log before it is visible; the log is
-    /// never compacted into a snapshot, so it grows until [`Store::compact`] is
-    /// called... which needs snapshots. Recovery replays the whole log.
-    ///
-    /// [`Store::compact`]: crate::Store::compact
+    /// Every change goes to the write-ahead log before it is visible, and no
+    /// snapshot is ever written: the log only grows, and recovery replays all of it.
+    /// ([`Store::snapshot`](crate::Store::snapshot) and `compact` return
+    /// [`Error::Unsupported`].)
     WalOnly,
     /// Only periodic snapshots (and the final one at close), like Redis RDB: after a
     /// crash, every change since the last snapshot is lost.
