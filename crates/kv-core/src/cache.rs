@@ -223,7 +223,11 @@ impl Cache {
 
     /// The live entry for `key` (an expired one is removed on the way), untouched.
     pub(crate) fn live(&self, key: &[u8]) -> Option<Raw> {
-        let hash = self.hasher.hash(key);
+        self.live_hashed(self.hasher.hash(key), key)
+    }
+
+    /// [`live`](Self::live) with the key's hash already computed.
+    pub(crate) fn live_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
         let raw = self.lookup(hash, key)?;
         if header(&raw).is_expired(self.now()) {
             self.expire_entry(hash, &raw, ExpiryCause::Access);
@@ -235,7 +239,12 @@ impl Cache {
     /// A read: the live entry for `key`, touched and counted as a hit or a miss.
     #[inline]
     fn read(&self, key: &[u8]) -> Option<Raw> {
-        let hash = self.hasher.hash(key);
+        self.read_hashed(self.hasher.hash(key), key)
+    }
+
+    /// [`read`](Self::read) with the key's hash already computed.
+    #[inline]
+    pub(crate) fn read_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
         let found = self.lookup(hash, key);
         let counters = self.metrics.local();
         let Some(raw) = found else {

@@ -72,7 +72,7 @@ impl Evictor {
                 )
                 .or_else(|| self.best_of(state, now, exclude, &mut (0..n)));
         }
-        let mut candidates: Vec<(u128, Raw)> = Vec::with_capacity(POOL + self.samples);
+        let mut candidates = std::mem::take(&mut state.scratch);
         candidates.extend(state.pool.drain(..).map(|r| (0, r)));
         for _ in 0..self.samples {
             let raw = &state.entries[random_below(n)];
@@ -85,7 +85,7 @@ impl Evictor {
         }
         candidates.sort_by_key(|c| c.0);
         let mut victim = None;
-        for (_, raw) in candidates {
+        for (_, raw) in candidates.drain(..) {
             if victim.is_none() && !exclude(&raw) {
                 let key = key_of(&raw);
                 match state.find(hasher.hash(key), key) {
@@ -99,6 +99,7 @@ impl Evictor {
                 state.pool.push(raw);
             }
         }
+        state.scratch = candidates;
         // Every candidate was excluded or stale (say, a batch covering most of the
         // shard): scan, so that a victim is found if there is one.
         victim.or_else(|| self.best_of(state, now, exclude, &mut (0..n)))

@@ -102,8 +102,8 @@ impl Cache {
         let hash = self.hasher.hash(key);
         let mut f = Some(f);
         loop {
-            if let Some(v) = self.get(key) {
-                return Ok(v);
+            if let Some(raw) = self.read_hashed(hash, key) {
+                return Ok(Value::new(raw));
             }
             let (flight, leader) = {
                 let mut flights = self.shard(hash).flights.lock();
@@ -133,7 +133,7 @@ impl Cache {
                 result: None,
             };
             // A write may have landed between the miss and taking the lead.
-            if let Some(raw) = self.live(key) {
+            if let Some(raw) = self.live_hashed(hash, key) {
                 let v = Value::new(raw);
                 leading.result = Some(v.clone());
                 return Ok(v);
@@ -143,11 +143,12 @@ impl Cache {
                 unreachable!("the closure was already run");
             };
             let value = f()?;
-            let mut applied = self.apply(&[crate::BatchOp::Put {
+            let put = [crate::BatchOp::Put {
                 key,
                 value: value.as_ref(),
                 write: Write::default(),
-            }])?;
+            }];
+            let mut applied = self.apply_hinted(&put, Some(hash))?;
             let Some(raw) = applied.last_put.take() else {
                 unreachable!("a successful put reports its entry");
             };

@@ -51,6 +51,8 @@ pub(crate) struct ShardState {
     pub(crate) max_version: u64,
     /// Eviction candidates kept from earlier samples (see `eviction.rs`).
     pub(crate) pool: Vec<Raw>,
+    /// Scratch space for scoring eviction candidates (kept to save an allocation).
+    pub(crate) scratch: Vec<(u128, Raw)>,
 }
 
 impl ShardState {

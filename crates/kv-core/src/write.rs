@@ -142,6 +142,11 @@ impl Cache {
     }
 
     pub(crate) fn apply(&self, ops: &[BatchOp<'_>]) -> Result<Applied> {
+        self.apply_hinted(ops, None)
+    }
+
+    /// [`apply`](Self::apply), with the hash of a single op's key if already known.
+    pub(crate) fn apply_hinted(&self, ops: &[BatchOp<'_>], hash: Option<u64>) -> Result<Applied> {
         if ops.is_empty() {
             return Ok(Applied {
                 last_put: None,
@@ -163,7 +168,7 @@ impl Cache {
         let one: [u64; 1];
         let many: Vec<u64>;
         let hashes: &[u64] = if let [op] = ops {
-            one = [self.hasher.hash(op.key())];
+            one = [hash.unwrap_or_else(|| self.hasher.hash(op.key()))];
             &one
         } else {
             many = ops.iter().map(|op| self.hasher.hash(op.key())).collect();
