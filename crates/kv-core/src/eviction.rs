@@ -1,6 +1,6 @@
 //! Choosing what to evict: Redis-style sampling of the writing shard into a small
-//! candidate pool, scored by policy. Reads never take part: they only leave their (coarse) access time and
-//! counters in the entry header, which this file reads.
+//! candidate pool, scored by policy. Reads never take part: they only leave their
+//! (coarse) access time and counters in the entry header, which this file reads.
 
 use crate::entry::{header, key_of, same, Raw};
 use crate::hash::{random_below, random_u64, KeyHasher};
