@@ -377,3 +377,30 @@ fn compact_takes_a_snapshot_and_truncates_the_log() {
     assert!(stats.contains("snapshot covers ..=3000"), "{stats}");
     assert_eq!(ok(kv(["--dir", d, "get", "key:2999"])), "value 2999");
 }
+
+#[test]
+fn damage_the_snapshot_already_covers_loses_nothing_on_repair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    store_with(&dir, 20);
+    let d = s(&dir);
+    ok(kv(["compact", d])); // one segment: the log keeps records 1..=20 behind it
+    let seg = named(&dir, "wal-").remove(0);
+    let offsets = record_offsets(&std::fs::read(&seg).unwrap());
+    flip(&seg, offsets[4] + 12);
+    assert_eq!(code(&kv(["verify", d])), 1);
+    // The store itself refuses the hole, and the message says what to do.
+    let get = kv(["--dir", d, "get", "key:0001"]);
+    assert_eq!(code(&get), 2);
+    assert!(
+        stderr(&get).contains(&format!("at offset {}", offsets[4])),
+        "{}",
+        stderr(&get)
+    );
+    assert!(stderr(&get).contains("kv repair"), "{}", stderr(&get));
+    let out = ok(kv(["repair", d]));
+    assert!(out.contains("lost: no log record after snapshot"), "{out}");
+    assert!(out.contains("recovered 20 entries"), "{out}");
+    ok(kv(["verify", d]));
+    assert_eq!(ok(kv(["--dir", d, "get", "key:0004"])), "value 4");
+}
