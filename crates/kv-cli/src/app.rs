@@ -10,7 +10,7 @@ use crate::Result;
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Success: exit status 0.
     Done,
     /// A negative answer (key absent, damage found): exit status 1.

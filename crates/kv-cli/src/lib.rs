@@ -53,7 +53,7 @@ mod output;
 mod progress;
 mod replay;
 
-pub use app::{run, run_with, Outcome};
+pub use app::{run, run_with};
 pub use cli::{Cli, Command, DumpFormat, DEFAULT_DIR};
 pub use error::Error;
 

@@ -62,6 +62,15 @@ fn verify_names_the_offset_of_a_flipped_bit_and_repair_makes_it_pass() {
     assert_eq!(v["problems"][0]["offset"], offsets[7] as u64);
     assert_eq!(v["problems"][0]["file"], seg.display().to_string());
 
+    // dump refuses what the default recovery refuses, unless asked to salvage.
+    let dump = kv(["dump", d]);
+    assert_eq!(code(&dump), 2);
+    assert!(stderr(&dump).contains("is damaged"), "{}", stderr(&dump));
+    let salvaged = ok(kv(["dump", d, "--salvage"]));
+    assert_eq!(salvaged.lines().count(), 19);
+    assert!(!salvaged.contains("key:0007"));
+    assert_eq!(files(&dir), before, "dump changed the directory");
+
     // The default open refuses the directory; repair salvages it.
     let backup = tmp.path().join("data.bak");
     let out = kv(["repair", d, "--backup", s(&backup)]);
