@@ -151,13 +151,16 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path, backup: Option<&Path>) -> Resul
             line(ctx.out, &format!("dropped: {}", problem_line(p)))?;
         }
         let lost_text = match (lost, &rec.snapshot) {
-            (0, Some(snap)) if !only_tail => format!(
+            (None, _) => "lost: the records of unreadable or missing log segments (how many \
+                          cannot be told)"
+                .to_owned(),
+            (Some(0), Some(snap)) if !only_tail => format!(
                 "lost: no log record after snapshot {} (sequence {})",
                 snap.display(),
                 rec.snapshot_seq
             ),
-            (0, _) => "lost: no log record".to_owned(),
-            (n, _) => format!("lost: {n} log record(s) in the damaged ranges"),
+            (Some(0), _) => "lost: no log record".to_owned(),
+            (Some(n), _) => format!("lost: {n} log record(s) in the damaged ranges"),
         };
         line(ctx.out, &lost_text)?;
         for a in &actions {

@@ -107,18 +107,26 @@ impl Inspection {
     }
 
     /// Log records lost to sequence gaps above `covered` (records up to `covered`
-    /// are in the snapshot recovery used, so their loss loses nothing).
-    pub(crate) fn records_missing(&self, covered: u64) -> u64 {
-        self.wal
-            .problems
-            .iter()
-            .map(|d| match d.kind {
+    /// are in the snapshot recovery used, so their loss loses nothing); `None` when
+    /// whole segments are unreadable or missing, whose records cannot be counted.
+    pub(crate) fn records_missing(&self, covered: u64) -> Option<u64> {
+        let mut lost = 0;
+        for d in &self.wal.problems {
+            match d.kind {
                 Corruption::SeqGap { expected, found } => {
-                    found.0.saturating_sub(expected.0.max(covered + 1))
+                    lost += found.0.saturating_sub(expected.0.max(covered + 1));
                 }
-                _ => 0,
-            })
-            .sum()
+                Corruption::ShortHeader { .. }
+                | Corruption::BadMagic { .. }
+                | Corruption::UnsupportedVersion { .. }
+                | Corruption::HeaderChecksum { .. }
+                | Corruption::SegmentIdMismatch { .. }
+                | Corruption::ForeignLog { .. }
+                | Corruption::MissingSegment { .. } => return None,
+                _ => {}
+            }
+        }
+        Some(lost)
     }
 }
 
@@ -159,7 +167,11 @@ pub(crate) fn inspect(dir: &Path, progress: &Progress) -> Result<Inspection> {
     for file in &listing.snapshots {
         let bytes = std::fs::metadata(&file.path).map(|m| m.len()).unwrap_or(0);
         // `now` = 0: nothing counts as expired, so every entry is read and counted.
-        let result = SnapshotReader::open(&file.path, 0).and_then(SnapshotReader::verify);
+        // A file that cannot be read at all (permissions, I/O) is an error, not damage.
+        let result = match SnapshotReader::open(&file.path, 0).and_then(SnapshotReader::verify) {
+            Err(e) if !e.is_unreadable_snapshot() => return Err(e.into()),
+            r => r,
+        };
         progress.inc(bytes);
         snapshots.push(SnapshotCheck {
             path: file.path.clone(),

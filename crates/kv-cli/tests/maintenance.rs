@@ -413,3 +413,29 @@ fn damage_the_snapshot_already_covers_loses_nothing_on_repair() {
     ok(kv(["verify", d]));
     assert_eq!(ok(kv(["--dir", d, "get", "key:0004"])), "value 4");
 }
+
+#[test]
+fn a_segment_with_a_damaged_header_is_reported_at_offset_zero_and_repaired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    store_with(&dir, 3);
+    let d = s(&dir);
+    let seg = named(&dir, "wal-").remove(0);
+    flip(&seg, 30); // inside the 64-byte segment header
+    let out = kv(["verify", d]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains(&format!("BAD  {} at offset 0", seg.display())),
+        "{}",
+        stdout(&out)
+    );
+    let json = ok(kv(["--json", "repair", d]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["clean"], true, "{json}");
+    assert_eq!(v["records_lost"], serde_json::Value::Null, "{json}");
+    assert!(Path::new(v["backup"].as_str().unwrap())
+        .join(seg.file_name().unwrap())
+        .exists());
+    ok(kv(["verify", d]));
+    assert_eq!(ok(kv(["--dir", d, "keys"])), "");
+}
