@@ -51,18 +51,30 @@ pub(crate) struct Replay<'c> {
     pub(crate) map: HashMap<Vec<u8>, Slot, foldhash::fast::RandomState>,
     /// A `Clear` record was replayed: the base no longer counts.
     pub(crate) cleared: bool,
+    /// The map was empty when replay began.
+    pub(crate) base_empty: bool,
     pub(crate) now: u64,
     /// Entries found expired at the end.
     pub(crate) expired: u64,
 }
 
 impl<'c> Replay<'c> {
-    pub(crate) fn new(base: &'c kv_core::Cache, expired_base: ExpiredBase, now: u64) -> Self {
+    /// `records` (how many the log holds) sizes the overlay.
+    pub(crate) fn new(
+        base: &'c kv_core::Cache,
+        expired_base: ExpiredBase,
+        now: u64,
+        records: u64,
+    ) -> Self {
+        let mut map = HashMap::default();
+        map.reserve(records.min(1 << 24) as usize);
         Replay {
             base,
             expired_base,
-            map: HashMap::default(),
+            map,
             cleared: false,
+            // Nothing to look up in an empty map (no snapshot was loaded).
+            base_empty: base.is_empty(),
             now,
             expired: 0,
         }
@@ -70,21 +82,30 @@ impl<'c> Replay<'c> {
 
     /// The slot of `key`, fetched from the base map on first touch.
     fn slot(&mut self, key: Vec<u8>) -> &mut Slot {
-        let (base, cleared) = (self.base, self.cleared);
+        let (base, cleared, base_empty) = (self.base, self.cleared, self.base_empty);
         let expired_base = &mut self.expired_base;
         self.map.entry(key).or_insert_with_key(|key| {
             let state = if cleared {
                 None
             } else {
-                base.get_entry(key)
-                    .map(|e| Recovered {
+                let live = if base_empty {
+                    None
+                } else {
+                    base.get_entry(key).map(|e| Recovered {
                         value: e.value().to_vec(),
                         expires_at: e.expires_at().map(Timestamp::as_millis),
                         created: e.created().as_millis(),
                         updated: e.updated().as_millis(),
                         version: e.version(),
                     })
-                    .or_else(|| expired_base.remove(key))
+                };
+                live.or_else(|| {
+                    if expired_base.is_empty() {
+                        None
+                    } else {
+                        expired_base.remove(key)
+                    }
+                })
             };
             // (One from the expired base is removed at the end unless a record
             // revives it; either way `finish` sees it.)
@@ -293,7 +314,12 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                     snapshots_skipped: report.snapshots_skipped.len(),
                 });
             }
-            let mut replay = Replay::new(&cache, std::mem::take(&mut expired_base), now);
+            let mut replay = Replay::new(
+                &cache,
+                std::mem::take(&mut expired_base),
+                now,
+                wal_report.records,
+            );
             for record in w
                 .replay_from(kv_wal::Seq(snapshot_seq + 1))
                 .map_err(Error::wal("replaying the log"))?
