@@ -306,7 +306,9 @@ impl Options {
         self
     }
 
-    /// Size of one log segment file (default: kv-wal's default).
+    /// Size of one log segment file, preallocated (default: kv-wal's default,
+    /// 64 MiB). Opening a store reads the active segment, so smaller segments open
+    /// faster; a record must fit in one segment.
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = Some(bytes);
         self
@@ -487,8 +489,17 @@ impl Options {
         if self.snapshots_retained == 0 {
             return bad("snapshots_retained", "must be at least 1");
         }
-        if self.segment_size == Some(0) {
-            return bad("segment_size", "must be greater than zero");
+        if let Some(size) = self.segment_size {
+            if !(kv_wal::MIN_SEGMENT_SIZE..=kv_wal::MAX_SEGMENT_SIZE).contains(&size) {
+                return bad(
+                    "segment_size",
+                    format!(
+                        "must be from {} to {} bytes, got {size}",
+                        kv_wal::MIN_SEGMENT_SIZE,
+                        kv_wal::MAX_SEGMENT_SIZE
+                    ),
+                );
+            }
         }
         if self.max_key_size == 0 {
             return bad("max_key_size", "must be at least 1");
@@ -591,6 +602,7 @@ mod tests {
             "snapshots_retained"
         );
         assert_eq!(option_of(Options::new().segment_size(0)), "segment_size");
+        assert_eq!(option_of(Options::new().segment_size(100)), "segment_size");
         assert_eq!(option_of(Options::new().max_key_size(0)), "max_key_size");
         assert_eq!(
             option_of(Options::new().max_value_size(0)),
