@@ -197,7 +197,7 @@ impl Cache {
     #[inline]
     fn lookup(&self, hash: u64, key: &[u8]) -> Option<Raw> {
         let st = self.shard(hash).read();
-        st.find(hash, key).map(|pos| st.entries[pos].clone())
+        st.find(hash, key).map(|pos| st.at(pos).clone())
     }
 
     /// Removes `raw` if it is still the entry stored for its key, as an expiration.
@@ -205,8 +205,8 @@ impl Cache {
         let removed = {
             let mut st = self.shard(hash).write();
             match st.find(hash, key_of(raw)) {
-                Some(pos) if same(&st.entries[pos], raw) => {
-                    let r = st.remove_at(&self.hasher, hash, pos);
+                Some(pos) if same(st.at(pos), raw) => {
+                    let r = st.remove_at(pos);
                     self.release(1, size_of(&r) as u64);
                     Some(r)
                 }
@@ -326,12 +326,12 @@ impl Cache {
         let (removed, expired) = {
             let mut st = self.shard(hash).write();
             let pos = st.find(hash, key)?;
-            let raw = &st.entries[pos];
+            let raw = st.at(pos);
             let expired = header(raw).is_expired(now);
             if !expired && !pred(raw) {
                 return None;
             }
-            let r = st.remove_at(&self.hasher, hash, pos);
+            let r = st.remove_at(pos);
             self.release(1, size_of(&r) as u64);
             (r, expired)
         };
@@ -358,7 +358,7 @@ impl Cache {
             let Some(pos) = st.find(hash, key) else {
                 return false;
             };
-            let raw = &st.entries[pos];
+            let raw = st.at(pos);
             if header(raw).is_expired(now) {
                 raw.clone()
             } else {

@@ -44,10 +44,10 @@ impl Evictor {
     /// reject.
     ///
     /// A shard with no more than `samples` entries is scanned whole: the choice is
-    /// exact (ties go to the earlier position). A larger one is sampled, as Redis
-    /// does: `samples` random entries join the shard's pool of up to 16 earlier
-    /// candidates, all are scored now, the best one still stored is the victim and
-    /// the next best 16 stay in the pool for the next eviction.
+    /// exact (ties go to the earlier slot). A larger one is sampled, as Redis does:
+    /// `samples` random entries join the shard's pool of up to 16 earlier candidates,
+    /// all are scored now, the best one still stored is the victim and the next best
+    /// 16 stay in the pool for the next eviction.
     pub(crate) fn pick(
         &self,
         state: &mut ShardState,
@@ -59,23 +59,20 @@ impl Evictor {
         if n == 0 || self.policy == EvictionPolicy::None {
             return None;
         }
+        let all = 0..state.slot_count();
         if n <= self.samples {
-            return self.best_of(state, now, exclude, &mut (0..n));
+            return self.best_of(state, now, exclude, &mut all.clone());
         }
+        let sampled = self.sample(state);
         if self.policy == EvictionPolicy::Random {
             return self
-                .best_of(
-                    state,
-                    now,
-                    exclude,
-                    &mut (0..self.samples).map(|_| random_below(n)),
-                )
-                .or_else(|| self.best_of(state, now, exclude, &mut (0..n)));
+                .best_of(state, now, exclude, &mut sampled.into_iter())
+                .or_else(|| self.best_of(state, now, exclude, &mut all.clone()));
         }
         let mut candidates = std::mem::take(&mut state.scratch);
         candidates.extend(state.pool.drain(..).map(|r| (0, r)));
-        for _ in 0..self.samples {
-            let raw = &state.entries[random_below(n)];
+        for pos in sampled {
+            let raw = state.at(pos);
             if !candidates.iter().any(|(_, c)| same(c, raw)) {
                 candidates.push((0, raw.clone()));
             }
@@ -89,7 +86,7 @@ impl Evictor {
             if victim.is_none() && !exclude(&raw) {
                 let key = key_of(&raw);
                 match state.find(hasher.hash(key), key) {
-                    Some(pos) if same(&state.entries[pos], &raw) => victim = Some(pos),
+                    Some(pos) if same(state.at(pos), &raw) => victim = Some(pos),
                     // Gone or replaced since it was pooled: forget it.
                     _ => {}
                 }
@@ -102,10 +99,28 @@ impl Evictor {
         state.scratch = candidates;
         // Every candidate was excluded or stale (say, a batch covering most of the
         // shard): scan, so that a victim is found if there is one.
-        victim.or_else(|| self.best_of(state, now, exclude, &mut (0..n)))
+        victim.or_else(|| self.best_of(state, now, exclude, &mut all.clone()))
     }
 
-    /// The best-scored position among `positions`.
+    /// Positions of up to `samples` random entries. At least a quarter of the slots
+    /// hold entries once a shard has more than a few, so eight tries per sample find
+    /// them all but with vanishing odds.
+    fn sample(&self, state: &ShardState) -> Vec<usize> {
+        let slots = state.slot_count();
+        let mut found = Vec::with_capacity(self.samples);
+        for _ in 0..self.samples * 8 {
+            if found.len() == self.samples {
+                break;
+            }
+            let pos = random_below(slots);
+            if state.slot(pos).is_some() {
+                found.push(pos);
+            }
+        }
+        found
+    }
+
+    /// The best-scored entry among the slots at `positions`.
     fn best_of(
         &self,
         state: &ShardState,
@@ -115,7 +130,9 @@ impl Evictor {
     ) -> Option<usize> {
         let mut best: Option<(u128, usize)> = None;
         for pos in positions {
-            let raw = &state.entries[pos];
+            let Some(raw) = state.slot(pos) else {
+                continue;
+            };
             if exclude(raw) {
                 continue;
             }

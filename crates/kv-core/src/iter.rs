@@ -20,8 +20,7 @@ impl Cache {
         };
         let now = self.now();
         let st = s.read();
-        st.entries
-            .iter()
+        st.iter()
             .filter(|r| !header(r).is_expired(now))
             .map(|r| Entry::new(r.clone()))
             .collect()

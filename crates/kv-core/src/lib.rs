@@ -46,12 +46,12 @@
 //!   value, behind a thin reference-counted pointer. A [`Value`] is that pointer: a hit
 //!   copies no bytes and holds no lock.
 //! - **Shards.** Keys are hashed once with a per-process keyed hash (foldhash, random
-//!   seed); the hash picks the shard and the slot. A shard is a dense vector of
-//!   entries plus a compact hash index of positions (32-bit slots with a 7-bit tag),
-//!   behind a reader-writer lock. Reads take it shared; writes, exclusive.
-//! - **Memory.** About 62-63 bytes per entry beyond the key and value bytes (measured
-//!   by `examples/mem_per_entry.rs`): 48 for the entry's allocation, 8.5 for its
-//!   vector slot, 4.7-7.1 for its index slot.
+//!   seed); the hash picks the shard and the slot. A shard is an open-addressing table
+//!   (a tag byte and an entry pointer per slot, linear probing) behind a reader-writer
+//!   lock. Reads take it shared; writes, exclusive.
+//! - **Memory.** About 58-62 bytes per entry beyond the key and value bytes (measured
+//!   by `examples/mem_per_entry.rs`): 48 for the entry's allocation (plus its 8-byte
+//!   alignment padding), 10 to 12.5 for its table slot.
 //! - **Reads stay shared.** A read records its access in the entry header only when
 //!   something changed: the second of the last access, or a step of a probabilistic
 //!   counter (logarithmic for LFU, floating-point for the access count). Metrics are

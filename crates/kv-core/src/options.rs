@@ -76,7 +76,7 @@ pub struct Options {
     /// Longest value in bytes. Default 1 MiB ([`DEFAULT_MAX_VALUE_SIZE`]); at least 1.
     pub max_value_size: usize,
     /// Most entries the cache holds. Default 1,000,000 ([`DEFAULT_MAX_ENTRIES`]); at
-    /// least 1, at most `u32::MAX`, and at most 16,777,214 per shard. Entries that are expired but not yet reclaimed
+    /// least 1 and at most `u32::MAX`. Entries that are expired but not yet reclaimed
     /// count until they are.
     pub max_entries: usize,
     /// Optional budget for the key and value bytes of all entries. Default `None` (no
@@ -210,16 +210,6 @@ impl Options {
                 format!("must be 1 to {}, got {}", u32::MAX, self.max_entries),
             );
         }
-        let per_shard = crate::index::MAX_SHARD_ENTRIES / 2;
-        if self.shards.is_power_of_two() && self.max_entries / self.shards > per_shard {
-            return bad(
-                "max_entries",
-                format!(
-                    "at most {per_shard} per shard ({} shards), got {}",
-                    self.shards, self.max_entries
-                ),
-            );
-        }
         if self.max_bytes == Some(0) {
             return bad("max_bytes", "must be at least 1 when set, got 0".into());
         }
@@ -325,14 +315,9 @@ mod tests {
         );
         assert_eq!(option_of(d().max_entries(0)), "max_entries");
         assert_eq!(
-            option_of(d().max_entries(40_000_000).shards(2)),
+            option_of(d().max_entries(u32::MAX as usize + 1)),
             "max_entries"
         );
-        Options::default()
-            .max_entries(40_000_000)
-            .shards(4)
-            .validate()
-            .unwrap();
         assert_eq!(option_of(d().max_bytes(Some(0))), "max_bytes");
         assert_eq!(option_of(d().shards(3)), "shards");
         assert_eq!(option_of(d().shards(0)), "shards");

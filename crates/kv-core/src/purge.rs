@@ -23,9 +23,10 @@ pub struct PurgeStats {
 impl Cache {
     /// Removes expired entries, examining at most `budget` entries.
     ///
-    /// Each shard keeps a cursor, and calls sweep shard after shard from where the
-    /// last call stopped, so successive calls cover the whole cache (unlike random
-    /// sampling, nothing is missed for long). Entries are examined under the shard's
+    /// Each shard keeps a cursor over its table's slots, and calls sweep shard after
+    /// shard from where the last call stopped, so successive calls cover the whole
+    /// cache (unlike random sampling, nothing is missed for long; an entry can be
+    /// missed for one pass only if its table was rebuilt meanwhile). Entries are examined under the shard's
     /// read lock, `CHUNK` (64) at a time; only the expired ones found are then removed
     /// under the write lock, briefly. A call stops when its budget is spent or it has
     /// finished a pass over every shard. `on_expire` runs after the locks are released.
@@ -40,19 +41,25 @@ impl Cache {
             let want = (budget - stats.examined).min(CHUNK);
             let (found, finished) = {
                 let st = shard.read();
-                let len = st.len();
-                let start = shard.purge_cursor.load(Relaxed).min(len);
-                let end = (start + want).min(len);
-                let found: Vec<Raw> = st.entries[start..end]
-                    .iter()
-                    .filter(|r| header(r).is_expired(now))
-                    .cloned()
-                    .collect();
-                stats.examined += end - start;
-                let finished = end >= len;
+                let slots = st.slot_count();
+                let mut pos = shard.purge_cursor.load(Relaxed).min(slots);
+                let mut found: Vec<Raw> = Vec::new();
+                let mut examined = 0;
+                // Empty slots cost next to nothing; entries count against the budget.
+                while pos < slots && examined < want {
+                    if let Some(raw) = st.slot(pos) {
+                        examined += 1;
+                        if header(raw).is_expired(now) {
+                            found.push(raw.clone());
+                        }
+                    }
+                    pos += 1;
+                }
+                stats.examined += examined;
+                let finished = pos >= slots;
                 shard
                     .purge_cursor
-                    .store(if finished { 0 } else { end }, Relaxed);
+                    .store(if finished { 0 } else { pos }, Relaxed);
                 (found, finished)
             };
             if finished {
@@ -70,8 +77,8 @@ impl Cache {
                 for raw in &found {
                     let hash = self.hasher.hash(key_of(raw));
                     if let Some(pos) = st.find(hash, key_of(raw)) {
-                        if same(&st.entries[pos], raw) {
-                            let r = st.remove_at(&self.hasher, hash, pos);
+                        if same(st.at(pos), raw) {
+                            let r = st.remove_at(pos);
                             self.release(1, size_of(&r) as u64);
                             pending.expired.push((Entry::new(r), ExpiryCause::Purge));
                         }

@@ -1,5 +1,5 @@
-//! One shard: a dense vector of entries (so that sampling picks an entry in O(1))
-//! and a hash index of positions into it, behind one reader-writer lock.
+//! One shard: a table of entries (see `index.rs`) and eviction candidates, behind one
+//! reader-writer lock.
 
 use std::sync::atomic::AtomicUsize;
 
@@ -9,7 +9,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::entry::{key_of, Raw};
 use crate::flight::Flight;
 use crate::hash::KeyHasher;
-use crate::index::Index;
+use crate::index::Table;
 
 /// A shard: its lock-protected state and the side tables that live outside the lock.
 #[derive(Default)]
@@ -43,10 +43,8 @@ impl Shard {
 /// The entries of one shard.
 #[derive(Default)]
 pub(crate) struct ShardState {
-    /// Every entry of the shard, in no particular order.
-    pub(crate) entries: Vec<Raw>,
-    /// Positions in `entries`, found by the key's hash.
-    index: Index,
+    /// The entries, by key hash.
+    table: Table,
     /// The highest version written in this shard; automatic versions go above it.
     pub(crate) max_version: u64,
     /// Eviction candidates kept from earlier samples (see `eviction.rs`).
@@ -59,58 +57,60 @@ impl ShardState {
     /// Position of `key`'s entry.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
-        let entries = &self.entries;
-        self.index
-            .find(hash, |pos| key_of(&entries[pos]) == key)
-            .map(|(_, pos)| pos)
+        self.table.find(hash, |raw| key_of(raw) == key)
+    }
+
+    /// The entry at `pos`, a position [`find`](Self::find) or sampling returned
+    /// under the same lock.
+    #[inline]
+    pub(crate) fn at(&self, pos: usize) -> &Raw {
+        self.table
+            .slot(pos)
+            .expect("a position from find holds an entry")
+    }
+
+    /// The entry at `pos`, if that slot holds one (for sampling).
+    pub(crate) fn slot(&self, pos: usize) -> Option<&Raw> {
+        self.table.slot(pos)
+    }
+
+    /// Number of slots: positions run from 0 to this.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.table.slot_count()
+    }
+
+    /// The entries, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Raw> {
+        self.table.iter()
     }
 
     /// Adds an entry for a key that is not present; returns its position.
     pub(crate) fn push(&mut self, hasher: &KeyHasher, hash: u64, raw: Raw) -> usize {
-        let pos = self.entries.len();
-        if pos == self.entries.capacity() {
-            // Grow by an eighth, not double: amortized O(1) still, but the spare slots
-            // average 6% instead of 50% (memory per entry is a target).
-            self.entries.reserve_exact((pos / 8).max(16));
-        }
-        self.entries.push(raw);
-        let entries = &self.entries;
-        self.index
-            .insert(hash, pos, |p| hasher.hash(key_of(&entries[p])));
-        pos
+        self.table.insert(hash, raw, |r| hasher.hash(key_of(r)))
     }
 
     /// Puts `raw` at `pos` (same key) and returns what was there.
     pub(crate) fn replace(&mut self, pos: usize, raw: Raw) -> Raw {
-        std::mem::replace(&mut self.entries[pos], raw)
+        self.table
+            .replace(pos, raw)
+            .expect("a position from find holds an entry")
     }
 
-    /// Removes the entry at `pos`, whose key hashes to `hash`.
-    pub(crate) fn remove_at(&mut self, hasher: &KeyHasher, hash: u64, pos: usize) -> Raw {
-        if let Some((slot, _)) = self.index.find(hash, |p| p == pos) {
-            self.index.remove(slot);
-        }
-        let raw = self.entries.swap_remove(pos);
-        if pos < self.entries.len() {
-            // The last entry moved into `pos`: repoint its index slot.
-            let moved_from = self.entries.len();
-            let moved_hash = hasher.hash(key_of(&self.entries[pos]));
-            if let Some((slot, _)) = self.index.find(moved_hash, |p| p == moved_from) {
-                self.index.set_pos(slot, pos);
-            }
-        }
-        raw
+    /// Removes the entry at `pos` and returns it.
+    pub(crate) fn remove_at(&mut self, pos: usize) -> Raw {
+        self.table
+            .remove(pos)
+            .expect("a position from find holds an entry")
     }
 
     /// Removes every entry and returns them.
     pub(crate) fn take_all(&mut self) -> Vec<Raw> {
-        self.index.clear();
         self.pool.clear();
-        std::mem::take(&mut self.entries)
+        self.table.take_all()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.table.len()
     }
 }
 
@@ -127,28 +127,29 @@ mod tests {
     }
 
     #[test]
-    fn positions_stay_right_through_swap_removes() {
+    fn find_replace_remove_and_take_all() {
         let h = KeyHasher::default();
         let mut s = ShardState::default();
         let keys: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_le_bytes().to_vec()).collect();
         for k in &keys {
             s.push(&h, h.hash(k), raw(k));
         }
-        // Remove every third key, from the front, so the last entry keeps moving.
         for k in keys.iter().step_by(3) {
             let pos = s.find(h.hash(k), k).unwrap();
-            let gone = s.remove_at(&h, h.hash(k), pos);
-            assert_eq!(key_of(&gone), &k[..]);
+            assert_eq!(key_of(&s.remove_at(pos)), &k[..]);
         }
+        let pos = s.find(h.hash(&keys[1]), &keys[1]).unwrap();
+        let old = s.replace(pos, raw(&keys[1]));
+        assert_eq!(key_of(&old), &keys[1][..]);
         for (i, k) in keys.iter().enumerate() {
             let found = s.find(h.hash(k), k);
-            if i % 3 == 0 {
-                assert_eq!(found, None);
-            } else {
-                assert_eq!(key_of(&s.entries[found.unwrap()]), &k[..]);
+            assert_eq!(found.is_some(), i % 3 != 0);
+            if let Some(pos) = found {
+                assert_eq!(key_of(s.at(pos)), &k[..]);
             }
         }
         assert_eq!(s.len(), 200 - 67);
+        assert_eq!(s.iter().count(), 133);
         assert_eq!(s.take_all().len(), 133);
         assert_eq!(s.find(h.hash(&keys[1]), &keys[1]), None);
     }

@@ -10,7 +10,6 @@ use crate::entry::{header, key_of, new_raw, size_of, Raw};
 use crate::events::Pending;
 use crate::hash::shard_of;
 use crate::header::Header;
-use crate::index::MAX_SHARD_ENTRIES;
 use crate::metrics::Counters;
 use crate::shard::WriteGuard;
 use crate::{
@@ -237,8 +236,8 @@ impl Cache {
         for (op, &hash) in ops.iter().zip(hashes) {
             let st = &mut guards[slot(guards, hash)].1;
             if let Some(pos) = st.find(hash, op.key()) {
-                if header(&st.entries[pos]).is_expired(now) {
-                    let r = st.remove_at(&self.hasher, hash, pos);
+                if header(st.at(pos)).is_expired(now) {
+                    let r = st.remove_at(pos);
                     self.release(1, size_of(&r) as u64);
                     Counters::add(&self.metrics.local().expirations, 1);
                     pending.expired.push((Entry::new(r), ExpiryCause::Write));
@@ -255,7 +254,7 @@ impl Cache {
                 Some(s) => *s,
                 None => {
                     let st = &guards[slot(guards, hash)].1;
-                    st.find(hash, key).map(|p| size_of(&st.entries[p]))
+                    st.find(hash, key).map(|p| size_of(st.at(p)))
                 }
             };
             let after = match op {
@@ -282,16 +281,6 @@ impl Cache {
             }
         };
         self.check_fits(footprint)?;
-        // A shard's index addresses at most MAX_SHARD_ENTRIES positions (never reached
-        // with valid options unless the hash is wildly unbalanced).
-        if guards
-            .iter()
-            .any(|(_, st)| st.len() + ops.len() > MAX_SHARD_ENTRIES)
-        {
-            return Err(Stop::Fail(Error::StoreFull {
-                limit: StoreLimit::Entries(self.opts.max_entries),
-            }));
-        }
 
         // 3. Room for it, by eviction if allowed.
         let exclude = |raw: &Raw| ops.iter().any(|op| op.key() == key_of(raw));
@@ -319,7 +308,7 @@ impl Cache {
                     st.max_version = st.max_version.max(version);
                     let created = write
                         .created
-                        .unwrap_or_else(|| found.map_or(now, |p| header(&st.entries[p]).created()));
+                        .unwrap_or_else(|| found.map_or(now, |p| header(st.at(p)).created()));
                     let updated = write.updated.unwrap_or(now);
                     let h =
                         Header::new(key.len(), version, created, updated, write.expires_at, now);
@@ -336,7 +325,7 @@ impl Cache {
                 }
                 BatchOp::Delete { .. } => {
                     if let Some(pos) = found {
-                        drop(st.remove_at(&self.hasher, hash, pos));
+                        drop(st.remove_at(pos));
                         deleted += 1;
                     }
                 }
@@ -411,8 +400,7 @@ impl Cache {
                 });
             };
             let st = &mut guards[g].1;
-            let hash = self.hasher.hash(key_of(&st.entries[pos]));
-            let raw = st.remove_at(&self.hasher, hash, pos);
+            let raw = st.remove_at(pos);
             self.release(1, size_of(&raw) as u64);
             Counters::add(&self.metrics.local().evictions, 1);
             let cause = match limit {
