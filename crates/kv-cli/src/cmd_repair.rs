@@ -38,7 +38,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path, backup: Option<&Path>) -> Resul
     }
 
     // The backup is taken under the shared lock, so no store changes the files while
-    // they are copied.
+    // they are copied. The lock is then released for the store opened below (a flock
+    // conflicts even within one process); a store that another process opens in
+    // between makes that open fail with "locked", and the backup is simply extra.
     let to = backup
         .map(Path::to_path_buf)
         .unwrap_or_else(|| datadir::default_backup_path(dir, datadir::now_ms()));
