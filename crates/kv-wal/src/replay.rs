@@ -89,11 +89,15 @@ impl Replay {
                 self.failed = true;
                 return Some(Err(e));
             }
+            // Read each segment as recovery did: only the active one (planned last)
+            // may end in a power-loss hole; a hole salvage skipped in a sealed one is
+            // skipped again.
+            let is_active = self.plan.is_empty();
             let scanner = Scanner::new(
                 self.storage.describe(&name),
                 Seed::new(self.log, seg.id),
                 self.mode,
-                true,
+                is_active,
                 seg.first_seq,
             )
             .skip_below(self.from);
