@@ -126,6 +126,22 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        #[test]
+        fn any_bytes_round_trip_on_one_line(
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            at in proptest::option::of(proptest::prelude::any::<u64>()),
+        ) {
+            let text = encode(&key, &value, at).to_string();
+            proptest::prop_assert!(!text.contains('\n'));
+            let line = decode(&text).unwrap();
+            proptest::prop_assert_eq!(line, Line { key, value, expires_at_ms: at });
+        }
+    }
+
     #[test]
     fn bad_lines_say_what_is_wrong() {
         for (text, says) in [
