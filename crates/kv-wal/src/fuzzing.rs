@@ -276,8 +276,12 @@ mod tests {
             }
             check_open(&sim, &files, RecoveryMode::TolerateTornTail).map(|r| r.len())
         };
-        // Unsynced when it was lost: the log ends before it.
-        assert_eq!(open("fixed-hole"), Some(1));
+        // Unsynced when a whole sector of it was lost: the log ends before it (records
+        // at 64, 264, 304, 368 and 416 are whole; the one at 464 runs into 512..1024).
+        assert_eq!(open("power-loss-hole"), Some(5));
+        // A zeroed record followed by a valid one in the same sector: no lost write
+        // leaves that (the later record's sector would carry the earlier one).
+        assert_eq!(open("fixed-hole"), None);
         // Durable before the records after it were written: corruption.
         assert_eq!(open("fixed-durable-hole"), None);
         assert_eq!(open("durable-flipped-bit"), None);
@@ -472,9 +476,14 @@ mod tests {
         undecodable[0][offsets[1] + 8] = 9; // unknown type
         write(&replay, "fixed-unknown-type", &fixed(&undecodable));
         let mut hole = one.clone();
-        // Record 2 zeroed, record 3 valid: written unsynced, so a power-loss hole.
+        // Record 2 zeroed, record 3 valid in the same sector: corruption, though unsynced.
         hole[0][offsets[1]..offsets[2]].fill(0);
         write(&replay, "fixed-hole", &fixed(&hole));
+        // A whole sector lost in the middle of unsynced records: the log ends at the
+        // first record with bytes in it.
+        let mut lost = segments_with(12, 4096, 150, SyncPolicy::Never, CrashMode::KeepUnsynced);
+        lost[0][512..1024].fill(0);
+        write(&replay, "power-loss-hole", &join_segments(&lost));
         // The same with every record synced before the next: a hole in durable bytes.
         let mut durable =
             segments_with(4, 512, 20, SyncPolicy::EveryWrite, CrashMode::DropUnsynced);

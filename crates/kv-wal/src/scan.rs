@@ -206,19 +206,20 @@ pub(crate) const SECTOR: u64 = 512;
 /// - No valid record after `at` carries a durable mark above `at`: each was appended
 ///   while the damaged record was still unsynced. (A mark above `at` means a sync
 ///   covering it had completed: its damage came later, and is corruption.)
-/// - Some sector overlapping `at..first_valid` reads as zeros there. A dropped write
-///   leaves its sectors as they last were on disk, and every byte past the durable
-///   point of a segment was zero then (segments are created zeroed, torn tails are
-///   zero-filled and synced before new appends); the record before `first_valid`
-///   would otherwise be intact. A flipped bit leaves no such zeros.
+/// - Some sector ending at or before `first_valid` reads as zeros from `at` on. A
+///   dropped write leaves a sector as it last reached the disk, with the writes made
+///   to it before that moment and none after; and every byte past the durable point
+///   of a segment was zero on disk (segments are created zeroed, torn tails are
+///   zero-filled and synced before new appends). So a sector that lost the damaged
+///   record's bytes reads as zeros from `at` on, and cannot hold the start of the valid
+///   record (written later). A flipped bit leaves no such sector.
 fn lost_writes(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Seed) -> bool {
-    let end = first_valid.min(seg.len() as u64);
     let mut sector = at / SECTOR * SECTOR;
     let mut zeroed = false;
-    while sector < end && !zeroed {
-        let lo = sector.max(at) as usize;
-        let hi = (sector + SECTOR).min(end) as usize;
-        zeroed = seg[lo..hi].iter().all(|&b| b == 0);
+    while !zeroed && sector + SECTOR <= first_valid.min(seg.len() as u64) {
+        zeroed = seg[sector.max(at) as usize..(sector + SECTOR) as usize]
+            .iter()
+            .all(|&b| b == 0);
         sector += SECTOR;
     }
     zeroed && !durable_after(seg, at, first_valid, expected, seed)
