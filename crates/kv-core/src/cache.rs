@@ -206,7 +206,7 @@ impl Cache {
             let mut st = self.shard(hash).write();
             match st.find(hash, key_of(raw)) {
                 Some(pos) if same(st.at(pos), raw) => {
-                    let r = st.remove_at(pos);
+                    let r = st.remove_at(&self.hasher, pos);
                     self.release(1, size_of(&r) as u64);
                     Some(r)
                 }
@@ -331,7 +331,7 @@ impl Cache {
             if !expired && !pred(raw) {
                 return None;
             }
-            let r = st.remove_at(pos);
+            let r = st.remove_at(&self.hasher, pos);
             self.release(1, size_of(&r) as u64);
             (r, expired)
         };

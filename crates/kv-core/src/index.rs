@@ -120,9 +120,11 @@ impl Table {
         self.slots[pos].replace(raw)
     }
 
-    /// Removes the entry at `pos` (from [`find`](Self::find)) and returns it.
-    pub(crate) fn remove(&mut self, pos: usize) -> Option<Raw> {
-        let raw = self.slots[pos].take()?;
+    /// Removes the entry at `pos` (from [`find`](Self::find)) and returns it. A table
+    /// left less than a quarter full is rebuilt smaller (positions change then), so
+    /// that sampling keeps finding entries in few tries.
+    pub(crate) fn remove(&mut self, pos: usize, rehash: impl Fn(&Raw) -> u64) -> Option<Raw> {
+        let raw = self.slots.get_mut(pos)?.take()?;
         if self.tags[self.next(pos)] == EMPTY {
             self.tags[pos] = EMPTY;
         } else {
@@ -130,6 +132,9 @@ impl Table {
             self.tombs += 1;
         }
         self.live -= 1;
+        if self.tags.len() > 64 && self.live * 4 < self.tags.len() {
+            self.rebuild(rehash);
+        }
         Some(raw)
     }
 
@@ -190,7 +195,7 @@ mod tests {
             for k in victims {
                 let key = k.to_le_bytes();
                 let pos = table.find(h.hash(&key), |r| key_of(r) == key).unwrap();
-                assert_eq!(key_of(&table.remove(pos).unwrap()), key);
+                assert_eq!(key_of(&table.remove(pos, rehash).unwrap()), key);
                 present.remove(&k);
             }
             for k in 0..5000u32 {
@@ -206,6 +211,19 @@ mod tests {
             // Never more than 90% used, so probes end.
             assert!((table.live + table.tombs) * 10 <= table.tags.len() * 9);
         }
+        // Emptied, it shrinks back.
+        for k in present.clone() {
+            let key = k.to_le_bytes();
+            let pos = table.find(h.hash(&key), |r| key_of(r) == key).unwrap();
+            table.remove(pos, rehash);
+            present.remove(&k);
+        }
+        assert_eq!(table.len(), 0);
+        assert!(
+            table.slot_count() <= 64,
+            "{} slots left",
+            table.slot_count()
+        );
         assert_eq!(table.take_all().len(), present.len());
         assert_eq!(table.len(), 0);
         assert_eq!(table.find(h.hash(b"x"), |_| true), None);

@@ -78,7 +78,7 @@ impl Cache {
                     let hash = self.hasher.hash(key_of(raw));
                     if let Some(pos) = st.find(hash, key_of(raw)) {
                         if same(st.at(pos), raw) {
-                            let r = st.remove_at(pos);
+                            let r = st.remove_at(&self.hasher, pos);
                             self.release(1, size_of(&r) as u64);
                             pending.expired.push((Entry::new(r), ExpiryCause::Purge));
                         }

@@ -96,10 +96,11 @@ impl ShardState {
             .expect("a position from find holds an entry")
     }
 
-    /// Removes the entry at `pos` and returns it.
-    pub(crate) fn remove_at(&mut self, pos: usize) -> Raw {
+    /// Removes the entry at `pos` and returns it. Positions found earlier are void
+    /// afterwards (the table may shrink).
+    pub(crate) fn remove_at(&mut self, hasher: &KeyHasher, pos: usize) -> Raw {
         self.table
-            .remove(pos)
+            .remove(pos, |r| hasher.hash(key_of(r)))
             .expect("a position from find holds an entry")
     }
 
@@ -136,7 +137,7 @@ mod tests {
         }
         for k in keys.iter().step_by(3) {
             let pos = s.find(h.hash(k), k).unwrap();
-            assert_eq!(key_of(&s.remove_at(pos)), &k[..]);
+            assert_eq!(key_of(&s.remove_at(&h, pos)), &k[..]);
         }
         let pos = s.find(h.hash(&keys[1]), &keys[1]).unwrap();
         let old = s.replace(pos, raw(&keys[1]));

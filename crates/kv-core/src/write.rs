@@ -237,7 +237,7 @@ impl Cache {
             let st = &mut guards[slot(guards, hash)].1;
             if let Some(pos) = st.find(hash, op.key()) {
                 if header(st.at(pos)).is_expired(now) {
-                    let r = st.remove_at(pos);
+                    let r = st.remove_at(&self.hasher, pos);
                     self.release(1, size_of(&r) as u64);
                     Counters::add(&self.metrics.local().expirations, 1);
                     pending.expired.push((Entry::new(r), ExpiryCause::Write));
@@ -325,7 +325,7 @@ impl Cache {
                 }
                 BatchOp::Delete { .. } => {
                     if let Some(pos) = found {
-                        drop(st.remove_at(pos));
+                        drop(st.remove_at(&self.hasher, pos));
                         deleted += 1;
                     }
                 }
@@ -400,7 +400,7 @@ impl Cache {
                 });
             };
             let st = &mut guards[g].1;
-            let raw = st.remove_at(pos);
+            let raw = st.remove_at(&self.hasher, pos);
             self.release(1, size_of(&raw) as u64);
             Counters::add(&self.metrics.local().evictions, 1);
             let cause = match limit {
