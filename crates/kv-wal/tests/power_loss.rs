@@ -390,3 +390,74 @@ fn power_losses_beside_the_interval_flusher_open_as_the_intact_prefix() {
     }
     wal.close().unwrap();
 }
+
+/// The durable mark of every record of segment `name`, by offset.
+fn marks(sim: &SimStorage, name: &str) -> Vec<(usize, u32)> {
+    let bytes = sim.file(name).unwrap();
+    extents(sim)
+        .into_iter()
+        .filter(|(n, _, _)| n == name)
+        .map(|(_, at, _)| {
+            let mark = u32::from_le_bytes(bytes[at + 25..at + 29].try_into().unwrap());
+            (at, mark)
+        })
+        .collect()
+}
+
+#[test]
+fn each_record_carries_the_end_of_the_last_completed_sync() {
+    let sim = SimStorage::new();
+    let first = SegmentId(1).file_name();
+    let (wal, _) = open_sim(
+        &sim,
+        4096,
+        SyncPolicy::Never,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    for i in 0..3 {
+        append(&wal, &put(i, 50), i).unwrap();
+    }
+    // Nothing synced yet: every mark is the header's end.
+    let m = marks(&sim, &first);
+    assert_eq!(m.iter().map(|&(_, d)| d).collect::<Vec<_>>(), [64; 3]);
+    wal.sync().unwrap();
+    let synced_to = wal.stats().bytes as u32;
+    for i in 3..5 {
+        append(&wal, &put(i, 50), i).unwrap();
+    }
+    let m = marks(&sim, &first);
+    assert_eq!(
+        m[3..].iter().map(|&(_, d)| d).collect::<Vec<_>>(),
+        [synced_to; 2]
+    );
+    assert_eq!(
+        m[3].0 as u32, synced_to,
+        "the sync ended where record 4 starts"
+    );
+    // Reopened: recovery made everything durable, and the next record says so.
+    wal.close().unwrap();
+    drop(wal);
+    let (wal, _) = open_sim(
+        &sim,
+        4096,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    let reopened_at = wal.stats().bytes as u32;
+    append(&wal, &put(5, 50), 5).unwrap();
+    // With every write synced, each record's mark is its own offset.
+    append(&wal, &put(6, 50), 6).unwrap();
+    let m = marks(&sim, &first);
+    assert_eq!(m[5], (reopened_at as usize, reopened_at));
+    assert_eq!(m[6].1 as usize, m[6].0);
+    // A new segment starts over from its header.
+    let mut i = 7;
+    while wal.stats().segments == 1 {
+        append(&wal, &put(i, 50), i).unwrap();
+        i += 1;
+    }
+    assert_eq!(marks(&sim, &SegmentId(2).file_name())[0], (64, 64));
+    wal.close().unwrap();
+}
