@@ -54,7 +54,7 @@ pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<
         .sync(sync)
         .recovery(recovery)
         // A new log continues after the snapshot it starts from.
-        .first_seq(Seq(snapshot_seq + 1));
+        .first_seq(Seq(snapshot_seq.saturating_add(1)));
     if let Some(size) = opts.segment_size {
         wo = wo.segment_size(size);
     }

@@ -304,13 +304,15 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
             // when none was), or records are missing: a snapshot fallback whose log
             // was truncated, or files removed by hand.
             let missing = match wal_report.first_seq {
-                Some(first) => first > snapshot_seq + 1,
+                Some(first) => first > snapshot_seq.saturating_add(1),
                 None => w.last_seq().0 > snapshot_seq,
             };
             if missing && opts.recovery != RecoveryMode::SalvageValid {
                 return Err(Error::LogGap {
                     snapshot_seq,
-                    log_first_seq: wal_report.first_seq.unwrap_or(w.last_seq().0 + 1),
+                    log_first_seq: wal_report
+                        .first_seq
+                        .unwrap_or(w.last_seq().0.saturating_add(1)),
                     snapshots_skipped: report.snapshots_skipped.len(),
                 });
             }
@@ -321,7 +323,7 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                 wal_report.records,
             );
             for record in w
-                .replay_from(kv_wal::Seq(snapshot_seq + 1))
+                .replay_from(kv_wal::Seq(snapshot_seq.saturating_add(1)))
                 .map_err(Error::wal("replaying the log"))?
             {
                 let record = record.map_err(Error::wal("replaying the log"))?;

@@ -67,7 +67,7 @@ impl Inner {
                     .map_err(Error::wal("appending a record; the write was not applied"))?
                     .0
             }
-            None => self.seq.fetch_add(1, Ordering::AcqRel) + 1,
+            None => self.seq.fetch_add(1, Ordering::AcqRel).wrapping_add(1),
         };
         let (r, evicted) = apply(Stamp { seq, now })?;
         self.log_evictions(&evicted)?;
