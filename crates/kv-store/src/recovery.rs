@@ -220,13 +220,60 @@ impl<'c> Replay<'c> {
                 cache.delete(key);
             }
         }
-        for (key, slot) in self.map {
-            if let (true, Some(e)) = (slot.changed, slot.state) {
-                evictions.extend(crate::mem::insert_recovered(cache, &key, &e)?);
-            }
+        let puts: Vec<(Vec<u8>, Recovered)> = self
+            .map
+            .into_iter()
+            .filter_map(|(key, slot)| match (slot.changed, slot.state) {
+                (true, Some(e)) => Some((key, e)),
+                _ => None,
+            })
+            .collect();
+        for part in insert_parallel(cache, puts) {
+            evictions.extend(part?);
         }
         Ok((evictions, self.expired))
     }
+}
+
+/// Inserts distinct recovered entries into the map, on several threads when there are
+/// many (each thread also frees what it inserted).
+fn insert_parallel(
+    cache: &kv_core::Cache,
+    mut puts: Vec<(Vec<u8>, Recovered)>,
+) -> Vec<Result<Evicted>> {
+    let insert_all = |part: Vec<(Vec<u8>, Recovered)>| -> Result<Evicted> {
+        let mut evicted = Evicted::new();
+        for (key, e) in part {
+            evicted.extend(crate::mem::insert_recovered(cache, &key, &e)?);
+        }
+        Ok(evicted)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    if threads == 1 || puts.len() < 16 * 1024 {
+        return vec![insert_all(puts)];
+    }
+    let per = puts.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while puts.len() > per {
+        let rest = puts.split_off(per);
+        parts.push(std::mem::replace(&mut puts, rest));
+    }
+    parts.push(puts);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || insert_all(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or(Err(Error::WorkerPanicked { worker: "recovery" }))
+            })
+            .collect()
+    })
 }
 
 /// Opens a store: everything but starting the workers.
