@@ -28,8 +28,8 @@ enum Op {
     Batch(Vec<(u8, Option<Vec<u8>>)>),
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let key = 0u8..12;
+fn op(keys: u8) -> impl Strategy<Value = Op> {
+    let key = 0u8..keys;
     let value = proptest::collection::vec(any::<u8>(), 0..6);
     prop_oneof![
         4 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::Set(k, v)),
@@ -289,38 +289,70 @@ proptest! {
 
     #[test]
     fn the_cache_behaves_like_the_model(
-        ops in proptest::collection::vec(op(), 1..120),
+        ops in proptest::collection::vec(op(12), 1..120),
         policy in policy(),
         max_entries in 2usize..8,
         byte_budget in proptest::option::of(12u64..40),
         shards_log2 in 0u32..3,
     ) {
-        let clock = ManualClock::new(Timestamp::from_millis(START));
-        let evicted = Arc::new(Mutex::new(Vec::new()));
-        let sink = evicted.clone();
-        let cache = Cache::new(
-            Options::default()
-                .max_entries(max_entries)
-                .max_bytes(byte_budget)
-                .shards(1 << shards_log2)
-                .eviction(policy)
-                .clock(clock.clone())
-                .on_evict(move |e, _| sink.lock().unwrap().push(e.key().to_vec())),
-        ).unwrap();
-        let mut run = Run {
-            cache,
-            clock,
-            model: Model { now: START, ..Model::default() },
-            evicted_by_callback: evicted,
-            evicted_by_outcome: Vec::new(),
-            max_entries,
-            max_bytes: byte_budget,
-            versions: BTreeMap::new(),
-            sets: 0,
-            reads: 0,
-        };
-        for op in ops {
-            run.step(op);
-        }
+        check_run(ops, policy, max_entries, byte_budget, shards_log2);
+    }
+
+}
+
+proptest! {
+    // A quarter of the cases: each runs longer and checks a larger cache every step.
+    #![proptest_config(ProptestConfig { cases: cases().div_ceil(4), ..ProptestConfig::default() })]
+
+    /// Larger tables: growth, shrinking, sampled eviction and its candidate pool.
+    #[test]
+    fn larger_caches_behave_like_the_model(
+        ops in proptest::collection::vec(op(200), 1..600),
+        policy in policy(),
+        max_entries in 20usize..120,
+        byte_budget in proptest::option::of(300u64..900),
+        shards_log2 in 0u32..3,
+    ) {
+        check_run(ops, policy, max_entries, byte_budget, shards_log2);
+    }
+}
+
+fn check_run(
+    ops: Vec<Op>,
+    policy: EvictionPolicy,
+    max_entries: usize,
+    byte_budget: Option<u64>,
+    shards_log2: u32,
+) {
+    let clock = ManualClock::new(Timestamp::from_millis(START));
+    let evicted = Arc::new(Mutex::new(Vec::new()));
+    let sink = evicted.clone();
+    let cache = Cache::new(
+        Options::default()
+            .max_entries(max_entries)
+            .max_bytes(byte_budget)
+            .shards(1 << shards_log2)
+            .eviction(policy)
+            .clock(clock.clone())
+            .on_evict(move |e, _| sink.lock().unwrap().push(e.key().to_vec())),
+    )
+    .unwrap();
+    let mut run = Run {
+        cache,
+        clock,
+        model: Model {
+            now: START,
+            ..Model::default()
+        },
+        evicted_by_callback: evicted,
+        evicted_by_outcome: Vec::new(),
+        max_entries,
+        max_bytes: byte_budget,
+        versions: BTreeMap::new(),
+        sets: 0,
+        reads: 0,
+    };
+    for op in ops {
+        run.step(op);
     }
 }
