@@ -7,10 +7,13 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-/// Keeps the fields of every event of one target, as text.
+/// One event's fields, as (name, value) text.
+type EventFields = Vec<(String, String)>;
+
+/// Keeps the fields of every event of one target.
 struct Capture {
     target: &'static str,
-    events: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    events: Arc<Mutex<Vec<EventFields>>>,
 }
 
 struct Fields(Vec<(String, String)>);
