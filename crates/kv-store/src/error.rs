@@ -75,6 +75,14 @@ pub enum Error {
         /// How many snapshots were damaged (see the `tracing` warnings for why).
         snapshots_skipped: usize,
     },
+    /// The log ends before the snapshot used: continuing would reuse sequence numbers
+    /// the snapshot covers. Only files changed outside kv lead here.
+    LogBehindSnapshot {
+        /// The sequence number the snapshot covers.
+        snapshot_seq: u64,
+        /// The last sequence number in the log.
+        log_last_seq: u64,
+    },
     /// A log record could not be applied on recovery (it names a key the map refuses
     /// under the current options, for example a key larger than `max_key_size`).
     Replay {
@@ -110,6 +118,13 @@ impl fmt::Display for Error {
             Self::Snapshot { context, .. } => write!(f, "snapshot: {context}"),
             Self::Io { op, path, .. } => write!(f, "cannot {op} ({})", path.display()),
             Self::Replay { seq, .. } => write!(f, "cannot replay log record {seq}"),
+            Self::LogBehindSnapshot {
+                snapshot_seq,
+                log_last_seq,
+            } => write!(
+                f,
+                "the log ends at sequence {log_last_seq}, before the snapshot's {snapshot_seq}: files were changed outside kv"
+            ),
             Self::LogGap {
                 snapshot_seq,
                 log_first_seq,

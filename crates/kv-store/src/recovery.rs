@@ -354,6 +354,16 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                 Some(first) => first > snapshot_seq.saturating_add(1),
                 None => w.last_seq().0 > snapshot_seq,
             };
+            // A log that ends before the snapshot would hand out sequence numbers
+            // the snapshot already covers, and the next recovery would skip those
+            // writes. (A snapshot syncs the log before it is renamed into place, so
+            // only files changed by hand lead here.)
+            if w.last_seq().0 < snapshot_seq {
+                return Err(Error::LogBehindSnapshot {
+                    snapshot_seq,
+                    log_last_seq: w.last_seq().0,
+                });
+            }
             if missing && opts.recovery != RecoveryMode::SalvageValid {
                 return Err(Error::LogGap {
                     snapshot_seq,

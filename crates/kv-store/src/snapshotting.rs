@@ -88,23 +88,29 @@ impl Inner {
             });
         };
         let _one = self.snapshotting.lock();
-        let (seq, deletes) = {
-            let _w = self.gate.write();
-            let seq = match &self.wal {
-                Some(wal) => wal.last_seq().0,
-                None => self.seq.load(Ordering::Acquire),
-            };
-            if skip_unchanged && seq == Counters::get(&self.counters.last_snapshot_seq) {
-                return Ok(None);
-            }
-            (
-                seq,
-                self.counters
-                    .deletes_since_snapshot
-                    .swap(0, Ordering::AcqRel),
-            )
+        let gate = self.gate.write();
+        let seq = match &self.wal {
+            Some(wal) => wal.last_seq().0,
+            None => self.seq.load(Ordering::Acquire),
         };
-        let result = self.write_snapshot(snaps, seq, truncate);
+        if skip_unchanged && seq == Counters::get(&self.counters.last_snapshot_seq) {
+            return Ok(None);
+        }
+        let deletes = self
+            .counters
+            .deletes_since_snapshot
+            .swap(0, Ordering::AcqRel);
+        // With a log, writers go on during the walk (fuzzy snapshot + redo). Without
+        // one there is no redo: the walk holds the gate so the snapshot is one point
+        // in the history (no half batch), at the price of pausing writers meanwhile.
+        let hold = match self.wal {
+            Some(_) => {
+                drop(gate);
+                None
+            }
+            None => Some(gate),
+        };
+        let result = self.write_snapshot(snaps, seq, truncate, hold);
         if result.is_err() {
             // The deletes still count towards the next attempt.
             Counters::add(&self.counters.deletes_since_snapshot, deletes);
@@ -117,6 +123,7 @@ impl Inner {
         snaps: &Snapshots,
         seq: u64,
         truncate: Truncate,
+        hold: Option<parking_lot::RwLockWriteGuard<'_, ()>>,
     ) -> Result<SnapshotInfo> {
         let now = self.opts.clock.now().as_millis();
         let ctx = "writing a snapshot";
@@ -137,6 +144,14 @@ impl Inner {
                     .map_err(Error::snapshot(ctx))?;
             }
         }
+        drop(hold);
+        // The walk may have seen effects of records after `seq`; they must be durable
+        // before the snapshot can be used (renamed into place), or a power loss could
+        // leave a snapshot ahead of the log: not a prefix of the history.
+        if let Some(wal) = &self.wal {
+            wal.sync()
+                .map_err(Error::wal("syncing the log before a snapshot"))?;
+        }
         let written = writer.finish().map_err(Error::snapshot(ctx))?;
         for e in &written.cleanup_errors {
             self.report(&Error::Snapshot {
@@ -144,8 +159,6 @@ impl Inner {
                 source: clone_err(e),
             });
         }
-        // Flush the log so truncation never removes more than is durable... and so
-        // the recorded base for the growth trigger is exact.
         let mut info = SnapshotInfo {
             path: written.path,
             seq,

@@ -42,10 +42,23 @@ fn value(v: u16) -> Vec<u8> {
     format!("value-{v}-{}", "x".repeat(v as usize % 30)).into_bytes()
 }
 
-fn options(dir: &std::path::Path, disk: &SimStorage, sync: SyncPolicy) -> Options {
+/// What makes the history durable up to a point in [`run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// `Store::sync` (log only, no snapshots).
+    Sync,
+    /// `Store::snapshot` (log and snapshots; the snapshot must sync the log).
+    Snapshot,
+}
+
+fn options(dir: &std::path::Path, disk: &SimStorage, sync: SyncPolicy, mark: Mark) -> Options {
+    let mode = match mark {
+        Mark::Sync => PersistenceMode::WalOnly,
+        Mark::Snapshot => PersistenceMode::WalAndSnapshots,
+    };
     Options::new()
         .dir(dir)
-        .persistence(PersistenceMode::WalOnly)
+        .persistence(mode)
         .sync(sync)
         .segment_size(1024)
         .background_workers(false)
@@ -97,11 +110,12 @@ fn contents(store: &Store) -> State {
 fn run(
     dir: &std::path::Path,
     sync: SyncPolicy,
+    mark: Mark,
     steps: &[Step],
     sync_at: usize,
 ) -> (Vec<State>, SimStorage, usize) {
     let disk = SimStorage::new();
-    let store = Store::open(options(dir, &disk, sync)).unwrap();
+    let store = Store::open(options(dir, &disk, sync, mark)).unwrap();
     let mut states = vec![State::new()];
     let mut state = State::new();
     let mut synced = 0;
@@ -109,7 +123,12 @@ fn run(
         apply(&store, &mut state, s).unwrap();
         states.push(state.clone());
         if i == sync_at {
-            store.sync().unwrap();
+            match mark {
+                Mark::Sync => store.sync().unwrap(),
+                Mark::Snapshot => {
+                    store.snapshot().unwrap();
+                }
+            }
             synced = i + 1;
         }
     }
@@ -123,9 +142,10 @@ fn recovered_prefixes(
     dir: &std::path::Path,
     image: &SimStorage,
     sync: SyncPolicy,
+    mark: Mark,
     states: &[State],
 ) -> Result<Vec<usize>, String> {
-    let store = Store::open(options(dir, image, sync)).map_err(|e| format!("reopen: {e}"))?;
+    let store = Store::open(options(dir, image, sync, mark)).map_err(|e| format!("reopen: {e}"))?;
     let got = contents(&store);
     store.crash();
     let matches: Vec<usize> = (0..states.len()).filter(|&i| states[i] == got).collect();
@@ -136,8 +156,17 @@ fn recovered_prefixes(
 }
 
 fn check_every_boundary(sync: SyncPolicy, steps: &[Step], sync_at: usize) -> Result<(), String> {
+    check_marked(sync, Mark::Sync, steps, sync_at)
+}
+
+fn check_marked(
+    sync: SyncPolicy,
+    mark: Mark,
+    steps: &[Step],
+    sync_at: usize,
+) -> Result<(), String> {
     let tmp = tempfile::tempdir().unwrap();
-    let (states, disk, synced) = run(tmp.path(), sync, steps, sync_at);
+    let (states, disk, synced) = run(tmp.path(), sync, mark, steps, sync_at);
     let last = states.len() - 1;
     let unsynced = disk.unsynced_bytes();
     let mut modes = vec![CrashMode::DropUnsynced, CrashMode::KeepUnsynced];
@@ -145,7 +174,7 @@ fn check_every_boundary(sync: SyncPolicy, steps: &[Step], sync_at: usize) -> Res
     let mut previous = 0;
     for mode in modes {
         let image = disk.crash(mode);
-        let ks = recovered_prefixes(tmp.path(), &image, sync, &states)
+        let ks = recovered_prefixes(tmp.path(), &image, sync, mark, &states)
             .map_err(|e| format!("{mode:?}: {e}"))?;
         if !ks.iter().any(|&k| k >= synced) {
             return Err(format!(
@@ -193,6 +222,15 @@ proptest! {
     }
 
     #[test]
+    fn power_loss_after_a_snapshot_keeps_an_exact_prefix_at_least_up_to_it(
+        steps in prop::collection::vec(step(), 1..25),
+        snapshot_at in 0..25usize,
+    ) {
+        check_marked(SyncPolicy::Never, Mark::Snapshot, &steps, snapshot_at)
+            .map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
     fn power_loss_with_sync_every_write_loses_nothing_acknowledged(
         steps in prop::collection::vec(step(), 1..25),
     ) {
@@ -205,7 +243,13 @@ proptest! {
 fn fault_scenario(fault: Fault) {
     let tmp = tempfile::tempdir().unwrap();
     let disk = SimStorage::new();
-    let store = Store::open(options(tmp.path(), &disk, SyncPolicy::EveryWrite)).unwrap();
+    let store = Store::open(options(
+        tmp.path(),
+        &disk,
+        SyncPolicy::EveryWrite,
+        Mark::Sync,
+    ))
+    .unwrap();
     let mut acked = State::new();
     for i in 0..5u16 {
         apply(&store, &mut acked, &Step::Set(i as u8, i)).unwrap();
@@ -235,7 +279,13 @@ fn fault_scenario(fault: Fault) {
     drop(store);
 
     let image = disk.crash(CrashMode::DropUnsynced);
-    let store = Store::open(options(tmp.path(), &image, SyncPolicy::EveryWrite)).unwrap();
+    let store = Store::open(options(
+        tmp.path(),
+        &image,
+        SyncPolicy::EveryWrite,
+        Mark::Sync,
+    ))
+    .unwrap();
     let got = contents(&store);
     for (k, v) in &acked {
         assert_eq!(got.get(k), Some(v), "{fault:?}: acknowledged {k:?} lost");
