@@ -20,6 +20,8 @@ const T_BATCH: u8 = 3;
 const T_EXPIRE: u8 = 4;
 const T_EVICT: u8 = 5;
 const T_CLEAR: u8 = 6;
+/// A durable marker: no operation, written by a clean close (see [`encode_marker`]).
+const T_MARK: u8 = 7;
 
 const B_PUT: u8 = 1;
 const B_DELETE: u8 = 2;
@@ -123,7 +125,8 @@ fn put_kv(buf: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) 
 // Format: (all integers little-endian; see docs/format.md, "Write-ahead log")
 //   0  u32  crc    CRC-32 of log id (u64) ++ segment id (u64) ++ bytes 4..8+len
 //   4  u32  len    bytes after this field (type .. end of payload), >= 21
-//   8  u8   type   1 put, 2 delete, 3 batch, 4 expire, 5 evict, 6 clear
+//   8  u8   type   1 put, 2 delete, 3 batch, 4 expire, 5 evict, 6 clear,
+//                  7 durable marker (no operation; see `encode_marker`)
 //   9  u64  seq
 //  17  u64  timestamp_ms
 //  25  u32  durable  segment offset the log was durable through when this record was
@@ -136,6 +139,7 @@ fn put_kv(buf: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) 
 //       expire: has_expiry u8, expires_at u64, key_len u32, key
 //       evict:  version u64, key_len u32, key
 //       clear:  (empty)
+//       marker: (empty)
 //   then zero bytes up to the next multiple of 8.
 pub(crate) fn encode(
     op: &Op<'_>,
@@ -202,6 +206,24 @@ pub(crate) fn encode(
     buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     let end = start as u64 + align(FRAME_LEN + body);
     buf.resize(end as usize, 0);
+}
+
+/// Appends to `buf` (which the caller cleared) a durable marker: a record of no
+/// operation that a clean close writes after its final sync, so that recovery knows
+/// every byte before it was durable (`durable` is the marker's own offset then). Its
+/// sequence number is the last record's (it takes none of its own: `last` is one less
+/// than the next record's), its timestamp 0.
+pub(crate) fn encode_marker(last: Seq, durable: u32, seed: &Seed, buf: &mut Vec<u8>) {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&(BODY_FIXED as u32).to_le_bytes());
+    buf.push(T_MARK);
+    buf.extend_from_slice(&last.0.to_le_bytes());
+    buf.extend_from_slice(&0u64.to_le_bytes());
+    buf.extend_from_slice(&durable.to_le_bytes());
+    let crc = seed.checksum(&buf[start + 4..]);
+    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    buf.resize(start + MIN_RECORD as usize, 0);
 }
 
 /// What lies at an offset of a segment.
@@ -338,6 +360,11 @@ impl<'a> Reader<'a> {
 }
 
 impl Frame<'_> {
+    /// Whether this is a durable marker (with the empty payload it must have).
+    pub(crate) fn is_marker(&self) -> bool {
+        self.ty == T_MARK && self.payload.is_empty()
+    }
+
     /// Decodes the payload into an owned record.
     pub(crate) fn decode(&self) -> std::result::Result<Record, Corruption> {
         decode_payload(self.ty, self.payload)
@@ -494,6 +521,27 @@ mod tests {
             probe(&early, 16, &seed()),
             Probe::Bad(Corruption::RecordBody { .. })
         ));
+    }
+
+    #[test]
+    fn a_marker_is_a_minimal_record_with_no_operation() {
+        let mut seg = vec![0u8; 64];
+        let mut buf = Vec::new();
+        encode_marker(Seq(9), 64, &seed(), &mut buf);
+        assert_eq!(buf.len() as u64, MIN_RECORD);
+        seg.extend_from_slice(&buf);
+        let Probe::Valid(frame) = probe(&seg, 64, &seed()) else {
+            panic!("not valid")
+        };
+        assert!(frame.is_marker());
+        assert_eq!((frame.seq, frame.durable, frame.next), (Seq(9), 64, 96));
+        assert!(frame.decode().is_err(), "a marker is no operation");
+        let mut put = Vec::new();
+        encode(&Op::Clear, Seq(9), 0, 0, &seed(), &mut put);
+        let Probe::Valid(frame) = probe(&put, 0, &seed()) else {
+            panic!("not valid")
+        };
+        assert!(!frame.is_marker());
     }
 
     #[test]

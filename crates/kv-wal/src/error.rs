@@ -188,8 +188,8 @@ pub enum Corruption {
         found: Seq,
     },
     /// A damaged or zeroed record is followed by valid records, and it cannot have been
-    /// lost to a power loss (it was durable before a later record was written, or its
-    /// damage is not the zeros a lost write leaves): a hole, not a torn tail.
+    /// lost to a power loss (a later record, or a clean close's marker, says it was
+    /// durable by then): a hole, not a torn tail.
     Hole {
         /// The offset of the next valid record.
         next_valid: u64,

@@ -128,17 +128,24 @@ fn check_open(sim: &SimStorage, files: &[Vec<u8>], mode: RecoveryMode) -> Option
                 assert_eq!(record.seq, prev.next(), "sequence gap");
             }
         }
-        if mode != RecoveryMode::SalvageValid {
-            // Records are contiguous from the header on within a segment.
-            let expected = match next_offset {
-                Some((s, off)) if s == seg => off,
-                _ => HEADER_LEN,
-            };
-            assert_eq!(offset, expected, "records not contiguous");
-        }
         let original = files
             .get((seg.0 - 1) as usize)
             .expect("replayed a segment that was not in the input");
+        if mode != RecoveryMode::SalvageValid {
+            // Records are contiguous from the header on within a segment, but for
+            // durable markers (which replay skips).
+            let mut expected = match next_offset {
+                Some((s, off)) if s == seg => off,
+                _ => HEADER_LEN,
+            };
+            while expected < offset {
+                match probe(original, expected, &Seed::new(log, seg)) {
+                    Probe::Valid(f) if f.is_marker() => expected = f.next,
+                    _ => break,
+                }
+            }
+            assert_eq!(offset, expected, "records not contiguous");
+        }
         let durable = original
             .get(offset as usize + 25..offset as usize + 29)
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -279,12 +286,13 @@ mod tests {
         // Unsynced when a whole sector of it was lost: the log ends before it (records
         // at 64, 264, 304, 368 and 416 are whole; the one at 464 runs into 512..1024).
         assert_eq!(open("power-loss-hole"), Some(5));
-        // A zeroed record followed by a valid one in the same sector: no lost write
-        // leaves that (the later record's sector would carry the earlier one).
+        // A zeroed record followed by valid ones and a clean close's marker: durable.
         assert_eq!(open("fixed-hole"), None);
         // Durable before the records after it were written: corruption.
         assert_eq!(open("fixed-durable-hole"), None);
         assert_eq!(open("durable-flipped-bit"), None);
+        // Nothing after it says it was durable: cut like a power loss (the rule's limit).
+        assert_eq!(open("crashed-flipped-bit"), Some(1));
         for seed in 0..3 {
             assert!(open(&format!("scrambled-{seed}")).is_some());
         }
@@ -476,11 +484,12 @@ mod tests {
         undecodable[0][offsets[1] + 8] = 9; // unknown type
         write(&replay, "fixed-unknown-type", &fixed(&undecodable));
         let mut hole = one.clone();
-        // Record 2 zeroed, record 3 valid in the same sector: corruption, though unsynced.
+        // Record 2 zeroed, record 3 valid, the log closed: corruption, though no sync
+        // came between the records.
         hole[0][offsets[1]..offsets[2]].fill(0);
         write(&replay, "fixed-hole", &fixed(&hole));
-        // A whole sector lost in the middle of unsynced records: the log ends at the
-        // first record with bytes in it.
+        // A whole sector lost in the middle of unsynced records, no close: the log
+        // ends at the first record with bytes in it.
         let mut lost = segments_with(12, 4096, 150, SyncPolicy::Never, CrashMode::KeepUnsynced);
         lost[0][512..1024].fill(0);
         write(&replay, "power-loss-hole", &join_segments(&lost));
@@ -496,6 +505,16 @@ mod tests {
             &replay,
             "durable-flipped-bit",
             &join_segments(&flipped_durable),
+        );
+        // A flipped bit in a log whose writer never synced nor closed: nothing says the
+        // record was durable, so it is taken for a power loss.
+        let mut flipped_crashed =
+            segments_with(4, 512, 20, SyncPolicy::Never, CrashMode::KeepUnsynced);
+        flipped_crashed[0][offsets[1] + 30] ^= 1;
+        write(
+            &replay,
+            "crashed-flipped-bit",
+            &join_segments(&flipped_crashed),
         );
         // Pages written back out of order at a power loss, a few ways.
         for seed in 0..3 {

@@ -12,8 +12,8 @@
 //!   record of the last segment, or the first record a power loss dropped while later
 //!   ones reached the disk), applies the [`RecoveryMode`], zero-fills a torn tail, and
 //!   returns an [`OpenReport`]. Each record carries a durable mark (how far a
-//!   completed sync had reached when it was appended), so damage to bytes that were
-//!   once durable stays an error.
+//!   completed sync had reached when it was appended), and a clean close writes a
+//!   durable marker, so damage to bytes known durable stays an error.
 //! - [`Wal::append`] is thread-safe and as durable on return as the [`SyncPolicy`]
 //!   says; with [`SyncPolicy::EveryWrite`] concurrent appenders share one flush.
 //! - A failed flush poisons the writer: every later append and sync fails with

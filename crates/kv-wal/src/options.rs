@@ -40,11 +40,14 @@ pub enum RecoveryMode {
     /// tail, so the log is always a prefix of what was appended and keeps every
     /// record a completed sync covered. Damage is told apart from a power-loss hole by
     /// each record's durable mark (the point a completed sync had reached when it was
-    /// appended) and by the zeros a lost write leaves (see `docs/format.md`).
+    /// appended) and by the durable marker [`Wal::close`](crate::Wal::close) writes
+    /// (see `docs/format.md`).
     ///
     /// Anything else (a damaged record followed by a record written after it was
-    /// durable, a flipped bit followed by valid records, a sequence gap, damage in an
-    /// older segment) is an error.
+    /// durable or by a clean close's marker, a sequence gap, damage in an older
+    /// segment) is an error. Damage to records that nothing after them proves durable
+    /// (appended after the last sync of a writer that stopped without closing) is
+    /// taken for a power loss.
     #[default]
     TolerateTornTail,
     /// Keep every record that validates and skip what does not, reporting each

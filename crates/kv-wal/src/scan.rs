@@ -1,5 +1,6 @@
 //! Walking the records of one segment's bytes: where the log ends, torn tails, holes,
-//! and telling writes a power loss dropped from damage to durable bytes.
+//! durable markers, and telling writes a power loss dropped from damage to durable
+//! bytes.
 
 use crate::codec::{probe, Probe, Seed, ALIGN, MIN_RECORD};
 use crate::error::Corruption;
@@ -105,6 +106,21 @@ impl Scanner {
             }
             let at = self.off;
             let bad = match probe(seg, at, &self.seed) {
+                Probe::Valid(frame) if frame.is_marker() => {
+                    // A clean close's durable marker: it names the last record.
+                    if frame.seq != self.expected.prev() {
+                        let kind = Corruption::SeqGap {
+                            expected: self.expected.prev(),
+                            found: frame.seq,
+                        };
+                        if self.mode != RecoveryMode::SalvageValid {
+                            return self.fail(at, kind);
+                        }
+                        self.salvage(at, frame.next - at, kind);
+                    }
+                    self.off = frame.next;
+                    continue;
+                }
                 Probe::Valid(frame) => {
                     if frame.seq != self.expected {
                         let kind = Corruption::SeqGap {
@@ -152,7 +168,7 @@ impl Scanner {
                 if self.mode == RecoveryMode::AbsoluteConsistency {
                     return self.fail(at, Corruption::Hole { next_valid });
                 }
-                if self.is_last && lost_writes(seg, at, next_valid, self.expected, &self.seed) {
+                if self.is_last && !durable_after(seg, at, next_valid, self.expected, &self.seed) {
                     // A power loss dropped unsynced writes out of order: the log ends
                     // here, and the records after it (never durable) go with the tail.
                     self.done = true;
@@ -194,39 +210,15 @@ impl Scanner {
     }
 }
 
-/// The unit a lost write leaves behind whole: storage writes a sector (512 bytes, or a
-/// multiple of it) entirely or not at all.
-pub(crate) const SECTOR: u64 = 512;
-
-/// Whether the damage at `at` in the last segment, with a valid record at
-/// `first_valid` after it, can be unsynced writes a power loss dropped (pages reach the
-/// disk in any order) rather than damage to bytes that were once durable. Both must
-/// hold:
+/// Whether a valid record (or durable marker) from `first_valid` on carries a durable
+/// mark above `at`, following records by their lengths and searching past damage.
 ///
-/// - No valid record after `at` carries a durable mark above `at`: each was appended
-///   while the damaged record was still unsynced. (A mark above `at` means a sync
-///   covering it had completed: its damage came later, and is corruption.)
-/// - Some sector ending at or before `first_valid` reads as zeros from `at` on. A
-///   dropped write leaves a sector as it last reached the disk, with the writes made
-///   to it before that moment and none after; and every byte past the durable point
-///   of a segment was zero on disk (segments are created zeroed, torn tails are
-///   zero-filled and synced before new appends). So a sector that lost the damaged
-///   record's bytes reads as zeros from `at` on, and cannot hold the start of the valid
-///   record (written later). A flipped bit leaves no such sector.
-fn lost_writes(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Seed) -> bool {
-    let mut sector = at / SECTOR * SECTOR;
-    let mut zeroed = false;
-    while !zeroed && sector + SECTOR <= first_valid.min(seg.len() as u64) {
-        zeroed = seg[sector.max(at) as usize..(sector + SECTOR) as usize]
-            .iter()
-            .all(|&b| b == 0);
-        sector += SECTOR;
-    }
-    zeroed && !durable_after(seg, at, first_valid, expected, seed)
-}
-
-/// Whether a valid record from `first_valid` on carries a durable mark above `at`,
-/// following records by their lengths and searching past damage.
+/// This tells damage at `at` in the last segment, with valid records after it, from
+/// unsynced writes a power loss dropped (pages reach the disk in any order). A mark
+/// above `at` means a sync covering `at` had completed before that record was
+/// appended (or the log was closed cleanly after it): the damage came later, and is
+/// corruption. With none, every record after `at` was appended while it was still
+/// unsynced, so a power loss can have kept them and lost it: the log ends at `at`.
 fn durable_after(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Seed) -> bool {
     let mut off = first_valid;
     let mut expected = expected;
@@ -248,7 +240,7 @@ fn durable_after(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Se
 }
 
 /// The offset of the first record after `at` whose checksum validates and whose body
-/// decodes, looking only at aligned offsets near non-zero bytes (a record's length
+/// decodes (or the first durable marker), looking only at aligned offsets near non-zero bytes (a record's length
 /// field is never zero, so a run of zeros holds no record start).
 ///
 /// Only records that could continue the sequence count: a known type, and a sequence
@@ -265,7 +257,7 @@ fn next_valid(seg: &[u8], at: u64, expected: Seq, seed: &Seed) -> Option<u64> {
         while cand <= nz {
             if plausible(seg, at, cand, expected) {
                 if let Probe::Valid(frame) = probe(seg, cand, seed) {
-                    if frame.decode().is_ok() {
+                    if frame.is_marker() || frame.decode().is_ok() {
                         return Some(cand);
                     }
                 }
@@ -284,7 +276,7 @@ fn plausible(seg: &[u8], at: u64, cand: u64, expected: Seq) -> bool {
     let Some(fields) = seg.get(c + 8..c + 17) else {
         return false;
     };
-    if !(1..=6).contains(&fields[0]) {
+    if !(1..=7).contains(&fields[0]) {
         return false;
     }
     let mut s = [0; 8];

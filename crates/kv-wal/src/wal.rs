@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::codec::{encode, framed_len};
+use crate::codec::{encode, encode_marker, framed_len, MIN_RECORD};
 use crate::commit::{Commit, Flusher};
 use crate::fs::FsStorage;
 use crate::header::HEADER_LEN;
@@ -289,6 +289,10 @@ impl Wal {
     /// Flushes everything appended, stops the background flusher, and refuses later
     /// appends with [`Error::Closed`]. Closing twice is fine. Dropping a `Wal` without
     /// closing it stops the flusher but does not flush.
+    ///
+    /// After the flush it writes and syncs a durable marker (a record of no operation,
+    /// never replayed) saying everything before it is durable: damage found there later
+    /// is then corruption, never taken for writes a power loss dropped.
     pub fn close(&self) -> Result<()> {
         let sh = &*self.shared;
         let was_closed = sh.closed.swap(true, Ordering::AcqRel);
@@ -300,7 +304,45 @@ impl Wal {
         }
         sh.check_poison()?;
         let upto = sh.state.lock().next_seq.prev();
-        sh.wait_durable(upto)
+        sh.wait_durable(upto)?;
+        self.mark_durable()
+    }
+
+    /// Writes and syncs a durable marker at the end of the active segment, if the
+    /// segment has room for one (a full segment goes without: its records keep the
+    /// marks they carry).
+    fn mark_durable(&self) -> Result<()> {
+        let sh = &*self.shared;
+        let mut st = sh.state.lock();
+        sh.check_poison()?;
+        let State {
+            active,
+            buf,
+            next_seq,
+            ..
+        } = &mut *st;
+        let at = active.pos;
+        if at + MIN_RECORD > active.file.size() {
+            return Ok(());
+        }
+        buf.clear();
+        // `synced` is at most `at`, within a `u32` as for records.
+        let durable = u32::try_from(active.synced).unwrap_or(0);
+        encode_marker(next_seq.prev(), durable, &active.seed, buf);
+        let name = active.id.file_name();
+        active
+            .file
+            .write_at(at, buf)
+            .map_err(|e| Error::io("write", sh.storage.describe(&name), e))?;
+        active.pos += MIN_RECORD;
+        active
+            .file
+            .sync(at, MIN_RECORD)
+            .map_err(|e| sh.poison("sync", e))?;
+        if active.synced == at {
+            active.synced = active.pos;
+        }
+        Ok(())
     }
 }
 

@@ -205,9 +205,22 @@ fn a_flipped_bit_in_a_middle_record_is_an_error_not_a_tail() {
             assert_eq!(report.damage[0].offset, start as u64);
         }
     }
-    // The last record damaged is a torn tail: tolerated.
+    // The last record damaged: the close's durable marker after it says it was durable,
+    // so that is corruption too.
+    let last = offs[records.len() - 1];
     let mut b = bytes.clone();
-    b[offs[records.len() - 1] + 30] ^= 0x04;
+    b[last + 30] ^= 0x04;
+    let s = SimStorage::new();
+    s.set_file(&first_name(), &b);
+    let err = open_sim(&s, SEG, SyncPolicy::Never, RecoveryMode::TolerateTornTail).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { offset, kind: Corruption::Hole { .. }, .. } if *offset == last as u64),
+        "{err}"
+    );
+    // Without the marker (the writer stopped before closing) it is a torn tail.
+    let end = offs[records.len()];
+    assert_eq!(b[end + 8], 7, "a durable marker follows the last record");
+    b[end..end + 32].fill(0);
     expect_prefix(
         &b,
         RecoveryMode::TolerateTornTail,
