@@ -36,7 +36,6 @@ pub(crate) struct WalOpened {
     pub(crate) bytes_cut: u64,
     pub(crate) cut_at: String,
     pub(crate) first_seq: Option<u64>,
-    pub(crate) last_seq: Option<Seq>,
     pub(crate) records: u64,
 }
 
@@ -81,7 +80,6 @@ pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<
             bytes_cut: report.discarded_bytes,
             cut_at,
             first_seq: report.first_seq.map(|s| s.0),
-            last_seq: report.last_seq,
             records: report.records,
         },
     ))
