@@ -174,11 +174,11 @@ impl Inner {
         Ok(evicted(out.evicted))
     }
 
-    /// The map refused a write the log already holds (it filled up in between). The
-    /// map is unchanged, so the keys' current states are logged again, as one batch
-    /// record after the refused one, and applied with that record's sequence number:
-    /// recovery then ends in the same state as memory. The caller holds the stripes
-    /// of `keys` and the gate.
+    /// The map refused a write the log already holds (it was full and may not
+    /// evict). The map is unchanged, so the keys' current states are logged again, as
+    /// one batch record after the refused one, and applied with that record's
+    /// sequence number: recovery then ends in the same state as memory. The caller
+    /// holds the stripes of `keys` and the gate.
     pub(crate) fn compensate(&self, keys: &[&[u8]], stamp: Stamp) -> Result<()> {
         let Some(wal) = &self.wal else {
             return Ok(());
@@ -209,6 +209,14 @@ impl Inner {
         let seq = wal
             .append(&Op::Batch(&ops), stamp.now.as_millis())
             .map_err(Error::wal("logging the undo of a refused write"))?;
+        // Under the interval and never policies a power loss could keep the refused
+        // record and lose its undo: the refused write would come back, which is no
+        // prefix of the history. Sync both now (refusals are rare: a full map with
+        // no eviction).
+        if self.opts.sync != crate::SyncPolicy::EveryWrite {
+            wal.sync()
+                .map_err(Error::wal("syncing the undo of a refused write"))?;
+        }
         let restamp = Stamp {
             seq: seq.0,
             now: stamp.now,
