@@ -34,9 +34,11 @@ pub fn each_policy(v: &mut impl CacheVisitor) {
     v.visit::<MokaAdapter>();
 }
 
-/// Our persistent store first, then the peers.
+/// Our persistent store first, then the peers, then the disk's own limit (which runs
+/// interleaved with them, under the same contention).
 pub fn each_durable(v: &mut impl DurableVisitor) {
     crate::ours::each_durable(v);
     v.visit::<FjallAdapter>();
     v.visit::<RedbAdapter>();
+    v.visit::<crate::disk_limit::DiskLimit>();
 }

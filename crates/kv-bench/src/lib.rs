@@ -32,6 +32,7 @@
 mod adapter;
 mod config;
 mod contenders;
+mod disk_limit;
 mod keys;
 mod limits;
 mod machine;
@@ -51,6 +52,7 @@ mod zipf;
 pub use adapter::{CacheSpec, DurableAdapter, KvAdapter, SyncMode};
 pub use config::{Options, Scale};
 pub use contenders::{each_cache, each_durable, each_policy, CacheVisitor, DurableVisitor};
+pub use disk_limit::DiskLimit;
 pub use keys::{value, Keys, Scatter, KEY_LEN, VALUE_LEN};
 pub use machine::Machine;
 pub use ours::{

@@ -78,29 +78,6 @@ pub(crate) fn run(dir: &Path, scale: &Scale, results: &mut Results) -> anyhow::R
     Ok(())
 }
 
-/// The variant of the fdatasync rate measured again just before the persistent
-/// workloads, the figure they are judged against (other work on the shared disk
-/// changes it over a run).
-pub(crate) const FSYNC_AGAIN: &str = "one thread, just before the persistent workloads";
-
-/// Measures the fdatasync rate again, as [`FSYNC_AGAIN`].
-pub(crate) fn fsync_again(dir: &Path, scale: &Scale, results: &mut Results) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("limits-fsync.bin");
-    let rate = fdatasync_rate(&path, scale.fsync_seconds)?;
-    std::fs::remove_file(&path)?;
-    results.push(
-        SECTION,
-        FSYNC,
-        FSYNC_AGAIN,
-        "disk",
-        false,
-        Summary::single(rate),
-        "ops/s",
-    );
-    Ok(())
-}
-
 /// Writes `bytes` in 1 MiB writes and fsyncs (bandwidth includes the fsync), drops the
 /// file from the page cache, and reads it back. Returns (write, read) in bytes/s.
 fn sequential(path: &Path, bytes: u64) -> anyhow::Result<(f64, f64)> {

@@ -27,9 +27,6 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
     inmem::run(opts, &mut results);
     hit_ratio::run(opts, &mut results);
     memory::run(opts, &mut results)?;
-    if opts.selected(limits::NAME) && opts.selected(durable::SETS) {
-        limits::fsync_again(&opts.data_dir, &opts.scale, &mut results)?;
-    }
     durable::run(opts, &mut results)?;
     ours::kv_store::wal_only_reopen(opts, &mut results)?;
     ours::kv_wal::replay(opts, &mut results)?;

@@ -235,8 +235,9 @@ pub fn evaluate(r: &Results) -> Vec<Check> {
     );
     let every_disk = (|| {
         let v = c.m(ps, &every, &one, STORE)?;
+        // The disk's rate interleaved with the stores' runs; else the separate figure.
         let disk = c
-            .m(limits::SECTION, limits::FSYNC, limits::FSYNC_AGAIN, "disk")
+            .m(ps, &every, &one, crate::disk_limit::DISK)
             .or_else(|| c.m(limits::SECTION, limits::FSYNC, "one thread", "disk"))?;
         Some((
             format!(
