@@ -27,6 +27,8 @@ struct Good {
     end: u64,
     size: u64,
     torn: Option<(u64, u64)>,
+    /// Whether it holds records and does not end with a durable marker.
+    unmarked: bool,
 }
 
 fn create_error(storage: &dyn Storage, id: SegmentId, e: CreateError) -> Error {
@@ -164,6 +166,7 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
             end: scanner.end(),
             size: bytes.len() as u64,
             torn: scanner.torn,
+            unmarked: scanner.end() > HEADER_LEN && !scanner.ends_with_marker,
         });
     }
 
@@ -195,7 +198,7 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
             // on them.
             file.sync(0, dirty_end)
                 .map_err(|e| Error::io("sync", desc, e))?;
-            let active = Active::new(log, last.id, last.first_seq, file, last.end);
+            let active = Active::new(log, last.id, last.first_seq, file, last.end, last.unmarked);
             goods.pop();
             (active, last.next_seq)
         }

@@ -37,6 +37,8 @@ pub(crate) struct Scanner {
     pub(crate) damage: Vec<Damage>,
     /// Non-zero bytes after the last valid record of the last segment: `(offset, len)`.
     pub(crate) torn: Option<(u64, u64)>,
+    /// Whether the last valid frame walked was a durable marker.
+    pub(crate) ends_with_marker: bool,
 }
 
 /// What the scanner hands out: a record (decoded unless skipped) and its offset.
@@ -65,6 +67,7 @@ impl Scanner {
             done: false,
             damage: Vec::new(),
             torn: None,
+            ends_with_marker: false,
         }
     }
 
@@ -119,6 +122,7 @@ impl Scanner {
                         self.salvage(at, frame.next - at, kind);
                     }
                     self.off = frame.next;
+                    self.ends_with_marker = true;
                     continue;
                 }
                 Probe::Valid(frame) => {
@@ -155,6 +159,7 @@ impl Scanner {
                     };
                     self.off = frame.next;
                     self.expected = frame.seq.next();
+                    self.ends_with_marker = false;
                     return Some(Ok(Found {
                         offset: at,
                         seq: frame.seq,

@@ -33,6 +33,10 @@ pub(crate) struct Active {
     /// Everything below this offset is durable: raised (under the writer's lock) only
     /// after a sync completed. Each record carries its value at append time.
     pub(crate) synced: u64,
+    /// Whether records were written since the segment's last durable marker (or, for a
+    /// recovered segment, whether it holds records and does not end with one): a
+    /// clean close then writes a marker.
+    pub(crate) unmarked: bool,
 }
 
 impl Active {
@@ -42,6 +46,7 @@ impl Active {
         first_seq: Seq,
         file: Arc<dyn SegmentFile>,
         pos: u64,
+        unmarked: bool,
     ) -> Active {
         Active {
             id,
@@ -50,6 +55,7 @@ impl Active {
             seed: Seed::new(log, id),
             pos,
             synced: pos,
+            unmarked,
         }
     }
 
@@ -118,7 +124,7 @@ pub(crate) fn create(
     storage
         .sync_dir()
         .map_err(|e| CreateError::Sync("directory sync", e))?;
-    Ok(Active::new(log, id, first_seq, file, HEADER_LEN))
+    Ok(Active::new(log, id, first_seq, file, HEADER_LEN, false))
 }
 
 /// Reads `len` bytes from the start of `file` (bounded by its size) into `buf`,

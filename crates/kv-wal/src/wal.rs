@@ -154,6 +154,7 @@ impl Wal {
                 .write_at(active.pos, buf)
                 .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
             active.pos += framed;
+            active.unmarked = true;
             st.next_seq = seq.next();
             seq
         };
@@ -308,9 +309,9 @@ impl Wal {
         self.mark_durable()
     }
 
-    /// Writes and syncs a durable marker at the end of the active segment, if the
-    /// segment has room for one (a full segment goes without: its records keep the
-    /// marks they carry).
+    /// Writes and syncs a durable marker at the end of the active segment, if records
+    /// were written there since its last one and it has room for one (a full segment
+    /// goes without: its records keep the marks they carry).
     fn mark_durable(&self) -> Result<()> {
         let sh = &*self.shared;
         let mut st = sh.state.lock();
@@ -322,7 +323,7 @@ impl Wal {
             ..
         } = &mut *st;
         let at = active.pos;
-        if at + MIN_RECORD > active.file.size() {
+        if !active.unmarked || at + MIN_RECORD > active.file.size() {
             return Ok(());
         }
         buf.clear();
@@ -342,6 +343,7 @@ impl Wal {
         if active.synced == at {
             active.synced = active.pos;
         }
+        active.unmarked = false;
         Ok(())
     }
 }

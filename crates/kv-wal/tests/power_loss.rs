@@ -465,3 +465,82 @@ fn each_record_carries_the_end_of_the_last_completed_sync() {
     assert_eq!(marks(&sim, &SegmentId(2).file_name())[0], (64, 64));
     wal.close().unwrap();
 }
+
+/// Offsets of the durable markers of segment `name`.
+fn markers(sim: &SimStorage, name: &str) -> Vec<usize> {
+    let bytes = sim.file(name).unwrap();
+    let mut out = Vec::new();
+    let mut at = 64;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        if bytes[at + 8] == 7 {
+            out.push(at);
+        }
+        at = (at + 8 + len).div_ceil(8) * 8;
+    }
+    out
+}
+
+#[test]
+fn a_close_marks_the_log_durable_once_per_batch_of_new_records() {
+    let sim = SimStorage::new();
+    let first = SegmentId(1).file_name();
+    let open = |sim: &SimStorage| {
+        open_sim(sim, 4096, SyncPolicy::Never, RecoveryMode::TolerateTornTail)
+            .unwrap()
+            .0
+    };
+    // Nothing written: nothing to mark.
+    let wal = open(&sim);
+    wal.close().unwrap();
+    drop(wal);
+    assert!(markers(&sim, &first).is_empty());
+    // Records, then a close: one marker right after them, durable, its mark its offset.
+    let wal = open(&sim);
+    for i in 0..3 {
+        append(&wal, &put(i, 50), i).unwrap();
+    }
+    let end = wal.stats().bytes as usize;
+    wal.close().unwrap();
+    wal.close().unwrap();
+    drop(wal);
+    assert_eq!(markers(&sim, &first), [end]);
+    let durable = sim.crash(CrashMode::DropUnsynced);
+    assert_eq!(markers(&durable, &first), [end]);
+    assert_eq!(marks(&sim, &first).len(), 3, "a marker is no record");
+    let bytes = sim.file(&first).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(bytes[end + 25..end + 29].try_into().unwrap()) as usize,
+        end
+    );
+    // Reopened and closed with nothing new: no second marker.
+    let wal = open(&sim);
+    assert_eq!(replay_all(&wal).len(), 3);
+    wal.close().unwrap();
+    drop(wal);
+    assert_eq!(markers(&sim, &first), [end]);
+    // A writer that stops without closing leaves no marker; the next close after a
+    // reopen writes one for the records it recovered.
+    let wal = open(&sim);
+    append(&wal, &put(3, 50), 3).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let crashed = sim.crash(CrashMode::DropUnsynced);
+    assert_eq!(markers(&crashed, &first), [end]);
+    let wal = open(&crashed);
+    let reopened_at = wal.stats().bytes as usize;
+    wal.close().unwrap();
+    drop(wal);
+    assert_eq!(markers(&crashed, &first), [end, reopened_at]);
+    let wal = open(&crashed);
+    let seqs: Vec<u64> = replay_all(&wal).iter().map(|r| r.seq.0).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(
+        wal.append(&OwnedOp::Clear.as_op(&mut Vec::new()), 9)
+            .unwrap(),
+        Seq(5)
+    );
+}
