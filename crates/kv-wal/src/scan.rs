@@ -245,8 +245,9 @@ fn durable_after(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Se
 }
 
 /// The offset of the first record after `at` whose checksum validates and whose body
-/// decodes (or the first durable marker), looking only at aligned offsets near non-zero bytes (a record's length
-/// field is never zero, so a run of zeros holds no record start).
+/// decodes (or the first durable marker), looking only at aligned offsets near
+/// non-zero bytes (a record's length field is never zero, so a run of zeros holds no
+/// record start).
 ///
 /// Only records that could continue the sequence count: a known type, and a sequence
 /// number from `expected` up to one more than the number of records that fit between
