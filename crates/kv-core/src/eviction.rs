@@ -102,17 +102,19 @@ impl Evictor {
         victim.or_else(|| self.best_of(state, now, exclude, &mut all.clone()))
     }
 
-    /// Positions of up to `samples` random entries. At least a quarter of the slots
-    /// hold entries once a shard has more than a few, so eight tries per sample find
-    /// them all but with vanishing odds.
+    /// Positions of `samples` entries from a random point of the table on: like
+    /// Redis's `dictGetSomeKeys`, consecutive slots, which hold unrelated keys (the
+    /// slot comes from the hash) and cost one cache miss per eight pointers instead of
+    /// one per sample. Tables are at least a quarter full, so the walk is short.
     fn sample(&self, state: &ShardState) -> Vec<usize> {
         let slots = state.slot_count();
         let mut found = Vec::with_capacity(self.samples);
-        for _ in 0..self.samples * 8 {
+        let start = random_below(slots);
+        for step in 0..slots {
             if found.len() == self.samples {
                 break;
             }
-            let pos = random_below(slots);
+            let pos = (start + step) % slots;
             if state.slot(pos).is_some() {
                 found.push(pos);
             }
