@@ -1,7 +1,7 @@
 //! Opening a log: listing and validating segments, finding the end, applying the
 //! recovery mode, zero-filling a torn tail.
 
-use crate::codec::Seed;
+use crate::codec::{encode_marker, Seed, MIN_RECORD};
 use crate::error::Corruption;
 use crate::header::{Header, HEADER_LEN};
 use crate::scan::{Damage, Scanner};
@@ -197,8 +197,29 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
             // process crashed before syncing): make them durable before anyone acts
             // on them.
             file.sync(0, dirty_end)
-                .map_err(|e| Error::io("sync", desc, e))?;
-            let active = Active::new(log, last.id, last.first_seq, file, last.end, last.unmarked);
+                .map_err(|e| Error::io("sync", desc.clone(), e))?;
+            let (mut end, mut unmarked) = (last.end, last.unmarked);
+            if last.torn.is_some() && end + MIN_RECORD <= file.size() {
+                // Damage before the cut may have been judged corruption (and salvaged)
+                // on the strength of marks the zero-fill just erased: a durable marker,
+                // written once the zero-fill is durable, keeps that verdict for every
+                // later open (and says truly that all before it is durable now).
+                let mut marker = Vec::with_capacity(MIN_RECORD as usize);
+                let mark = u32::try_from(end).unwrap_or(0);
+                encode_marker(
+                    last.next_seq.prev(),
+                    mark,
+                    &Seed::new(log, last.id),
+                    &mut marker,
+                );
+                file.write_at(end, &marker)
+                    .map_err(|e| Error::io("write", desc.clone(), e))?;
+                file.sync(end, MIN_RECORD)
+                    .map_err(|e| Error::io("sync", desc, e))?;
+                end += MIN_RECORD;
+                unmarked = false;
+            }
+            let active = Active::new(log, last.id, last.first_seq, file, end, unmarked);
             goods.pop();
             (active, last.next_seq)
         }

@@ -544,3 +544,71 @@ fn a_close_marks_the_log_durable_once_per_batch_of_new_records() {
         Seq(5)
     );
 }
+
+#[test]
+fn salvage_keeps_its_verdict_across_reopens_when_the_evidence_was_in_the_cut_tail() {
+    // X, A, B synced; then Y and Z appended (their marks: the end of B). A power loss
+    // keeps Z but loses Y; later a bit of X rots.
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        1 << 16,
+        SyncPolicy::Never,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    for i in 0..3 {
+        append(&wal, &put(i, 1024), i).unwrap();
+    }
+    wal.sync().unwrap();
+    for i in 3..5 {
+        append(&wal, &put(i, 1024), i).unwrap();
+    }
+    let records = replay_all(&wal);
+    drop(wal);
+    let disk = sim.crash(CrashMode::KeepUnsynced);
+    let name = SegmentId(1).file_name();
+    let mut bytes = disk.file(&name).unwrap();
+    let offs = offsets(&bytes, 5);
+    bytes[offs[3] + 600] ^= 0x01; // Y lost (any damage will do: nothing proves it durable)
+    bytes[offs[0] + 100] ^= 0x01; // X rotted (Z's mark proves it was durable)
+    disk.set_file(&name, &bytes);
+
+    let err = open_sim(
+        &disk,
+        1 << 16,
+        SyncPolicy::Never,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { offset, kind: Corruption::Hole { .. }, .. } if *offset == 64),
+        "{err}"
+    );
+    for round in 0..3 {
+        let (wal, report) = open_sim(
+            &disk,
+            1 << 16,
+            SyncPolicy::Never,
+            RecoveryMode::SalvageValid,
+        )
+        .unwrap();
+        assert_eq!(replay_all(&wal), records[1..3], "round {round}");
+        if round == 0 {
+            assert_eq!(report.discarded_at, Some((SegmentId(1), offs[3] as u64)));
+        } else {
+            assert_eq!(report.discarded_bytes, 0, "round {round}");
+        }
+        assert_eq!(report.damage[0].offset, 64, "round {round}");
+        drop(wal);
+        // The default mode keeps refusing the rotted record.
+        let err = open_sim(
+            &disk,
+            1 << 16,
+            SyncPolicy::Never,
+            RecoveryMode::TolerateTornTail,
+        )
+        .unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+    }
+}

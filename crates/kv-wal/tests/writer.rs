@@ -82,10 +82,13 @@ fn the_interval_policy_flushes_in_the_background() {
     append(&wal, &put(1, 100), 0).unwrap();
     assert!(sim.unsynced_bytes() > 0, "append itself does not sync");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while sim.unsynced_bytes() > 0 {
+    // The flusher settles the bytes, then records the durable sequence number: wait
+    // for both (reading the second right after the first was a race).
+    while sim.unsynced_bytes() > 0 || wal.stats().durable_seq < Seq(1) {
         assert!(Instant::now() < deadline, "the flusher never ran");
         std::thread::yield_now();
     }
+    assert_eq!(sim.unsynced_bytes(), 0);
     assert_eq!(wal.stats().durable_seq, Seq(1));
     wal.close().unwrap();
     assert!(matches!(wal.append(&Op::Clear, 0), Err(Error::Closed)));
@@ -262,7 +265,14 @@ fn a_torn_tail_on_a_real_directory_is_cut_and_zero_filled() {
     assert_eq!(report.discarded_at, Some((SegmentId(1), end as u64)));
     drop(wal);
     let bytes = std::fs::read(&path).unwrap();
-    assert!(bytes[end..].iter().all(|&b| b == 0), "tail zero-filled");
+    // The tail was zero-filled, then a durable marker (type 7, 32 bytes) was written
+    // where it began.
+    assert_eq!(bytes[end + 8], 7, "a durable marker at the cut");
+    assert!(!bytes.windows(13).any(|w| w == b"half a record"));
+    assert!(
+        bytes[end + 32..].iter().all(|&b| b == 0),
+        "tail zero-filled"
+    );
 }
 
 #[test]
