@@ -788,3 +788,41 @@ fn a_large_log_replay_recovers_every_entry_exactly() {
     assert_eq!(store.recovery().records_replayed, 40_000 + 40_000 / 7 + 1);
     assert_eq!(state(&store), want);
 }
+
+#[test]
+fn a_failing_background_snapshot_goes_to_on_error_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = kv_snapshot::SimIo::new();
+    // Every rename fails: no snapshot can be finished.
+    for n in 0..1000 {
+        io.fail(kv_snapshot::SimOp::Rename, n, kv_snapshot::Fault::Eio);
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let store = Store::open(
+        Options::new()
+            .dir(dir.path())
+            .segment_size(1 << 20)
+            .snapshot_interval(Some(Duration::from_millis(20)))
+            .snapshot_on_close(false)
+            .snapshot_io(Arc::new(io.clone()))
+            .on_error(move |e| {
+                assert!(matches!(e, Error::Snapshot { .. }), "{e}");
+                s.fetch_add(1, Ordering::SeqCst);
+            }),
+    )
+    .unwrap();
+    store.set(b"k", b"v").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(seen.load(Ordering::SeqCst) > 0, "on_error never called");
+    let m = store.metrics();
+    assert!(m.worker_errors > 0);
+    assert_eq!(m.snapshots_taken, 0);
+    // The store keeps working.
+    store.set(b"k2", b"v2").unwrap();
+    assert_eq!(store.get(b"k").unwrap().unwrap(), b"v");
+    store.close().unwrap();
+}
