@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kv_core::{EntryInfo, Timestamp, Ttl, Value};
+use kv_core::{EntryInfo, EvictionPolicy, Timestamp, Ttl, Value};
 use kv_wal::Op;
 
 use crate::store::Inner;
@@ -160,6 +160,7 @@ impl Inner {
         value: &[u8],
         expires_at: Option<Timestamp>,
     ) -> Result<()> {
+        self.refuse_if_surely_full(key)?;
         let op = Op::Put {
             key,
             value,
@@ -179,6 +180,29 @@ impl Inner {
                 }
             }
         })
+    }
+
+    /// A new key in a map at its entry limit that may not evict is refused before
+    /// anything is logged (the common case of a full store costs no log record). The
+    /// caller holds `key`'s stripe. Other refusals (the byte limit, or a concurrent
+    /// writer taking the last slot) are caught after logging and undone.
+    fn refuse_if_surely_full(&self, key: &[u8]) -> Result<()> {
+        let max = self.opts.max_entries;
+        if self.opts.eviction != EvictionPolicy::None
+            || self.cache.len() < max
+            || self.cache.get_entry(key).is_some()
+        {
+            return Ok(());
+        }
+        // An expired entry of this key still counts; the map would drop it first.
+        self.cache.delete(key);
+        if self.cache.len() >= max {
+            return Err(kv_core::Error::StoreFull {
+                limit: kv_core::StoreLimit::Entries(max),
+            }
+            .into());
+        }
+        Ok(())
     }
 
     fn set_expiry(&self, key: &[u8], at: Option<Timestamp>) -> Result<bool> {

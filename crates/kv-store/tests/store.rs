@@ -300,10 +300,16 @@ fn a_full_store_refuses_and_the_refused_write_stays_gone() {
     let store = Store::open(opts(dir.path()).max_entries(2).shards(1)).unwrap();
     store.set(b"a", b"1").unwrap();
     store.set(b"b", b"2").unwrap();
+    let seq = store.metrics().last_seq;
     let err = store.set(b"c", b"3").unwrap_err();
     assert!(
         matches!(err, Error::Core(kv_core::Error::StoreFull { .. })),
         "{err}"
+    );
+    assert_eq!(
+        store.metrics().last_seq,
+        seq,
+        "a surely refused write was logged"
     );
     // Overwrites still fit.
     store.set(b"a", b"11").unwrap();
@@ -825,4 +831,36 @@ fn a_failing_background_snapshot_goes_to_on_error_and_metrics() {
     store.set(b"k2", b"v2").unwrap();
     assert_eq!(store.get(b"k").unwrap().unwrap(), b"v");
     store.close().unwrap();
+}
+
+#[test]
+fn a_full_store_accepts_a_key_whose_old_entry_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+    let store = Store::open(
+        opts(dir.path())
+            .max_entries(2)
+            .shards(1)
+            .clock(Arc::new(clock.clone())),
+    )
+    .unwrap();
+    store
+        .set_with_ttl(b"a", b"1", Duration::from_secs(1))
+        .unwrap();
+    store.set(b"b", b"2").unwrap();
+    clock.advance(Duration::from_secs(2));
+    // `a` expired but still counts until removed; writing `a` again must fit.
+    store.set(b"a", b"again").unwrap();
+    assert!(store.set(b"c", b"3").is_err());
+    store.crash();
+    drop(store);
+    let store = Store::open(
+        opts(dir.path())
+            .max_entries(2)
+            .shards(1)
+            .clock(Arc::new(clock.clone())),
+    )
+    .unwrap();
+    assert_eq!(store.get(b"a").unwrap().unwrap(), b"again");
+    assert!(store.get(b"c").unwrap().is_none());
 }
