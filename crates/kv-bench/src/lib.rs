@@ -56,8 +56,8 @@ pub use disk_limit::DiskLimit;
 pub use keys::{value, Keys, Scatter, KEY_LEN, VALUE_LEN};
 pub use machine::Machine;
 pub use ours::{
-    KvCoreAdapter, KvCorePolicy, KvStoreAdapter, KvStoreMemAdapter, KvWalAdapter, LFU, LRU, RANDOM,
-    TTL,
+    KvCoreAdapter, KvCoreNoTtl, KvCorePolicy, KvStoreAdapter, KvStoreMemAdapter, KvWalAdapter, LFU,
+    LRU, RANDOM, TTL,
 };
 pub use peers::{DashMapAdapter, FjallAdapter, MokaAdapter, QuickCacheAdapter, RedbAdapter};
 pub use results::{fmt_num, Measurement, Results};

@@ -377,7 +377,9 @@ fn markdown(
         "Operations per second, median of {} runs (range in brackets), {} keys of 16 B with 100-byte \
          values. get, get75-set25 and set draw keys from Zipf 0.99 with every key present (capacity \
          twice the keys); churn is get-or-insert over Zipf 1.0 on {} keys with capacity {} (evicting \
-         constantly); churn-ttl is the same with a one-hour TTL on every entry. Key streams are \
+         constantly); churn-ttl is the same with a one-hour TTL on every entry \
+         (with `kv-core (no TTL)`, the same engine without it, run interleaved as the control \
+         for the TTL's cost). Key streams are \
          generated before timing; each contender gets the same streams, and each timed run lasts \
          about {} s (a slower contender walks shorter windows of the same streams; each run takes \
          the next window, after an untimed warm-up pass over the first quarter).\n",

@@ -80,6 +80,39 @@ impl KvAdapter for KvCoreAdapter {
     }
 }
 
+/// kv-core as in [`KvCoreAdapter`] but without the TTL: the control that runs
+/// interleaved with it in TTL workloads, so the TTL's cost is measured under the same
+/// load. It takes part only where the workload puts a TTL on every entry.
+pub struct KvCoreNoTtl(Core);
+
+impl KvAdapter for KvCoreNoTtl {
+    fn name() -> String {
+        format!("{CORE} (no TTL)")
+    }
+
+    fn ours() -> bool {
+        true
+    }
+
+    fn build(spec: &CacheSpec) -> Option<Self> {
+        spec.ttl?;
+        let spec = CacheSpec { ttl: None, ..*spec };
+        Core::new(&spec, EvictionPolicy::Lfu).map(Self)
+    }
+
+    fn get(&self, key: &[u8]) -> bool {
+        self.0.get(key)
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) {
+        self.0.set(key, value);
+    }
+
+    fn len(&self) -> usize {
+        self.0.cache.len()
+    }
+}
+
 /// Marker for [`KvCorePolicy`]: LRU.
 pub const LRU: u8 = 0;
 /// Marker for [`KvCorePolicy`]: LFU.
@@ -150,5 +183,13 @@ mod tests {
         assert!(!c.get(b"absent"));
         assert_eq!(KvCorePolicy::<RANDOM>::name(), "kv-core random");
         assert_eq!(KvCoreAdapter::name(), "kv-core");
+        let no_ttl = CacheSpec { ttl: None, ..spec };
+        assert!(
+            KvCoreNoTtl::build(&no_ttl).is_none(),
+            "the control only joins TTL workloads"
+        );
+        let control = KvCoreNoTtl::build(&spec).unwrap();
+        control.set(b"k", b"v");
+        assert!(control.get(b"k"));
     }
 }

@@ -5,7 +5,7 @@ pub(crate) mod kv_snapshot;
 pub(crate) mod kv_store;
 pub(crate) mod kv_wal;
 
-pub use self::kv_core::{KvCoreAdapter, KvCorePolicy, LFU, LRU, RANDOM, TTL};
+pub use self::kv_core::{KvCoreAdapter, KvCoreNoTtl, KvCorePolicy, LFU, LRU, RANDOM, TTL};
 pub use self::kv_store::{KvStoreAdapter, KvStoreMemAdapter};
 pub use self::kv_wal::KvWalAdapter;
 
@@ -22,6 +22,7 @@ pub(crate) const STORE: &str = "kv-store";
 pub(crate) fn each_cache(v: &mut impl CacheVisitor) {
     v.visit::<KvCoreAdapter>();
     v.visit::<KvStoreMemAdapter>();
+    v.visit::<KvCoreNoTtl>();
 }
 
 /// Each of our eviction policies, for the hit-ratio workloads.
