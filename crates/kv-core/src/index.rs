@@ -138,10 +138,23 @@ impl Table {
         Some(raw)
     }
 
+    /// Makes room for `additional` more entries before the next rebuild (one rebuild
+    /// now at most, instead of one per quarter of growth during a bulk load).
+    pub(crate) fn reserve(&mut self, additional: usize, rehash: impl Fn(&Raw) -> u64) {
+        let want = self.live.saturating_add(additional);
+        if want.saturating_add(self.tombs) * 10 > self.tags.len() * 9 {
+            self.rebuild_to((want.saturating_add(1) * 10 / 9 + 1).max(16), rehash);
+        }
+    }
+
     /// Rebuilds the table without tombstones, with room for a quarter more entries
     /// before the 90% limit (so its load ends near 72%).
     fn rebuild(&mut self, rehash: impl Fn(&Raw) -> u64) {
-        let cap = ((self.live + 1) * 25 / 18).max(16);
+        self.rebuild_to(((self.live + 1) * 25 / 18).max(16), rehash);
+    }
+
+    /// Rebuilds the table without tombstones with `cap` slots (more than `live`).
+    fn rebuild_to(&mut self, cap: usize, rehash: impl Fn(&Raw) -> u64) {
         let old = std::mem::take(&mut self.slots);
         self.tags = vec![EMPTY; cap];
         self.slots.resize_with(cap, || None);

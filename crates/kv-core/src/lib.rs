@@ -68,6 +68,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod bulk;
 mod cache;
 mod entry;
 mod error;

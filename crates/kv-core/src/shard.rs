@@ -89,6 +89,11 @@ impl ShardState {
         self.table.insert(hash, raw, |r| hasher.hash(key_of(r)))
     }
 
+    /// Makes room for `additional` more entries (see [`Table::reserve`]).
+    pub(crate) fn reserve(&mut self, hasher: &KeyHasher, additional: usize) {
+        self.table.reserve(additional, |r| hasher.hash(key_of(r)));
+    }
+
     /// Puts `raw` at `pos` (same key) and returns what was there.
     pub(crate) fn replace(&mut self, pos: usize, raw: Raw) -> Raw {
         self.table
