@@ -1,7 +1,7 @@
 //! The data directory from the outside: does it exist, is it kv's, who has it open,
 //! and copying it to a backup.
 
-use std::fs::{self, File, TryLockError};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -76,25 +76,14 @@ fn is_kv_file(name: &str) -> bool {
 /// store cannot open the directory until it is released.
 #[derive(Debug)]
 pub(crate) struct ReadLock {
-    _file: Option<File>,
+    _lock: kv_store::ReadLock,
 }
 
-/// Takes the shared lock without creating anything: a directory without a lock file
-/// was never opened by a store, and nothing is locked then.
+/// Takes the shared lock without creating anything (see [`kv_store::ReadLock`]).
 pub(crate) fn lock_shared(dir: &Path) -> Result<ReadLock> {
-    let path = dir.join(LOCK_FILE);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReadLock { _file: None }),
-        Err(e) => return Err(Error::io("open the lock file", path)(e)),
-    };
-    match file.try_lock_shared() {
-        Ok(()) => Ok(ReadLock { _file: Some(file) }),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked {
-            dir: dir.to_path_buf(),
-        }),
-        Err(TryLockError::Error(e)) => Err(Error::io("lock", path)(e)),
-    }
+    Ok(ReadLock {
+        _lock: kv_store::ReadLock::acquire(dir)?,
+    })
 }
 
 /// What a backup copied.

@@ -71,6 +71,7 @@ pub use kv_core::{
     Clock, EntryInfo, EvictionPolicy, ManualClock, MetricsSnapshot, SystemClock, Timestamp, Ttl,
     Value,
 };
+pub use lock::ReadLock;
 pub use metrics::Metrics;
 pub use options::{
     ErrorCallback, Options, PersistenceMode, RecoveryMode, SyncPolicy, DEFAULT_CLEANUP_BUDGET,

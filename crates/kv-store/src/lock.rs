@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::fsutil::{owner_only_file, FILE_MODE};
 use crate::{Error, Result};
@@ -33,7 +34,7 @@ impl DirLock {
             path: path.clone(),
             source,
         })?;
-        match file.try_lock() {
+        match with_grace(|| file.try_lock()) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
@@ -55,6 +56,75 @@ impl DirLock {
             source,
         })?;
         Ok(Self { _file: file })
+    }
+}
+
+/// A shared lock on a data directory, for tools that read its files without opening a
+/// store (`kv verify`, `kv stats`, `kv dump`).
+///
+/// A [`Store`](crate::Store) holds the directory's lock exclusively while open, so
+/// taking this one fails with [`Error::Locked`] while a store runs, and no store can
+/// open the directory until it is dropped. Several readers may hold it at once. It
+/// creates nothing: a directory without a lock file was never opened by a store, and
+/// then nothing is locked.
+#[derive(Debug)]
+pub struct ReadLock {
+    _file: Option<File>,
+}
+
+impl ReadLock {
+    /// Takes the shared lock on `dir`, without blocking beyond a short grace period.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        let path = dir.join(LOCK_FILE);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self { _file: None }),
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "open the lock file",
+                    path,
+                    source,
+                })
+            }
+        };
+        match with_grace(|| file.try_lock_shared()) {
+            Ok(()) => Ok(Self { _file: Some(file) }),
+            Err(TryLockError::WouldBlock) => Err(Error::Locked {
+                dir: dir.to_path_buf(),
+            }),
+            Err(TryLockError::Error(source)) => Err(Error::Io {
+                op: "lock the data directory (shared)",
+                path,
+                source,
+            }),
+        }
+    }
+}
+
+/// How long a lock that looks taken is retried before the directory is called locked.
+///
+/// `flock` belongs to the open file description, and a process that forks (any thread
+/// of it spawning a child) hands the child a reference to every open description until
+/// the child execs, `O_CLOEXEC` or not. So for a moment after a store closes, a child
+/// being spawned elsewhere in the process can still hold its lock. A short grace
+/// period keeps that moment from reading as "locked"; a directory that is really in use
+/// stays locked past it and is reported as such.
+const LOCK_GRACE: Duration = Duration::from_millis(250);
+
+/// Retries `try_lock` while it reports `WouldBlock`, for up to [`LOCK_GRACE`].
+fn with_grace(
+    mut try_lock: impl FnMut() -> std::result::Result<(), TryLockError>,
+) -> std::result::Result<(), TryLockError> {
+    let deadline = Instant::now() + LOCK_GRACE;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match try_lock() {
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(32));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -83,6 +153,40 @@ mod tests {
         assert!(err.to_string().contains("locked"), "{err}");
         drop(first);
         DirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn readers_share_the_lock_and_exclude_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        // No lock file yet: nothing is locked and nothing is created.
+        drop(ReadLock::acquire(dir.path()).unwrap());
+        assert!(!dir.path().join(LOCK_FILE).exists());
+
+        let owner = DirLock::acquire(dir.path()).unwrap();
+        let err = ReadLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        drop(owner);
+
+        let a = ReadLock::acquire(dir.path()).unwrap();
+        let b = ReadLock::acquire(dir.path()).unwrap();
+        let err = DirLock::acquire(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        drop((a, b));
+        DirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_lock_released_within_the_grace_period_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        // Stands in for a child process that still references the lock's open file
+        // description between fork and exec.
+        let holder = DirLock::acquire(dir.path()).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(holder);
+        });
+        DirLock::acquire(dir.path()).unwrap();
+        release.join().unwrap();
     }
 
     #[cfg(unix)]
