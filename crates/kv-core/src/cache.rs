@@ -193,11 +193,12 @@ impl Cache {
         }
     }
 
-    /// The stored entry for `key`, expired or not, without touching it.
+    /// The stored entry for `key`, expired or not, without touching it, and its
+    /// shard's logical tick.
     #[inline]
-    fn lookup(&self, hash: u64, key: &[u8]) -> Option<Raw> {
+    fn lookup(&self, hash: u64, key: &[u8]) -> Option<(Raw, u8)> {
         let st = self.shard(hash).read();
-        st.find(hash, key).map(|pos| st.at(pos).clone())
+        st.find(hash, key).map(|pos| (st.at(pos).clone(), st.tick))
     }
 
     /// Removes `raw` if it is still the entry stored for its key, as an expiration.
@@ -228,7 +229,7 @@ impl Cache {
 
     /// [`live`](Self::live) with the key's hash already computed.
     pub(crate) fn live_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
-        let raw = self.lookup(hash, key)?;
+        let (raw, _) = self.lookup(hash, key)?;
         if header(&raw).is_expired(self.now()) {
             self.expire_entry(hash, &raw, ExpiryCause::Access);
             return None;
@@ -247,7 +248,7 @@ impl Cache {
     pub(crate) fn read_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
         let found = self.lookup(hash, key);
         let counters = self.metrics.local();
-        let Some(raw) = found else {
+        let Some((raw, tick)) = found else {
             Counters::add(&counters.misses, 1);
             return None;
         };
@@ -265,7 +266,7 @@ impl Cache {
         } else {
             self.opts.clock.recent()
         };
-        h.touch(now, self.evictor.touch_params());
+        h.touch(now, tick, self.evictor.touch_params());
         Counters::add(&counters.hits, 1);
         Some(raw)
     }

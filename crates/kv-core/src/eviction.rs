@@ -25,10 +25,10 @@ impl Evictor {
         (self.policy == EvictionPolicy::Lfu).then_some(self.lfu)
     }
 
-    /// Lower is evicted first.
-    fn score(&self, raw: &Raw, now: Timestamp) -> u128 {
+    /// Lower is evicted first; `tick` is the shard's logical clock.
+    fn score(&self, raw: &Raw, now: Timestamp, tick: u8) -> u128 {
         let h = header(raw);
-        let lru = u128::from(h.accessed_secs());
+        let lru = u128::from(h.recency(tick));
         match self.policy {
             EvictionPolicy::None | EvictionPolicy::Lru => lru,
             EvictionPolicy::Lfu => (u128::from(h.lfu(now, self.lfu.decay_minutes)) << 64) | lru,
@@ -78,7 +78,7 @@ impl Evictor {
             }
         }
         for c in &mut candidates {
-            c.0 = self.score(&c.1, now);
+            c.0 = self.score(&c.1, now, state.tick);
         }
         candidates.sort_by_key(|c| c.0);
         let mut victim = None;
@@ -138,7 +138,7 @@ impl Evictor {
             if exclude(raw) {
                 continue;
             }
-            let s = self.score(raw, now);
+            let s = self.score(raw, now, state.tick);
             if best.is_none_or(|(b, _)| s < b) {
                 best = Some((s, pos));
             }

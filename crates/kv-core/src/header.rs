@@ -7,11 +7,14 @@
 //! version  u64   the entry's version
 //! stamps   u64   created seconds (high 32) | updated seconds (low 32)
 //! expiry   u64   expires_at milliseconds (high 48, 0 = never) | key length (low 16)
-//! access   u64   last access seconds (high 32) | hit counter (16) | LFU counter (8) | 0 (8)
+//! access   u64   last access seconds (high 32) | hit counter (16) | LFU counter (8)
+//!                | recency tick (8)
 //! ```
 //!
 //! Created, updated and last-accessed times keep whole seconds (until 2106);
-//! expiry keeps milliseconds (until the year 10889).
+//! expiry keeps milliseconds (until the year 10889). Within a second, recency is the
+//! shard's logical tick at the last access (see `ShardState::tick`): LRU compares
+//! seconds first, then the tick's age.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -115,9 +118,20 @@ impl Header {
         Timestamp::from_millis((self.access.load(Relaxed) >> 32) * 1000)
     }
 
-    /// Last access in whole seconds: the LRU score.
-    pub(crate) fn accessed_secs(&self) -> u64 {
-        self.access.load(Relaxed) >> 32
+    /// The LRU score (higher is more recent): the second of the last access, then
+    /// within it how few ticks of the shard's logical clock (now at `tick`) have
+    /// passed since. An age wraps after 256 ticks; the shard's clock moves slowly
+    /// enough (see `ShardState::tick`) that entries that old are long gone.
+    pub(crate) fn recency(&self, tick: u8) -> u64 {
+        let word = self.access.load(Relaxed);
+        let age = tick.wrapping_sub(word as u8);
+        ((word >> 32) << 8) | u64::from(u8::MAX - age)
+    }
+
+    /// Stamps a new entry with the shard's tick (a write is an access).
+    pub(crate) fn set_tick(&self, tick: u8) {
+        let word = self.access.load(Relaxed);
+        self.access.store((word & !0xFF) | u64::from(tick), Relaxed);
     }
 
     pub(crate) fn access_count(&self) -> u64 {
@@ -130,11 +144,12 @@ impl Header {
         lfu_decayed((word >> 8) as u8, word >> 32, secs(now), decay_minutes)
     }
 
-    /// Records a read. Writes the shared word only if something changed: the second
-    /// of the last access, or a probabilistic counter step (rare for hot keys). A lost
-    /// race drops one update; these are statistics.
+    /// Records a read at `now` and the shard's `tick`. Writes the shared word only if
+    /// something changed: the second or the tick of the last access, or a
+    /// probabilistic counter step (rare for hot keys). A lost race drops one update;
+    /// these are statistics.
     #[inline]
-    pub(crate) fn touch(&self, now: Timestamp, lfu: Option<LfuParams>) {
+    pub(crate) fn touch(&self, now: Timestamp, tick: u8, lfu: Option<LfuParams>) {
         let old = self.access.load(Relaxed);
         let now_s = secs(now);
         let hits = hits_incr(((old >> 16) & 0xFFFF) as u16);
@@ -143,7 +158,8 @@ impl Header {
             counter = lfu_decayed(counter, old >> 32, now_s, p.decay_minutes);
             counter = lfu_incr(counter, p.log_factor);
         }
-        let new = (now_s << 32) | (u64::from(hits) << 16) | (u64::from(counter) << 8);
+        let new =
+            (now_s << 32) | (u64::from(hits) << 16) | (u64::from(counter) << 8) | u64::from(tick);
         if new != old {
             let _ = self.access.compare_exchange(old, new, Relaxed, Relaxed);
         }
@@ -302,12 +318,32 @@ mod tests {
     fn touch_writes_only_on_change() {
         let h = Header::new(1, 1, ts(0), ts(0), None, ts(1_000));
         let before = h.access.load(Relaxed);
-        h.touch(ts(1_500), None);
+        h.touch(ts(1_500), 0, None);
         // Same second, but the hit counter moved.
         assert_eq!(h.access_count(), 1);
         assert_eq!(h.last_accessed(), ts(1_000));
-        h.touch(ts(3_000), None);
+        h.touch(ts(3_000), 0, None);
         assert_eq!(h.last_accessed(), ts(3_000));
         assert_ne!(before, h.access.load(Relaxed));
+    }
+
+    #[test]
+    fn recency_orders_by_second_then_by_tick_age() {
+        let h = |secs: u64, tick: u8| {
+            let h = Header::new(1, 1, ts(0), ts(0), None, ts(secs * 1000));
+            h.set_tick(tick);
+            h
+        };
+        // Same second: fewer ticks ago is more recent, across the tick's wrap.
+        assert!(h(5, 9).recency(10) > h(5, 3).recency(10));
+        assert!(h(5, 254).recency(2) < h(5, 1).recency(2));
+        // A later second beats any tick.
+        assert!(h(6, 0).recency(200) > h(5, 200).recency(200));
+        // A read at a new tick moves the entry up and keeps its counters.
+        let e = h(5, 3);
+        let before = e.recency(10);
+        e.touch(ts(5_000), 10, None);
+        assert!(e.recency(10) > before);
+        assert_eq!(e.access_count(), 1);
     }
 }

@@ -53,8 +53,11 @@
 //!   by `examples/mem_per_entry.rs`): 48 for the entry's allocation (plus its 8-byte
 //!   alignment padding), 10 to 12.5 for its table slot.
 //! - **Reads stay shared.** A read records its access in the entry header only when
-//!   something changed: the second of the last access, or a step of a probabilistic
-//!   counter (logarithmic for LFU, floating-point for the access count). Metrics are
+//!   something changed: the second of the last access, the shard's logical tick (a
+//!   clock that writes to the shard move once per a 32nd of its entries, so LRU sees
+//!   order within a second while a shard nobody writes to sees no header writes), or
+//!   a step of a probabilistic counter (logarithmic for LFU, floating-point for the
+//!   access count). Metrics are
 //!   counted in per-thread stripes, each on its own cache line.
 //! - **Eviction** is approximated as in Redis: sample `eviction_samples` entries of the
 //!   writing shard into a pool of up to 16 candidates kept between evictions, and

@@ -51,6 +51,14 @@ pub(crate) struct ShardState {
     pub(crate) pool: Vec<Raw>,
     /// Scratch space for scoring eviction candidates (kept to save an allocation).
     pub(crate) scratch: Vec<(u128, Raw)>,
+    /// The shard's logical clock for recency within a second: it moves once per
+    /// writes numbering a 32nd of the shard's entries, so an entry's tick (set by its
+    /// write and by reads) orders accesses finely enough for LRU, a hot key's header
+    /// is rewritten by reads only once per tick, and reads of a shard nobody writes
+    /// write nothing. Its 8 bits wrap after 8 shard populations of writes.
+    pub(crate) tick: u8,
+    /// Writes since `tick` last moved.
+    tick_writes: usize,
 }
 
 impl ShardState {
@@ -117,6 +125,16 @@ impl ShardState {
 
     pub(crate) fn len(&self) -> usize {
         self.table.len()
+    }
+
+    /// Counts a write for the logical clock; returns the tick to stamp it with.
+    pub(crate) fn count_write(&mut self) -> u8 {
+        self.tick_writes += 1;
+        if self.tick_writes >= (self.len() / 32).max(1) {
+            self.tick = self.tick.wrapping_add(1);
+            self.tick_writes = 0;
+        }
+        self.tick
     }
 }
 

@@ -312,6 +312,7 @@ impl Cache {
                     let updated = write.updated.unwrap_or(now);
                     let h =
                         Header::new(key.len(), version, created, updated, write.expires_at, now);
+                    h.set_tick(st.count_write());
                     let raw = new_raw(h, key, value);
                     if ops.len() > 1 {
                         versions.push(version);
