@@ -1,6 +1,22 @@
-//! Bulk loading: sizing every shard's table up front before many inserts.
+//! Bulk loading: sizing every shard's table up front, and inserting many entries
+//! with one lock per shard and no eviction bookkeeping per entry.
 
-use crate::Cache;
+use crate::entry::{header, new_raw, size_of};
+use crate::hash::shard_of;
+use crate::header::Header;
+use crate::metrics::Counters;
+use crate::{Cache, Result, Write};
+
+/// One entry for [`Cache::insert_bulk`].
+#[derive(Clone, Copy, Debug)]
+pub struct BulkPut<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The value.
+    pub value: &'a [u8],
+    /// Its metadata, as for [`Cache::insert`].
+    pub write: Write,
+}
 
 impl Cache {
     /// Makes room for about `additional` more entries (spread over the shards by key
@@ -28,9 +44,151 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// Inserts `puts` in order (a later put of the same key wins), as many
+    /// [`insert`](Cache::insert)s would, if they all fit within the limits without
+    /// evicting: then each shard is locked once and `Ok(true)` is returned. If they
+    /// might not fit, nothing changes and `Ok(false)` says to insert them one by one
+    /// (which evicts as usual). A key or value over its size limit fails the whole
+    /// call with nothing changed.
+    ///
+    /// Meant for loading a recovered state: no callbacks run, and an expired entry a
+    /// put replaces goes without an expiry event.
+    ///
+    /// ```
+    /// use kv_core::{BulkPut, Cache, Options, Write};
+    /// let cache = Cache::new(Options::default())?;
+    /// let puts = [
+    ///     BulkPut { key: b"a", value: b"1", write: Write::default().version(7) },
+    ///     BulkPut { key: b"b", value: b"2", write: Write::default() },
+    /// ];
+    /// assert!(cache.insert_bulk(&puts)?);
+    /// assert_eq!(cache.get_entry(b"a").map(|e| e.version()), Some(7));
+    /// assert_eq!(cache.len(), 2);
+    /// # Ok::<(), kv_core::Error>(())
+    /// ```
+    pub fn insert_bulk(&self, puts: &[BulkPut<'_>]) -> Result<bool> {
+        for p in puts {
+            if let Err(e) = self.validate(p.key, p.value) {
+                return self.fail(e);
+            }
+        }
+        let bytes: u64 = puts
+            .iter()
+            .map(|p| (p.key.len() + p.value.len()) as u64)
+            .sum();
+        // The most the puts can add; what replaced entries held is given back after.
+        if self.try_reserve(puts.len(), bytes).is_err() {
+            return Ok(false);
+        }
+        let mut order: Vec<(usize, u64, usize)> = puts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let hash = self.hasher.hash(p.key);
+                (shard_of(hash, self.mask), hash, i)
+            })
+            .collect();
+        // Stable: puts of one key keep their order.
+        order.sort_by_key(|&(shard, _, _)| shard);
+        let now = self.now();
+        let (mut replaced, mut freed) = (0usize, 0u64);
+        for group in order.chunk_by(|a, b| a.0 == b.0) {
+            let mut st = self.shards[group[0].0].write();
+            for &(_, hash, i) in group {
+                let BulkPut { key, value, write } = puts[i];
+                let found = st.find(hash, key);
+                let version = write.version.unwrap_or(st.max_version.saturating_add(1));
+                st.max_version = st.max_version.max(version);
+                let created = write
+                    .created
+                    .unwrap_or_else(|| found.map_or(now, |p| header(st.at(p)).created()));
+                let updated = write.updated.unwrap_or(now);
+                let h = Header::new(key.len(), version, created, updated, write.expires_at, now);
+                h.set_tick(st.count_write());
+                let raw = new_raw(h, key, value);
+                match found {
+                    Some(pos) => {
+                        let old = st.replace(pos, raw);
+                        replaced += 1;
+                        freed += size_of(&old) as u64;
+                    }
+                    None => drop(st.push(&self.hasher, hash, raw)),
+                }
+            }
+        }
+        self.release(replaced, freed);
+        Counters::add(&self.metrics.local().sets, puts.len() as u64);
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::{Cache, EvictionPolicy, Options, Write};
+    use crate::{BulkPut, Cache, EvictionPolicy, Options, Timestamp, Write};
+
+    #[test]
+    fn bulk_insert_matches_single_inserts_and_refuses_what_does_not_fit() {
+        let opts = || Options {
+            max_entries: 100,
+            shards: 4,
+            ..Options::default()
+        };
+        let keys: Vec<Vec<u8>> = (0..60u32)
+            .map(|i| (i % 50).to_le_bytes().to_vec())
+            .collect();
+        let puts: Vec<BulkPut<'_>> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| BulkPut {
+                key: k,
+                value: if i < 50 { b"first" } else { b"second!" },
+                write: Write {
+                    version: Some(i as u64 + 1),
+                    created: Some(Timestamp::from_millis(1000 * i as u64)),
+                    updated: Some(Timestamp::from_millis(2000 * i as u64)),
+                    ..Write::default()
+                },
+            })
+            .collect();
+        let bulk = Cache::new(opts()).unwrap();
+        assert!(bulk.insert_bulk(&puts).unwrap());
+        let single = Cache::new(opts()).unwrap();
+        for p in &puts {
+            single.insert(p.key, p.value, p.write).unwrap();
+        }
+        assert_eq!(bulk.len(), 50);
+        assert_eq!(bulk.len(), single.len());
+        assert_eq!(bulk.metrics().bytes, single.metrics().bytes);
+        for k in &keys {
+            let (b, s) = (bulk.get_entry(k).unwrap(), single.get_entry(k).unwrap());
+            assert_eq!(b.value().to_vec(), s.value().to_vec());
+            assert_eq!(b.version(), s.version());
+            assert_eq!(b.created(), s.created());
+            assert_eq!(b.updated(), s.updated());
+        }
+        // 50 live + 60 more might not fit in 100: nothing changes.
+        let more: Vec<Vec<u8>> = (100..160u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let more: Vec<BulkPut<'_>> = more
+            .iter()
+            .map(|k| BulkPut {
+                key: k,
+                value: b"v",
+                write: Write::default(),
+            })
+            .collect();
+        assert!(!bulk.insert_bulk(&more).unwrap());
+        assert_eq!(bulk.len(), 50);
+        assert_eq!(bulk.metrics().bytes, single.metrics().bytes);
+        // An invalid key fails the whole call.
+        let bad = [BulkPut {
+            key: b"",
+            value: b"v",
+            write: Write::default(),
+        }];
+        assert!(bulk.insert_bulk(&bad).is_err());
+        assert_eq!(bulk.len(), 50);
+    }
 
     #[test]
     fn reserved_cache_keeps_every_entry_and_its_limits() {

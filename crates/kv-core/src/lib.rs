@@ -92,6 +92,7 @@ mod value;
 mod write;
 
 pub use batch::{BatchOp, BatchOutcome};
+pub use bulk::BulkPut;
 pub use cache::Cache;
 pub use entry::Entry;
 pub use error::{Error, StoreLimit};
