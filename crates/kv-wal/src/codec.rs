@@ -365,6 +365,11 @@ impl Frame<'_> {
         self.ty == T_MARK && self.payload.is_empty()
     }
 
+    /// Checks that the payload decodes, without decoding it.
+    pub(crate) fn check(&self) -> std::result::Result<(), Corruption> {
+        check_payload(self.ty, self.payload).map_err(|reason| Corruption::RecordBody { reason })
+    }
+
     /// Decodes the payload into an owned record.
     pub(crate) fn decode(&self) -> std::result::Result<Record, Corruption> {
         decode_payload(self.ty, self.payload)
@@ -375,6 +380,51 @@ impl Frame<'_> {
             })
             .map_err(|reason| Corruption::RecordBody { reason })
     }
+}
+
+/// Checks that a payload of record type `ty` decodes, as [`decode_payload`] would,
+/// without building the operation (no allocation).
+pub(crate) fn check_payload(ty: u8, payload: &[u8]) -> Field<()> {
+    let mut r = Reader(payload);
+    let bytes = |r: &mut Reader<'_>| -> Field<()> {
+        let n = r.u32()? as usize;
+        r.take(n).map(drop)
+    };
+    let kv = |r: &mut Reader<'_>| -> Field<()> {
+        r.expiry()?;
+        let klen = r.u32()? as usize;
+        let vlen = r.u32()? as usize;
+        r.take(klen)?;
+        r.take(vlen).map(drop)
+    };
+    match ty {
+        T_PUT => kv(&mut r)?,
+        T_DELETE => bytes(&mut r)?,
+        T_EXPIRE => {
+            r.expiry()?;
+            bytes(&mut r)?;
+        }
+        T_EVICT => {
+            r.u64()?;
+            bytes(&mut r)?;
+        }
+        T_CLEAR => {}
+        T_BATCH => {
+            let count = r.u32()?;
+            for _ in 0..count {
+                match r.u8()? {
+                    B_PUT => kv(&mut r)?,
+                    B_DELETE => bytes(&mut r)?,
+                    _ => return Err("unknown batch operation"),
+                }
+            }
+        }
+        _ => return Err("unknown record type"),
+    }
+    if !r.0.is_empty() {
+        return Err("trailing bytes after the payload");
+    }
+    Ok(())
 }
 
 /// Decodes a payload of record type `ty`; every byte must be used.
@@ -487,6 +537,54 @@ mod tests {
             BatchOp::Delete { key: b"b" },
         ]));
         round_trip(Op::Batch(&[]));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The allocation-free check gives the verdict decoding gives, on garbage
+        /// and on damaged encodings alike.
+        #[test]
+        fn checking_a_payload_agrees_with_decoding_it(
+            ty in 0u8..9,
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+            flip in proptest::prelude::any::<(usize, u8)>(),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            proptest::prop_assert_eq!(
+                check_payload(ty, &garbage),
+                decode_payload(ty, &garbage).map(drop)
+            );
+            let ops = [
+                BatchOp::Put { key: &key, value: &garbage, expires_at: Some(3) },
+                BatchOp::Delete { key: &key },
+            ];
+            for op in [
+                Op::Put { key: &key, value: &garbage, expires_at: None },
+                Op::Delete { key: &key },
+                Op::Expire { key: &key, expires_at: Some(9) },
+                Op::Evict { key: &key, version: 4 },
+                Op::Batch(&ops),
+            ] {
+                let mut buf = Vec::new();
+                encode(&op, Seq(1), 0, 0, &seed(), &mut buf);
+                let Probe::Valid(frame) = probe(&buf, 0, &seed()) else {
+                    panic!("not valid")
+                };
+                let mut payload = frame.payload.to_vec();
+                proptest::prop_assert_eq!(check_payload(frame.ty, &payload), Ok(()));
+                if !payload.is_empty() {
+                    let at = flip.0 % payload.len();
+                    payload[at] ^= flip.1;
+                }
+                payload.truncate(cut % (payload.len() + 2));
+                proptest::prop_assert_eq!(
+                    check_payload(frame.ty, &payload),
+                    decode_payload(frame.ty, &payload).map(drop)
+                );
+            }
+        }
     }
 
     #[test]

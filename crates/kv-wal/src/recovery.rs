@@ -150,7 +150,8 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
             mode,
             is_last,
             header.first_seq,
-        );
+        )
+        .check_only();
         while let Some(found) = scanner.next(&bytes) {
             let found = found?;
             report.records += 1;

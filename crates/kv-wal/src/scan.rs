@@ -30,6 +30,8 @@ pub(crate) struct Scanner {
     is_last: bool,
     /// Records below this are checked but not decoded (replay skips them).
     skip_below: Seq,
+    /// Records are checked to decode but not decoded (the open scan needs no payload).
+    check_only: bool,
     off: u64,
     expected: Seq,
     done: bool,
@@ -62,6 +64,7 @@ impl Scanner {
             mode,
             is_last,
             skip_below: Seq::ZERO,
+            check_only: false,
             off: HEADER_LEN,
             expected: first_seq,
             done: false,
@@ -73,6 +76,14 @@ impl Scanner {
 
     pub(crate) fn skip_below(mut self, seq: Seq) -> Scanner {
         self.skip_below = seq;
+        self
+    }
+
+    /// Hands out records without their payload (`Found::record` is `None`), having
+    /// checked that it decodes: a payload that does not is found as it would be when
+    /// decoding.
+    pub(crate) fn check_only(mut self) -> Scanner {
+        self.check_only = true;
         self
     }
 
@@ -142,19 +153,22 @@ impl Scanner {
                         }
                         self.salvage(at, 0, kind);
                     }
-                    let record = if frame.seq < self.skip_below {
-                        None
+                    let decoded = if frame.seq < self.skip_below {
+                        Ok(None)
+                    } else if self.check_only {
+                        frame.check().map(|()| None)
                     } else {
-                        match frame.decode() {
-                            Ok(r) => Some(r),
-                            Err(kind) => {
-                                if self.mode != RecoveryMode::SalvageValid {
-                                    return self.fail(at, kind);
-                                }
-                                self.salvage(at, frame.next - at, kind);
-                                self.off = frame.next;
-                                continue;
+                        frame.decode().map(Some)
+                    };
+                    let record = match decoded {
+                        Ok(r) => r,
+                        Err(kind) => {
+                            if self.mode != RecoveryMode::SalvageValid {
+                                return self.fail(at, kind);
                             }
+                            self.salvage(at, frame.next - at, kind);
+                            self.off = frame.next;
+                            continue;
                         }
                     };
                     self.off = frame.next;
@@ -263,7 +277,7 @@ fn next_valid(seg: &[u8], at: u64, expected: Seq, seed: &Seed) -> Option<u64> {
         while cand <= nz {
             if plausible(seg, at, cand, expected) {
                 if let Probe::Valid(frame) = probe(seg, cand, seed) {
-                    if frame.is_marker() || frame.decode().is_ok() {
+                    if frame.is_marker() || frame.check().is_ok() {
                         return Some(cand);
                     }
                 }
