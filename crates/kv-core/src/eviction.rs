@@ -10,6 +10,8 @@ use crate::{EvictionPolicy, Timestamp};
 
 /// Candidates a shard keeps between evictions.
 const POOL: usize = 16;
+/// The slot of a pooled candidate that this eviction's sample did not meet.
+const NOT_SAMPLED: usize = usize::MAX;
 
 /// The eviction settings a cache runs with.
 #[derive(Clone, Copy, Debug)]
@@ -63,27 +65,38 @@ impl Evictor {
         if n <= self.samples {
             return self.best_of(state, now, exclude, &mut all.clone());
         }
-        let sampled = self.sample(state);
+        let mut sampled = std::mem::take(&mut state.sampled);
+        self.sample(state, &mut sampled);
         if self.policy == EvictionPolicy::Random {
-            return self
-                .best_of(state, now, exclude, &mut sampled.into_iter())
+            let victim = self
+                .best_of(state, now, exclude, &mut sampled.iter().copied())
                 .or_else(|| self.best_of(state, now, exclude, &mut all.clone()));
+            state.sampled = sampled;
+            return victim;
         }
+        // (score, entry, its slot if sampled now: pooled ones must be found again)
         let mut candidates = std::mem::take(&mut state.scratch);
-        candidates.extend(state.pool.drain(..).map(|r| (0, r)));
-        for pos in sampled {
+        candidates.extend(state.pool.drain(..).map(|r| (0, r, NOT_SAMPLED)));
+        for &pos in &sampled {
             let raw = state.at(pos);
-            if !candidates.iter().any(|(_, c)| same(c, raw)) {
-                candidates.push((0, raw.clone()));
+            match candidates.iter_mut().find(|(_, c, _)| same(c, raw)) {
+                Some(c) => c.2 = pos,
+                None => candidates.push((0, raw.clone(), pos)),
             }
         }
+        state.sampled = sampled;
+        let tick = state.tick;
         for c in &mut candidates {
-            c.0 = self.score(&c.1, now, state.tick);
+            c.0 = self.score(&c.1, now, tick);
         }
-        candidates.sort_by_key(|c| c.0);
+        candidates.sort_unstable_by_key(|c| c.0);
         let mut victim = None;
-        for (_, raw) in candidates.drain(..) {
+        for (_, raw, pos) in candidates.drain(..) {
             if victim.is_none() && !exclude(&raw) {
+                if pos != NOT_SAMPLED {
+                    victim = Some(pos);
+                    continue;
+                }
                 let key = key_of(&raw);
                 match state.find(hasher.hash(key), key) {
                     Some(pos) if same(state.at(pos), &raw) => victim = Some(pos),
@@ -102,13 +115,14 @@ impl Evictor {
         victim.or_else(|| self.best_of(state, now, exclude, &mut all.clone()))
     }
 
-    /// Positions of `samples` entries from a random point of the table on: like
-    /// Redis's `dictGetSomeKeys`, consecutive slots, which hold unrelated keys (the
-    /// slot comes from the hash) and cost one cache miss per eight pointers instead of
-    /// one per sample. Tables are at least a quarter full, so the walk is short.
-    fn sample(&self, state: &ShardState) -> Vec<usize> {
+    /// Fills `found` with the positions of `samples` entries from a random point of
+    /// the table on: like Redis's `dictGetSomeKeys`, consecutive slots, which hold
+    /// unrelated keys (the slot comes from the hash) and cost one cache miss per eight
+    /// pointers instead of one per sample. Tables are at least a quarter full, so the
+    /// walk is short.
+    fn sample(&self, state: &ShardState, found: &mut Vec<usize>) {
+        found.clear();
         let slots = state.slot_count();
-        let mut found = Vec::with_capacity(self.samples);
         let start = random_below(slots);
         for step in 0..slots {
             if found.len() == self.samples {
@@ -119,7 +133,6 @@ impl Evictor {
                 found.push(pos);
             }
         }
-        found
     }
 
     /// The best-scored entry among the slots at `positions`.

@@ -50,7 +50,9 @@ pub(crate) struct ShardState {
     /// Eviction candidates kept from earlier samples (see `eviction.rs`).
     pub(crate) pool: Vec<Raw>,
     /// Scratch space for scoring eviction candidates (kept to save an allocation).
-    pub(crate) scratch: Vec<(u128, Raw)>,
+    pub(crate) scratch: Vec<(u128, Raw, usize)>,
+    /// Scratch space for the positions an eviction samples.
+    pub(crate) sampled: Vec<usize>,
     /// The shard's logical clock for recency within a second: it moves once per
     /// writes numbering a 32nd of the shard's entries, so an entry's tick (set by its
     /// write and by reads) orders accesses finely enough for LRU, a hot key's header

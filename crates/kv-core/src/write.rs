@@ -232,16 +232,23 @@ impl Cache {
                 .unwrap_or_else(|_| unreachable!("every involved shard is locked"))
         };
 
-        // 1. Expired entries of the keys written are gone before anything else.
+        // 1. Expired entries of the keys written are gone before anything else. A
+        // single write whose key is (now) absent remembers it: eviction never adds
+        // an entry, so the key stays absent and need not be looked up again.
+        let mut absent = false;
         for (op, &hash) in ops.iter().zip(hashes) {
             let st = &mut guards[slot(guards, hash)].1;
-            if let Some(pos) = st.find(hash, op.key()) {
-                if header(st.at(pos)).is_expired(now) {
-                    let r = st.remove_at(&self.hasher, pos);
-                    self.release(1, size_of(&r) as u64);
-                    Counters::add(&self.metrics.local().expirations, 1);
-                    pending.expired.push((Entry::new(r), ExpiryCause::Write));
+            match st.find(hash, op.key()) {
+                Some(pos) => {
+                    if header(st.at(pos)).is_expired(now) {
+                        let r = st.remove_at(&self.hasher, pos);
+                        self.release(1, size_of(&r) as u64);
+                        Counters::add(&self.metrics.local().expirations, 1);
+                        pending.expired.push((Entry::new(r), ExpiryCause::Write));
+                        absent = ops.len() == 1;
+                    }
                 }
+                None => absent = ops.len() == 1,
             }
         }
 
@@ -252,6 +259,7 @@ impl Cache {
             let key = op.key();
             let before = match sizes.get(key) {
                 Some(s) => *s,
+                None if absent => None,
                 None => {
                     let st = &guards[slot(guards, hash)].1;
                     st.find(hash, key).map(|p| size_of(st.at(p)))
@@ -283,7 +291,7 @@ impl Cache {
         self.check_fits(footprint)?;
 
         // 3. Room for it, by eviction if allowed.
-        let exclude = |raw: &Raw| ops.iter().any(|op| op.key() == key_of(raw));
+        let exclude = |raw: &Raw| !absent && ops.iter().any(|op| op.key() == key_of(raw));
         self.make_room(
             guards,
             d_entries.max(0) as usize,
@@ -301,7 +309,11 @@ impl Cache {
         let mut deleted = 0;
         for (op, &hash) in ops.iter().zip(hashes) {
             let st = &mut guards[slot(guards, hash)].1;
-            let found = st.find(hash, op.key());
+            let found = if absent {
+                None
+            } else {
+                st.find(hash, op.key())
+            };
             match op {
                 BatchOp::Put { key, value, write } => {
                     let version = write.version.unwrap_or(st.max_version.saturating_add(1));
