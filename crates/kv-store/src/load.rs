@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use crossbeam_channel::{bounded, Receiver};
-use kv_core::Cache;
+use kv_core::{BulkPut, Cache};
 use kv_snapshot::SnapshotReader;
 use parking_lot::Mutex;
 
@@ -66,6 +66,10 @@ pub(crate) fn load(
     // Read with "now" at the epoch so that no entry is skipped; expiry is applied
     // here instead.
     let mut reader = SnapshotReader::open(path, 0).map_err(Error::snapshot(ctx))?;
+    // Size the map's shards once for the whole snapshot (the count is checked by the
+    // header's checksum; bounded by what the file can hold all the same).
+    let count = reader.header().entry_count;
+    cache.reserve(usize::try_from(count.min(reader.file_len() / 16)).unwrap_or(usize::MAX));
     let inserters = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
@@ -121,27 +125,53 @@ pub(crate) fn load(
 fn insert_chunks(rx: &Receiver<Chunk>, cache: &Cache, now_ms: u64, gathered: &Mutex<Gathered>) {
     let mut mine = Gathered::default();
     'chunks: for chunk in rx {
+        let mut live: Vec<&Item> = Vec::with_capacity(chunk.items.len());
         for it in &chunk.items {
             mine.max_version = mine.max_version.max(it.version);
-            let key = &chunk.bytes[it.key.clone()];
-            let value = &chunk.bytes[it.value.clone()];
             if it.expires_at.is_some_and(|at| at <= now_ms) {
                 mine.expired.push((
-                    key.to_vec(),
+                    chunk.bytes[it.key.clone()].to_vec(),
                     Recovered {
-                        value: value.to_vec(),
+                        value: chunk.bytes[it.value.clone()].to_vec(),
                         expires_at: it.expires_at,
                         created: it.created,
                         updated: it.updated,
                         version: it.version,
                     },
                 ));
+            } else {
+                live.push(it);
+            }
+        }
+        // The whole chunk under one lock per shard when it fits; else one by one,
+        // evicting as the limits require.
+        let puts: Vec<BulkPut<'_>> = live
+            .iter()
+            .map(|it| BulkPut {
+                key: &chunk.bytes[it.key.clone()],
+                value: &chunk.bytes[it.value.clone()],
+                write: crate::mem::exact_write(it.expires_at, it.created, it.updated, it.version),
+            })
+            .collect();
+        match cache.insert_bulk(&puts) {
+            Ok(true) => {
+                mine.entries += puts.len() as u64;
                 continue;
             }
+            Ok(false) => {}
+            Err(source) => {
+                mine.error = Some(Error::Replay {
+                    seq: live.first().map_or(0, |it| it.version),
+                    source,
+                });
+                break 'chunks;
+            }
+        }
+        for it in &live {
             match crate::mem::insert_exact(
                 cache,
-                key,
-                value,
+                &chunk.bytes[it.key.clone()],
+                &chunk.bytes[it.value.clone()],
                 it.expires_at,
                 it.created,
                 it.updated,

@@ -111,6 +111,21 @@ pub(crate) fn insert_recovered(cache: &Cache, key: &[u8], e: &Recovered) -> Resu
     )
 }
 
+/// The metadata of a recovered entry, exactly as it was.
+pub(crate) fn exact_write(
+    expires_at: Option<u64>,
+    created: u64,
+    updated: u64,
+    version: u64,
+) -> Write {
+    Write {
+        expires_at: expires_at.map(ts),
+        version: Some(version),
+        created: Some(ts(created)),
+        updated: Some(ts(updated)),
+    }
+}
+
 /// Inserts an entry with explicit expiry, times and version.
 pub(crate) fn insert_exact(
     cache: &Cache,
@@ -121,13 +136,11 @@ pub(crate) fn insert_exact(
     updated: u64,
     version: u64,
 ) -> Result<Evicted> {
-    let write = Write {
-        expires_at: expires_at.map(ts),
-        version: Some(version),
-        created: Some(ts(created)),
-        updated: Some(ts(updated)),
-    };
-    match cache.insert(key, value, write) {
+    match cache.insert(
+        key,
+        value,
+        exact_write(expires_at, created, updated, version),
+    ) {
         Ok(out) => Ok(evicted(out.evicted)),
         Err(source) => Err(Error::Replay {
             seq: version,

@@ -228,12 +228,59 @@ impl<'c> Replay<'c> {
                 _ => None,
             })
             .collect();
+        if self.base_empty || self.cleared {
+            // Every put is a new key: size the map's shards once.
+            cache.reserve(puts.len());
+        }
         for part in insert_parallel(cache, puts) {
             evictions.extend(part?);
         }
         Ok((evictions, self.expired))
     }
 }
+
+/// Reads the log on a thread of its own (checksums, decoding) while this one applies
+/// what it read, batch by batch, in order; returns how many records were applied.
+/// On an error the records before it have been applied.
+fn replay_log(log: kv_wal::Replay, replay: &mut Replay<'_>) -> Result<u64> {
+    const BATCH: usize = 1024;
+    std::thread::scope(|scope| {
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<Record>>(4);
+        let reader = scope.spawn(move || -> std::result::Result<(), kv_wal::Error> {
+            let mut batch = Vec::with_capacity(BATCH);
+            for record in log {
+                batch.push(record?);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok(())
+        });
+        let mut applied = 0;
+        for batch in rx {
+            applied += batch.len() as u64;
+            for record in batch {
+                replay.apply(record);
+            }
+        }
+        match reader.join() {
+            Ok(Ok(())) => Ok(applied),
+            Ok(Err(e)) => Err(Error::wal("replaying the log")(e)),
+            Err(_) => Err(Error::WorkerPanicked {
+                worker: "log replay",
+            }),
+        }
+    })
+}
+
+/// Recovered entries inserted into the map per bulk call.
+const BULK: usize = 4096;
 
 /// Inserts distinct recovered entries into the map, on several threads when there are
 /// many (each thread also frees what it inserted).
@@ -243,8 +290,26 @@ fn insert_parallel(
 ) -> Vec<Result<Evicted>> {
     let insert_all = |part: Vec<(Vec<u8>, Recovered)>| -> Result<Evicted> {
         let mut evicted = Evicted::new();
-        for (key, e) in part {
-            evicted.extend(crate::mem::insert_recovered(cache, &key, &e)?);
+        // Many at a time under one lock per shard while they fit; else one by one,
+        // evicting as the limits require.
+        for group in part.chunks(BULK) {
+            let puts: Vec<kv_core::BulkPut<'_>> = group
+                .iter()
+                .map(|(key, e)| kv_core::BulkPut {
+                    key,
+                    value: &e.value,
+                    write: crate::mem::exact_write(e.expires_at, e.created, e.updated, e.version),
+                })
+                .collect();
+            let fitted = cache.insert_bulk(&puts).map_err(|source| Error::Replay {
+                seq: group.first().map_or(0, |(_, e)| e.version),
+                source,
+            })?;
+            if !fitted {
+                for (key, e) in group {
+                    evicted.extend(crate::mem::insert_recovered(cache, key, e)?);
+                }
+            }
         }
         Ok(evicted)
     };
@@ -379,14 +444,10 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                 now,
                 wal_report.records,
             );
-            for record in w
+            let log = w
                 .replay_from(kv_wal::Seq(snapshot_seq.saturating_add(1)))
-                .map_err(Error::wal("replaying the log"))?
-            {
-                let record = record.map_err(Error::wal("replaying the log"))?;
-                report.records_replayed += 1;
-                replay.apply(record);
-            }
+                .map_err(Error::wal("replaying the log"))?;
+            report.records_replayed += replay_log(log, &mut replay)?;
             let (more, expired) = replay.finish()?;
             report.expired_dropped += expired;
             evicted.extend(more);
