@@ -74,38 +74,49 @@ impl Evictor {
             state.sampled = sampled;
             return victim;
         }
-        // (score, entry, its slot if sampled now: pooled ones must be found again)
+        // (score, the entry if pooled, its slot if sampled now). Sampled entries are
+        // scored where they lie: a reference count is taken only by those that join
+        // the pool.
         let mut candidates = std::mem::take(&mut state.scratch);
-        candidates.extend(state.pool.drain(..).map(|r| (0, r, NOT_SAMPLED)));
+        candidates.extend(state.pool.drain(..).map(|r| (0, Some(r), NOT_SAMPLED)));
+        let pooled = candidates.len();
         for &pos in &sampled {
             let raw = state.at(pos);
-            match candidates.iter_mut().find(|(_, c, _)| same(c, raw)) {
+            let known = candidates[..pooled]
+                .iter_mut()
+                .find(|(_, c, _)| c.as_ref().is_some_and(|c| same(c, raw)));
+            match known {
                 Some(c) => c.2 = pos,
-                None => candidates.push((0, raw.clone(), pos)),
+                None => candidates.push((0, None, pos)),
             }
         }
         state.sampled = sampled;
         let tick = state.tick;
         for c in &mut candidates {
-            c.0 = self.score(&c.1, now, tick);
+            let raw = c.1.as_ref().unwrap_or_else(|| state.at(c.2));
+            c.0 = self.score(raw, now, tick);
         }
         candidates.sort_unstable_by_key(|c| c.0);
         let mut victim = None;
-        for (_, raw, pos) in candidates.drain(..) {
-            if victim.is_none() && !exclude(&raw) {
-                if pos != NOT_SAMPLED {
-                    victim = Some(pos);
+        for (_, pooled, pos) in candidates.drain(..) {
+            if victim.is_none() {
+                let raw = pooled.as_ref().unwrap_or_else(|| state.at(pos));
+                if !exclude(raw) {
+                    if pos != NOT_SAMPLED {
+                        victim = Some(pos);
+                        continue;
+                    }
+                    let key = key_of(raw);
+                    match state.find(hasher.hash(key), key) {
+                        Some(pos) if same(state.at(pos), raw) => victim = Some(pos),
+                        // Gone or replaced since it was pooled: forget it.
+                        _ => {}
+                    }
                     continue;
                 }
-                let key = key_of(&raw);
-                match state.find(hasher.hash(key), key) {
-                    Some(pos) if same(state.at(pos), &raw) => victim = Some(pos),
-                    // Gone or replaced since it was pooled: forget it.
-                    _ => {}
-                }
-                continue;
             }
             if state.pool.len() < POOL {
+                let raw = pooled.unwrap_or_else(|| state.at(pos).clone());
                 state.pool.push(raw);
             }
         }

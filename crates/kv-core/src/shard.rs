@@ -50,7 +50,7 @@ pub(crate) struct ShardState {
     /// Eviction candidates kept from earlier samples (see `eviction.rs`).
     pub(crate) pool: Vec<Raw>,
     /// Scratch space for scoring eviction candidates (kept to save an allocation).
-    pub(crate) scratch: Vec<(u128, Raw, usize)>,
+    pub(crate) scratch: Vec<(u128, Option<Raw>, usize)>,
     /// Scratch space for the positions an eviction samples.
     pub(crate) sampled: Vec<usize>,
     /// The shard's logical clock for recency within a second: it moves once per
