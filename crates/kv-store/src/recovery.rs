@@ -32,6 +32,9 @@ pub(crate) struct Recovered {
 /// replayed (see [`crate::snapshotting::load`]).
 pub(crate) type ExpiredBase = HashMap<Vec<u8>, Recovered, foldhash::fast::RandomState>;
 
+/// Recovered entries to put into the map, with their keys.
+type Puts = Vec<(Vec<u8>, Recovered)>;
+
 /// A key touched by the log: its state after the records replayed so far (`None`:
 /// absent) and whether that differs from what the map holds.
 #[derive(Debug)]
@@ -189,19 +192,38 @@ impl<'c> Replay<'c> {
         }
     }
 
-    /// Writes the overlay into the map: first the clear, then the removals (so the
-    /// map never holds more than the final state and never evicts because of the
-    /// replay order), then the puts with their exact metadata. Entries that expired
-    /// while the store was closed are removed. Returns what the map evicted because
-    /// the options' limits are now lower than what was recovered, and how many
-    /// entries had expired.
-    pub(crate) fn finish(mut self) -> Result<(Evicted, u64)> {
-        let cache = self.base;
+    /// Splits the overlay into `n` covering disjoint keys (by [`part_of`]), to be
+    /// fed each its keys' records. Only before any record was applied.
+    fn split(self, n: usize) -> Vec<Replay<'c>> {
+        debug_assert!(self.map.is_empty() && !self.cleared);
+        let mut expired: Vec<ExpiredBase> = (0..n).map(|_| ExpiredBase::default()).collect();
+        for (key, e) in self.expired_base {
+            expired[part_of(&key, n)].insert(key, e);
+        }
+        let per = self.map.capacity() / n;
+        expired
+            .into_iter()
+            .map(|expired_base| {
+                let mut map = HashMap::default();
+                map.reserve(per);
+                Replay {
+                    base: self.base,
+                    expired_base,
+                    map,
+                    cleared: false,
+                    base_empty: self.base_empty,
+                    now: self.now,
+                    expired: 0,
+                }
+            })
+            .collect()
+    }
+
+    /// Drops what expired while the store was closed and hands back the puts to make,
+    /// with how many entries had expired; the caller applies the removals first.
+    fn settle(mut self) -> (Vec<Vec<u8>>, Puts, u64) {
         // Expired snapshot entries no record touched stay out of the map.
         self.expired += self.expired_base.len() as u64;
-        if self.cleared {
-            cache.clear();
-        }
         let now = self.now;
         for slot in self.map.values_mut() {
             if slot
@@ -214,37 +236,128 @@ impl<'c> Replay<'c> {
                 self.expired += 1;
             }
         }
-        let mut evictions = Evicted::new();
-        for (key, slot) in &self.map {
-            if slot.changed && slot.state.is_none() {
-                cache.delete(key);
+        let mut removals = Vec::new();
+        let mut puts = Vec::with_capacity(self.map.len());
+        for (key, slot) in self.map {
+            match (slot.changed, slot.state) {
+                (true, Some(e)) => puts.push((key, e)),
+                (true, None) => removals.push(key),
+                _ => {}
             }
         }
-        let puts: Vec<(Vec<u8>, Recovered)> = self
-            .map
-            .into_iter()
-            .filter_map(|(key, slot)| match (slot.changed, slot.state) {
-                (true, Some(e)) => Some((key, e)),
-                _ => None,
-            })
-            .collect();
-        if self.base_empty || self.cleared {
-            // Every put is a new key: size the map's shards once.
-            cache.reserve(puts.len());
-        }
-        for part in insert_parallel(cache, puts) {
-            evictions.extend(part?);
-        }
-        Ok((evictions, self.expired))
+        (removals, puts, self.expired)
     }
 }
 
-/// Reads the log on a thread of its own (checksums, decoding) while this one applies
-/// what it read, batch by batch, in order; returns how many records were applied.
-/// On an error the records before it have been applied.
-fn replay_log(log: kv_wal::Replay, replay: &mut Replay<'_>) -> Result<u64> {
+/// Writes overlays of disjoint keys into the map: first the clear, then the removals
+/// (so the map never holds more than the final state and never evicts because of the
+/// replay order), then the puts with their exact metadata. Entries that expired while
+/// the store was closed are removed. Returns what the map evicted because the
+/// options' limits are now lower than what was recovered, and how many entries had
+/// expired.
+fn finish_parts(parts: Vec<Replay<'_>>) -> Result<(Evicted, u64)> {
+    let Some(cache) = parts.first().map(|p| p.base) else {
+        return Ok((Evicted::new(), 0));
+    };
+    // A `Clear` record reaches every part.
+    if parts.iter().any(|p| p.cleared) {
+        cache.clear();
+    }
+    // Every put is a new key: the map's shards can be sized once.
+    let all_new = parts.iter().all(|p| p.base_empty || p.cleared);
+    let mut expired = 0;
+    let mut puts = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (removals, p, e) = part.settle();
+        for key in &removals {
+            cache.delete(key);
+        }
+        expired += e;
+        puts.push(p);
+    }
+    if all_new {
+        cache.reserve(puts.iter().map(Vec::len).sum());
+    }
+    let mut evictions = Evicted::new();
+    for part in insert_parallel(cache, puts) {
+        evictions.extend(part?);
+    }
+    Ok((evictions, expired))
+}
+
+/// Which of `n` parts the key `key` belongs to (a hash of its own, independent of
+/// the maps' hashers).
+fn part_of(key: &[u8], n: usize) -> usize {
+    use std::hash::BuildHasher;
+    let h = foldhash::fast::FixedState::with_seed(0x6b76_2d72_6563_6f76).hash_one(key);
+    ((h >> 32) % n as u64) as usize
+}
+
+/// Hands `op` (of record `seq`, `ts`) to the parts of its keys: a batch is split by
+/// key, a clear goes to every part.
+fn route(seq: kv_wal::Seq, ts: u64, op: OwnedOp, out: &mut [Vec<Record>]) {
+    let n = out.len();
+    let record = |op| Record {
+        seq,
+        timestamp_ms: ts,
+        op,
+    };
+    let key = match &op {
+        OwnedOp::Put { key, .. }
+        | OwnedOp::Delete { key }
+        | OwnedOp::Expire { key, .. }
+        | OwnedOp::Evict { key, .. } => key,
+        OwnedOp::Clear => {
+            for o in out.iter_mut() {
+                o.push(record(OwnedOp::Clear));
+            }
+            return;
+        }
+        OwnedOp::Batch(_) => {
+            let OwnedOp::Batch(ops) = op else {
+                unreachable!("matched above")
+            };
+            let mut split: Vec<Vec<OwnedBatchOp>> = (0..n).map(|_| Vec::new()).collect();
+            for bop in ops {
+                let key = match &bop {
+                    OwnedBatchOp::Put { key, .. } | OwnedBatchOp::Delete { key } => key,
+                    // Replay applies no other batch operation.
+                    _ => continue,
+                };
+                split[part_of(key, n)].push(bop);
+            }
+            for (o, ops) in out.iter_mut().zip(split) {
+                if !ops.is_empty() {
+                    o.push(record(OwnedOp::Batch(ops)));
+                }
+            }
+            return;
+        }
+        // Replay applies no other operation.
+        _ => return,
+    };
+    let p = part_of(key, n);
+    out[p].push(record(op));
+}
+
+/// Reads the log on a thread of its own (checksums, decoding), splits its records by
+/// key over parts of the overlay, each applied on a thread of its own in log order,
+/// and writes the result into the map. Returns how many records were read, what the
+/// map evicted and how many entries had expired. On an error the map is left
+/// partly loaded (the caller gives up).
+fn replay_log(
+    log: kv_wal::Replay,
+    replay: Replay<'_>,
+    records: u64,
+) -> Result<(u64, Evicted, u64)> {
     const BATCH: usize = 1024;
-    std::thread::scope(|scope| {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    // Small logs are not worth the threads.
+    let n = if records < 64 * 1024 { 1 } else { threads };
+    let parts = replay.split(n);
+    let (read, parts) = std::thread::scope(|scope| -> Result<(u64, Vec<Replay<'_>>)> {
         let (tx, rx) = crossbeam_channel::bounded::<Vec<Record>>(4);
         let reader = scope.spawn(move || -> std::result::Result<(), kv_wal::Error> {
             let mut batch = Vec::with_capacity(BATCH);
@@ -262,33 +375,59 @@ fn replay_log(log: kv_wal::Replay, replay: &mut Replay<'_>) -> Result<u64> {
             }
             Ok(())
         });
-        let mut applied = 0;
+        let mut senders = Vec::with_capacity(n);
+        let mut appliers = Vec::with_capacity(n);
+        for mut part in parts {
+            let (ptx, prx) = crossbeam_channel::bounded::<Vec<Record>>(4);
+            senders.push(ptx);
+            appliers.push(scope.spawn(move || {
+                for batch in prx {
+                    for record in batch {
+                        part.apply(record);
+                    }
+                }
+                part
+            }));
+        }
+        let mut read = 0;
         for batch in rx {
-            applied += batch.len() as u64;
+            read += batch.len() as u64;
+            let mut out: Vec<Vec<Record>> = (0..n).map(|_| Vec::with_capacity(BATCH)).collect();
             for record in batch {
-                replay.apply(record);
+                route(record.seq, record.timestamp_ms, record.op, &mut out);
+            }
+            for (ptx, o) in senders.iter().zip(out) {
+                // An applier ends only by panicking, reported below.
+                if !o.is_empty() && ptx.send(o).is_err() {
+                    break;
+                }
             }
         }
+        drop(senders);
+        let panicked = || Error::WorkerPanicked {
+            worker: "log replay",
+        };
+        let parts = appliers
+            .into_iter()
+            .map(|h| h.join().map_err(|_| panicked()))
+            .collect::<Result<Vec<_>>>()?;
         match reader.join() {
-            Ok(Ok(())) => Ok(applied),
+            Ok(Ok(())) => Ok((read, parts)),
             Ok(Err(e)) => Err(Error::wal("replaying the log")(e)),
-            Err(_) => Err(Error::WorkerPanicked {
-                worker: "log replay",
-            }),
+            Err(_) => Err(panicked()),
         }
-    })
+    })?;
+    let (evicted, expired) = finish_parts(parts)?;
+    Ok((read, evicted, expired))
 }
 
 /// Recovered entries inserted into the map per bulk call.
 const BULK: usize = 4096;
 
-/// Inserts distinct recovered entries into the map, on several threads when there are
-/// many (each thread also frees what it inserted).
-fn insert_parallel(
-    cache: &kv_core::Cache,
-    mut puts: Vec<(Vec<u8>, Recovered)>,
-) -> Vec<Result<Evicted>> {
-    let insert_all = |part: Vec<(Vec<u8>, Recovered)>| -> Result<Evicted> {
+/// Inserts distinct recovered entries (in parts) into the map, on several threads
+/// when there are many (each thread also frees what it inserted).
+fn insert_parallel(cache: &kv_core::Cache, parts: Vec<Puts>) -> Vec<Result<Evicted>> {
+    let insert_all = |part: Puts| -> Result<Evicted> {
         let mut evicted = Evicted::new();
         // Many at a time under one lock per shard while they fit; else one by one,
         // evicting as the limits require.
@@ -316,16 +455,23 @@ fn insert_parallel(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
-    if threads == 1 || puts.len() < 16 * 1024 {
-        return vec![insert_all(puts)];
+    let total: usize = parts.iter().map(Vec::len).sum();
+    if threads == 1 || total < 16 * 1024 {
+        return parts.into_iter().map(insert_all).collect();
     }
-    let per = puts.len().div_ceil(threads);
-    let mut parts = Vec::with_capacity(threads);
-    while puts.len() > per {
-        let rest = puts.split_off(per);
-        parts.push(std::mem::replace(&mut puts, rest));
-    }
-    parts.push(puts);
+    let parts = if parts.len() > 1 {
+        parts
+    } else {
+        let mut puts = parts.into_iter().flatten().collect::<Vec<_>>();
+        let per = puts.len().div_ceil(threads);
+        let mut split = Vec::with_capacity(threads);
+        while puts.len() > per {
+            let rest = puts.split_off(per);
+            split.push(std::mem::replace(&mut puts, rest));
+        }
+        split.push(puts);
+        split
+    };
     std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
@@ -438,7 +584,7 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                     snapshots_skipped: report.snapshots_skipped.len(),
                 });
             }
-            let mut replay = Replay::new(
+            let replay = Replay::new(
                 &cache,
                 std::mem::take(&mut expired_base),
                 now,
@@ -447,8 +593,8 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
             let log = w
                 .replay_from(kv_wal::Seq(snapshot_seq.saturating_add(1)))
                 .map_err(Error::wal("replaying the log"))?;
-            report.records_replayed += replay_log(log, &mut replay)?;
-            let (more, expired) = replay.finish()?;
+            let (read, more, expired) = replay_log(log, replay, wal_report.records)?;
+            report.records_replayed += read;
             report.expired_dropped += expired;
             evicted.extend(more);
             last_seq = last_seq.max(w.last_seq().0);
