@@ -139,11 +139,12 @@ impl Table {
     }
 
     /// Makes room for `additional` more entries before the next rebuild (one rebuild
-    /// now at most, instead of one per quarter of growth during a bulk load).
+    /// now at most, instead of one per quarter of growth during a bulk load), sized
+    /// as a rebuild sizes the table: near 72% full with them all (probes stay short).
     pub(crate) fn reserve(&mut self, additional: usize, rehash: impl Fn(&Raw) -> u64) {
         let want = self.live.saturating_add(additional);
         if want.saturating_add(self.tombs) * 10 > self.tags.len() * 9 {
-            self.rebuild_to((want.saturating_add(1) * 10 / 9 + 1).max(16), rehash);
+            self.rebuild_to((want.saturating_add(1) * 25 / 18).max(16), rehash);
         }
     }
 
