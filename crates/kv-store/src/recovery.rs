@@ -350,12 +350,21 @@ fn replay_log(
     replay: Replay<'_>,
     records: u64,
 ) -> Result<(u64, Evicted, u64)> {
-    const BATCH: usize = 1024;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
     // Small logs are not worth the threads.
     let n = if records < 64 * 1024 { 1 } else { threads };
+    replay_in_parts(log, replay, n)
+}
+
+/// [`replay_log`] over `n` parts.
+fn replay_in_parts(
+    log: impl Iterator<Item = std::result::Result<Record, kv_wal::Error>> + Send,
+    replay: Replay<'_>,
+    n: usize,
+) -> Result<(u64, Evicted, u64)> {
+    const BATCH: usize = 1024;
     let parts = replay.split(n);
     let (read, parts) = std::thread::scope(|scope| -> Result<(u64, Vec<Replay<'_>>)> {
         let (tx, rx) = crossbeam_channel::bounded::<Vec<Record>>(4);
@@ -692,4 +701,100 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// The store's timestamps from a recovered entry.
 pub(crate) fn ts(ms: u64) -> Timestamp {
     Timestamp::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use kv_wal::{OwnedBatchOp, OwnedOp, Record, Seq};
+    use proptest::prelude::*;
+
+    use super::{replay_in_parts, ExpiredBase, Replay};
+
+    /// A small key space, so that records collide on keys.
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        (0u8..12).prop_map(|k| vec![b'k', k])
+    }
+
+    fn op() -> impl Strategy<Value = OwnedOp> {
+        let expiry = proptest::option::of(900u64..1100);
+        prop_oneof![
+            6 => (key(), any::<u8>(), expiry.clone()).prop_map(|(key, v, expires_at)| {
+                OwnedOp::Put { key, value: vec![v; 3], expires_at }
+            }),
+            2 => key().prop_map(|key| OwnedOp::Delete { key }),
+            1 => (key(), expiry).prop_map(|(key, expires_at)| OwnedOp::Expire { key, expires_at }),
+            1 => (key(), 1u64..40).prop_map(|(key, version)| OwnedOp::Evict { key, version }),
+            1 => Just(OwnedOp::Clear),
+            2 => proptest::collection::vec((key(), any::<bool>(), any::<u8>()), 0..5).prop_map(
+                |ops| OwnedOp::Batch(
+                    ops.into_iter()
+                        .map(|(key, put, v)| if put {
+                            OwnedBatchOp::Put { key, value: vec![v], expires_at: None }
+                        } else {
+                            OwnedBatchOp::Delete { key }
+                        })
+                        .collect()
+                )
+            ),
+        ]
+    }
+
+    /// The map after replaying `ops` over a base holding `base` keys, in `n` parts.
+    fn replayed(
+        base: &[(Vec<u8>, u8)],
+        ops: &[OwnedOp],
+        n: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>, u64, u64, u64, Option<u64>)> {
+        let cache = kv_core::Cache::new(kv_core::Options::default()).unwrap();
+        for (i, (k, v)) in base.iter().enumerate() {
+            crate::mem::insert_exact(&cache, k, &[*v], None, 5, 5 + i as u64, i as u64 + 1)
+                .unwrap();
+        }
+        let records: Vec<_> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                Ok(Record {
+                    seq: Seq(100 + i as u64),
+                    timestamp_ms: 950 + i as u64,
+                    op: op.clone(),
+                })
+            })
+            .collect();
+        let replay = Replay::new(&cache, ExpiredBase::default(), 1000, records.len() as u64);
+        let (read, _, _) = replay_in_parts(records.into_iter(), replay, n).unwrap();
+        assert_eq!(read, ops.len() as u64);
+        let mut out: Vec<_> = cache
+            .iter()
+            .map(|e| {
+                (
+                    e.key().to_vec(),
+                    e.value().to_vec(),
+                    e.version(),
+                    e.created().as_millis(),
+                    e.updated().as_millis(),
+                    e.expires_at().map(kv_core::Timestamp::as_millis),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Splitting the log's records over parts of the overlay by key changes
+        /// nothing: clears, batches, expiries and evictions land as in one part.
+        #[test]
+        fn replay_in_parts_matches_one_part(
+            base in proptest::collection::vec((key(), any::<u8>()), 0..8),
+            ops in proptest::collection::vec(op(), 0..40),
+        ) {
+            let one = replayed(&base, &ops, 1);
+            for n in [2, 3] {
+                prop_assert_eq!(&replayed(&base, &ops, n), &one);
+            }
+        }
+    }
 }
