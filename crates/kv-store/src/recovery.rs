@@ -739,12 +739,11 @@ mod tests {
         ]
     }
 
+    /// An entry as the map holds it: key, value, version, created, updated, expiry.
+    type Seen = (Vec<u8>, Vec<u8>, u64, u64, u64, Option<u64>);
+
     /// The map after replaying `ops` over a base holding `base` keys, in `n` parts.
-    fn replayed(
-        base: &[(Vec<u8>, u8)],
-        ops: &[OwnedOp],
-        n: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>, u64, u64, u64, Option<u64>)> {
+    fn replayed(base: &[(Vec<u8>, u8)], ops: &[OwnedOp], n: usize) -> Vec<Seen> {
         let cache = kv_core::Cache::new(kv_core::Options::default()).unwrap();
         for (i, (k, v)) in base.iter().enumerate() {
             crate::mem::insert_exact(&cache, k, &[*v], None, 5, 5 + i as u64, i as u64 + 1)
