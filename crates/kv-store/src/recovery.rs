@@ -219,9 +219,9 @@ impl<'c> Replay<'c> {
             .collect()
     }
 
-    /// Drops what expired while the store was closed and hands back the puts to make,
-    /// with how many entries had expired; the caller applies the removals first.
-    fn settle(mut self) -> (Vec<Vec<u8>>, Puts, u64) {
+    /// Drops what expired while the store was closed and hands back the removals and
+    /// puts to make, and how many entries had expired.
+    fn settle(mut self) -> Settled {
         // Expired snapshot entries no record touched stay out of the map.
         self.expired += self.expired_base.len() as u64;
         let now = self.now;
@@ -245,35 +245,46 @@ impl<'c> Replay<'c> {
                 _ => {}
             }
         }
-        (removals, puts, self.expired)
+        Settled {
+            cleared: self.cleared,
+            all_new: self.base_empty || self.cleared,
+            removals,
+            puts,
+            expired: self.expired,
+        }
     }
 }
 
-/// Writes overlays of disjoint keys into the map: first the clear, then the removals
-/// (so the map never holds more than the final state and never evicts because of the
-/// replay order), then the puts with their exact metadata. Entries that expired while
-/// the store was closed are removed. Returns what the map evicted because the
-/// options' limits are now lower than what was recovered, and how many entries had
-/// expired.
-fn finish_parts(parts: Vec<Replay<'_>>) -> Result<(Evicted, u64)> {
-    let Some(cache) = parts.first().map(|p| p.base) else {
-        return Ok((Evicted::new(), 0));
-    };
-    // A `Clear` record reaches every part.
+/// One overlay part's outcome, ready to be written into the map.
+struct Settled {
+    /// A `Clear` record was replayed (it reaches every part).
+    cleared: bool,
+    /// Every put is of a key the map does not hold.
+    all_new: bool,
+    removals: Vec<Vec<u8>>,
+    puts: Puts,
+    expired: u64,
+}
+
+/// Writes settled overlays of disjoint keys into the map: first the clear, then the
+/// removals (so the map never holds more than the final state and never evicts
+/// because of the replay order), then the puts with their exact metadata. Returns
+/// what the map evicted because the options' limits are now lower than what was
+/// recovered, and how many entries had expired.
+fn finish_parts(cache: &kv_core::Cache, parts: Vec<Settled>) -> Result<(Evicted, u64)> {
     if parts.iter().any(|p| p.cleared) {
         cache.clear();
     }
     // Every put is a new key: the map's shards can be sized once.
-    let all_new = parts.iter().all(|p| p.base_empty || p.cleared);
+    let all_new = parts.iter().all(|p| p.all_new);
     let mut expired = 0;
     let mut puts = Vec::with_capacity(parts.len());
     for part in parts {
-        let (removals, p, e) = part.settle();
-        for key in &removals {
+        for key in &part.removals {
             cache.delete(key);
         }
-        expired += e;
-        puts.push(p);
+        expired += part.expired;
+        puts.push(part.puts);
     }
     if all_new {
         cache.reserve(puts.iter().map(Vec::len).sum());
@@ -365,8 +376,9 @@ fn replay_in_parts(
     n: usize,
 ) -> Result<(u64, Evicted, u64)> {
     const BATCH: usize = 1024;
+    let cache = replay.base;
     let parts = replay.split(n);
-    let (read, parts) = std::thread::scope(|scope| -> Result<(u64, Vec<Replay<'_>>)> {
+    let (read, parts) = std::thread::scope(|scope| -> Result<(u64, Vec<Settled>)> {
         let (tx, rx) = crossbeam_channel::bounded::<Vec<Record>>(4);
         let reader = scope.spawn(move || -> std::result::Result<(), kv_wal::Error> {
             let mut batch = Vec::with_capacity(BATCH);
@@ -395,7 +407,8 @@ fn replay_in_parts(
                         part.apply(record);
                     }
                 }
-                part
+                // Settled here, on the part's own thread.
+                part.settle()
             }));
         }
         let mut read = 0;
@@ -426,7 +439,7 @@ fn replay_in_parts(
             Err(_) => Err(panicked()),
         }
     })?;
-    let (evicted, expired) = finish_parts(parts)?;
+    let (evicted, expired) = finish_parts(cache, parts)?;
     Ok((read, evicted, expired))
 }
 
