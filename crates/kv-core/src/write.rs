@@ -418,13 +418,13 @@ impl Cache {
             let freed = size_of(&raw) as u64;
             // One entry in for one out, with no byte budget: the victim's place in the
             // count passes to the new entry and the bytes move by the difference, in
-            // one atomic operation instead of a release and a new reservation (these
-            // counters are shared by every writing thread).
+            // at most one atomic operation (none for equal sizes) instead of a release
+            // and a new reservation (these counters are shared by every writing thread).
             let handed_over = entries == 1 && self.opts.max_bytes.is_none();
             if handed_over {
-                if bytes >= freed {
+                if bytes > freed {
                     self.bytes.fetch_add(bytes - freed, Relaxed);
-                } else {
+                } else if bytes < freed {
                     self.bytes.fetch_sub(freed - bytes, Relaxed);
                 }
             } else {
