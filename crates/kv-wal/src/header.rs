@@ -20,6 +20,30 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    /// Whether this header, found in segment `id`, continues the segment `prev_id`
+    /// whose records ended before sequence `prev_next`: the next segment id, starting
+    /// at the next sequence number. `None` when it does; else what is wrong.
+    pub(crate) fn follows(
+        &self,
+        prev_id: SegmentId,
+        prev_next: Seq,
+        id: SegmentId,
+    ) -> Option<Corruption> {
+        if id != prev_id.next() {
+            Some(Corruption::MissingSegment {
+                expected: prev_id.next(),
+                found: id,
+            })
+        } else if self.first_seq != prev_next {
+            Some(Corruption::SeqGap {
+                expected: prev_next,
+                found: self.first_seq,
+            })
+        } else {
+            None
+        }
+    }
+
     // Format: (little-endian; see docs/format.md, "Write-ahead log")
     //    0  [u8; 8] magic "KVWALSEG"
     //    8  u32     format version (2: records carry a durable mark)

@@ -206,19 +206,7 @@ pub fn scan_dir(
         };
         summary.first_seq = Some(header.first_seq);
         if let Some((prev_id, prev_next)) = prev {
-            let kind = if id != prev_id.next() {
-                Some(Corruption::MissingSegment {
-                    expected: prev_id.next(),
-                    found: id,
-                })
-            } else if header.first_seq != prev_next {
-                Some(Corruption::SeqGap {
-                    expected: prev_next,
-                    found: header.first_seq,
-                })
-            } else {
-                None
-            };
+            let kind = header.follows(prev_id, prev_next, id);
             if let Some(kind) = kind {
                 report.problems.push(Damage {
                     file: file.clone(),

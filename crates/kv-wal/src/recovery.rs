@@ -113,19 +113,7 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
             Err(kind) => return Err(Error::corrupt(desc, 0, kind)),
         };
         if let Some((prev_id, prev_next)) = prev {
-            let gap = if id != prev_id.next() {
-                Some(Corruption::MissingSegment {
-                    expected: prev_id.next(),
-                    found: id,
-                })
-            } else if header.first_seq != prev_next {
-                Some(Corruption::SeqGap {
-                    expected: prev_next,
-                    found: header.first_seq,
-                })
-            } else {
-                None
-            };
+            let gap = header.follows(prev_id, prev_next, id);
             if let Some(kind) = gap {
                 if mode != RecoveryMode::SalvageValid {
                     return Err(Error::corrupt(desc, 0, kind));
