@@ -109,7 +109,9 @@ impl Cache {
         Ok(())
     }
 
-    pub(crate) fn validate_key(&self, key: &[u8]) -> Result<()> {
+    /// Checks a key against this cache's limits (non-empty, at most `max_key_size`)
+    /// without touching the map: for deletes and TTL changes checked before logging.
+    pub fn validate_key(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {
             return Err(Error::EmptyKey);
         }

@@ -23,30 +23,12 @@ pub(crate) struct Stamp {
 impl Inner {
     /// Validates a key the way the map will, before anything is logged.
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.is_empty() {
-            return Err(kv_core::Error::EmptyKey.into());
-        }
-        if key.len() > self.opts.max_key_size {
-            return Err(kv_core::Error::KeyTooLarge {
-                size: key.len(),
-                limit: self.opts.max_key_size,
-            }
-            .into());
-        }
-        Ok(())
+        Ok(self.cache.validate_key(key)?)
     }
 
     /// Validates a key and value the way the map will, before anything is logged.
     pub(crate) fn check_entry(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.check_key(key)?;
-        if value.len() > self.opts.max_value_size {
-            return Err(kv_core::Error::ValueTooLarge {
-                size: value.len(),
-                limit: self.opts.max_value_size,
-            }
-            .into());
-        }
-        Ok(())
+        Ok(self.cache.validate(key, value)?)
     }
 
     /// Logs `op` and then runs `apply` with its stamp. The caller holds the stripes of
