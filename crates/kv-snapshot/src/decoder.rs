@@ -1,7 +1,6 @@
 //! `Decoder`: reads and verifies a snapshot from any byte source of known length,
 //! entry by entry. The file reader and the fuzzing entry point share it.
 
-use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +8,9 @@ use crate::codec::{self, Layout};
 use crate::entry::EntryRef;
 use crate::error::{Corruption, Error, Part};
 use crate::format::{self, HeaderError, SnapshotHeader, FOOTER_LEN, FRAME_LEN, HEADER_LEN};
+use crate::sequence::SequenceNumber;
+use crate::source::Source;
+use crate::window::Window;
 
 /// Where the decoder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +36,8 @@ pub struct ReadSummary {
 }
 
 #[derive(Debug)]
-pub(crate) struct Decoder<R> {
-    src: R,
+pub(crate) struct Decoder<S> {
+    src: S,
     path: PathBuf,
     header: SnapshotHeader,
     file_len: u64,
@@ -53,14 +55,23 @@ pub(crate) struct Decoder<R> {
     state: State,
 }
 
-impl<R: Read> Decoder<R> {
-    /// Reads and verifies the header of a source holding `file_len` bytes.
+/// The read buffer for a source holding `file_len` bytes that reads into the window's
+/// own buffer: never larger than the file after its header (reading allocates at most
+/// the file's size).
+pub(crate) fn window_for(file_len: u64, buffer: usize) -> Window {
+    let body = file_len.saturating_sub(HEADER_LEN as u64);
+    Window::with_capacity(buffer.min(usize::try_from(body).unwrap_or(usize::MAX)))
+}
+
+impl<S: Source> Decoder<S> {
+    /// Reads and verifies the header of a source holding `file_len` bytes, reading
+    /// through `win` (see [`window_for`]).
     pub(crate) fn open(
-        mut src: R,
+        src: S,
+        win: Window,
         file_len: u64,
         path: &Path,
         now_ms: u64,
-        buffer: usize,
     ) -> Result<Self, Error> {
         let corrupt = |offset, what| Error::Corrupt {
             path: path.to_path_buf(),
@@ -77,8 +88,33 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
-        let mut hb = [0u8; HEADER_LEN];
-        read_exact(&mut src, &mut hb, path, 0, Part::Header, file_len)?;
+        let mut d = Decoder {
+            src,
+            path: path.to_path_buf(),
+            header: SnapshotHeader {
+                format_version: 0,
+                sequence: SequenceNumber::new(0),
+                created_ms: 0,
+                entry_count: 0,
+            },
+            file_len,
+            pos: 0,
+            left: 0,
+            data_crc: crc32fast::Hasher::new(),
+            win,
+            current: None,
+            now_ms,
+            returned: 0,
+            expired_skipped: 0,
+            state: State::Failed,
+        };
+        d.fill(HEADER_LEN, 0, Part::Header)?;
+        let hb: [u8; HEADER_LEN] = d.win.unread_bytes()[..HEADER_LEN]
+            .try_into()
+            .expect("filled");
+        // The header is not part of the data checksum.
+        d.win.start += HEADER_LEN;
+        d.win.take_consumed();
         let header = format::decode_header(&hb).map_err(|e| match e {
             HeaderError::Corrupt(what) => corrupt(0, what),
             HeaderError::Version(found) => Error::UnsupportedVersion {
@@ -108,24 +144,17 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
-        // Never a buffer larger than the rest of the file: reading allocates at most
-        // the file's size.
-        let capacity = buffer.min(usize::try_from(body).unwrap_or(usize::MAX));
-        Ok(Decoder {
-            src,
-            path: path.to_path_buf(),
-            header,
-            file_len,
-            pos: HEADER_LEN as u64,
-            left: header.entry_count,
-            data_crc: crc32fast::Hasher::new(),
-            win: Window::with_capacity(capacity),
-            current: None,
-            now_ms,
-            returned: 0,
-            expired_skipped: 0,
-            state: State::Reading,
-        })
+        d.header = header;
+        d.pos = HEADER_LEN as u64;
+        d.left = header.entry_count;
+        d.state = State::Reading;
+        Ok(d)
+    }
+
+    /// Where the bytes come from.
+    #[cfg(test)]
+    pub(crate) fn source(&self) -> &S {
+        &self.src
     }
 
     pub(crate) fn header(&self) -> &SnapshotHeader {
@@ -229,7 +258,7 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
-        self.fill(FRAME_LEN, offset)?;
+        self.fill(FRAME_LEN, offset, Part::Record)?;
         let at = self.win.start;
         let frame: [u8; FRAME_LEN] = self.win.buf[at..at + FRAME_LEN].try_into().expect("filled");
         let len = u64::from(format::u32_at(&frame, 0));
@@ -240,7 +269,7 @@ impl<R: Read> Decoder<R> {
         }
         // `len` is bounded by the bytes left in the file: so is the window's growth.
         let total = FRAME_LEN + len as usize;
-        self.fill(total, offset)?;
+        self.fill(total, offset, Part::Record)?;
         let at = self.win.start;
         let payload = at + FRAME_LEN..at + total;
         let computed = format::record_crc(&frame[..4], &self.win.buf[payload.clone()]);
@@ -261,35 +290,31 @@ impl<R: Read> Decoder<R> {
         Ok((payload, layout))
     }
 
-    /// Makes at least `need` unread bytes available in the window. Callers bound `need`
-    /// by the bytes left before the footer, so the window never outgrows the file.
-    fn fill(&mut self, need: usize, offset: u64) -> Result<(), Error> {
+    /// Makes at least `need` unread bytes available in the window; running out is a
+    /// truncation of `part`. Callers bound `need` by the bytes left in the file, so the
+    /// window never outgrows the file.
+    fn fill(&mut self, need: usize, offset: u64, part: Part) -> Result<(), Error> {
         if self.win.unread() >= need {
             return Ok(());
         }
-        // Consumed record bytes leave the window: fold them into the data checksum in
-        // one large update first.
-        self.data_crc
-            .update(&self.win.buf[self.win.crc_from..self.win.start]);
-        self.win.compact(need);
-        let want = self.win.buf.len();
-        while self.win.end < need {
-            let n = match self.src.read(&mut self.win.buf[self.win.end..want]) {
-                Ok(0) => {
-                    return Err(self.corrupt(
-                        offset,
-                        Corruption::Truncated {
-                            part: Part::Record,
-                            needed: need as u64,
-                            available: self.win.end as u64,
-                        },
-                    ))
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("read", &self.path, e)),
-            };
-            self.win.end += n;
+        // Consumed record bytes may leave the window: fold them into the data checksum
+        // in one large update first.
+        self.data_crc.update(self.win.take_consumed());
+        while self.win.unread() < need {
+            let n = self
+                .src
+                .refill(&mut self.win, need)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            if n == 0 {
+                return Err(self.corrupt(
+                    offset,
+                    Corruption::Truncated {
+                        part,
+                        needed: need as u64,
+                        available: self.win.unread() as u64,
+                    },
+                ));
+            }
         }
         Ok(())
     }
@@ -307,35 +332,24 @@ impl<R: Read> Decoder<R> {
                 },
             ));
         }
-        self.data_crc
-            .update(&self.win.buf[self.win.crc_from..self.win.start]);
-        self.win.crc_from = self.win.start;
-        let mut fb = [0u8; FOOTER_LEN];
-        let buffered = self.win.unread().min(FOOTER_LEN);
-        fb[..buffered].copy_from_slice(&self.win.buf[self.win.start..self.win.start + buffered]);
-        self.win.start += buffered;
-        self.win.crc_from = self.win.start;
-        read_exact(
-            &mut self.src,
-            &mut fb[buffered..],
-            &self.path,
-            offset,
-            Part::Footer,
-            left,
-        )?;
+        self.fill(FOOTER_LEN, offset, Part::Footer)?;
+        self.data_crc.update(self.win.take_consumed());
+        let fb: [u8; FOOTER_LEN] = self.win.unread_bytes()[..FOOTER_LEN]
+            .try_into()
+            .expect("filled");
+        // The footer is not part of the data checksum.
+        self.win.start += FOOTER_LEN;
+        self.win.take_consumed();
         let data_crc = self.data_crc.clone().finalize();
         format::check_footer(&fb, self.header.entry_count, data_crc)
             .map_err(|what| self.corrupt(offset, what))?;
         // Anything still buffered, or still in the source, is past the footer.
-        let mut probe = [0u8; 1];
         let more = self.win.unread() > 0
-            || loop {
-                match self.src.read(&mut probe) {
-                    Ok(n) => break n > 0,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::io("read", &self.path, e)),
-                }
-            };
+            || self
+                .src
+                .refill(&mut self.win, 1)
+                .map_err(|e| Error::io("read", &self.path, e))?
+                > 0;
         if left > FOOTER_LEN as u64 || more {
             return Err(self.corrupt(
                 offset + FOOTER_LEN as u64,
@@ -353,68 +367,6 @@ impl<R: Read> Decoder<R> {
             path: self.path.clone(),
             offset,
             what,
-        }
-    }
-}
-
-/// `read_exact` whose early end of file (the file shrank under us) is a truncation.
-fn read_exact<R: Read>(
-    src: &mut R,
-    buf: &mut [u8],
-    path: &Path,
-    offset: u64,
-    part: Part,
-    available: u64,
-) -> Result<(), Error> {
-    src.read_exact(buf).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            Error::Corrupt {
-                path: path.to_path_buf(),
-                offset,
-                what: Corruption::Truncated {
-                    part,
-                    needed: buf.len() as u64,
-                    available,
-                },
-            }
-        } else {
-            Error::io("read", path, e)
-        }
-    })
-}
-
-/// The read buffer: `buf[start..end]` is read but not consumed; `buf[crc_from..start]`
-/// is consumed record bytes not yet folded into the data checksum.
-#[derive(Debug)]
-struct Window {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    crc_from: usize,
-}
-
-impl Window {
-    fn with_capacity(capacity: usize) -> Self {
-        Window {
-            buf: vec![0; capacity],
-            start: 0,
-            end: 0,
-            crc_from: 0,
-        }
-    }
-
-    fn unread(&self) -> usize {
-        self.end - self.start
-    }
-
-    /// Moves the unread bytes to the front and makes room for at least `need` bytes.
-    fn compact(&mut self, need: usize) {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        self.crc_from = 0;
-        if self.buf.len() < need {
-            self.buf.resize(need, 0);
         }
     }
 }

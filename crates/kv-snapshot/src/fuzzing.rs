@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use crate::decoder::{Decoder, ReadSummary};
+use crate::decoder::{window_for, Decoder, ReadSummary};
 use crate::error::Error;
+use crate::source::ReadSource;
 
 /// Decodes `data` as a complete snapshot file, reading every entry (at `now` = 0, so
 /// none is skipped as expired) and verifying the footer. Returns the counts, or the
@@ -17,7 +18,8 @@ pub fn decode_bytes(data: &[u8]) -> Result<ReadSummary, Error> {
 
 fn decode_with_buffer(data: &[u8], buffer: usize) -> Result<ReadSummary, Error> {
     let path = Path::new("<fuzz input>");
-    let mut decoder = Decoder::open(data, data.len() as u64, path, 0, buffer)?;
+    let len = data.len() as u64;
+    let mut decoder = Decoder::open(ReadSource(data), window_for(len, buffer), len, path, 0)?;
     decoder.verify()
 }
 

@@ -62,10 +62,13 @@ mod io;
 mod listing;
 mod names;
 mod options;
+mod prefetch;
 mod reader;
 mod retention;
 mod sequence;
 mod snapshots;
+mod source;
+mod window;
 mod writer;
 
 #[cfg(feature = "sim")]
