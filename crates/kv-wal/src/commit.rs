@@ -1,23 +1,44 @@
 //! Making appends durable: group commit (one flush for many waiting appenders),
 //! poisoning after a failed flush, and the interval flusher thread.
+//!
+//! One waiter at a time is the leader: it flushes everything appended so far, then
+//! wakes every follower with one `notify_all`; a follower checks an atomic on waking,
+//! so none queues for the commit lock to learn it is done. Before
+//! flushing, a leader gathers: if the last flush released more waiters than are
+//! waiting now, the writers it released are most likely appending again, so the
+//! leader waits (at most about one flush's time) until as many wait, and its flush
+//! covers them all instead of the first one or two back.
 
 use std::io;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::MutexGuard;
 
 use crate::wal::Shared;
 use crate::{Error, Result, Seq};
 
-/// Who is flushing, and how far the log is durable.
+/// The longest a leader gathers before flushing, whatever the last flush took.
+const MAX_GATHER: Duration = Duration::from_millis(1);
+
+/// Who is flushing, and who waits for it.
 #[derive(Debug, Default)]
 pub(crate) struct Commit {
-    /// Every record up to this one is durable.
-    pub(crate) durable: Seq,
-    /// Whether an appender is flushing now (the others wait for it).
-    pub(crate) leader: bool,
+    /// Whether an appender is leading a flush now (gathering or flushing); the others
+    /// wait for it.
+    leader: bool,
+    /// How many followers wait for the leader's flush.
+    waiters: usize,
+    /// The leader's thread while it gathers, woken when enough followers wait.
+    gathering: Option<Thread>,
+    /// How many waiters (the leader included) there were when the last flush ended:
+    /// the next leader gathers until as many wait.
+    last_batch: usize,
+    /// How long the last flush took: the next leader gathers at most that long.
+    last_flush: Duration,
 }
 
 impl Shared {
@@ -33,42 +54,102 @@ impl Shared {
     }
 
     /// Poisons the writer after a failed sync (the first failure is the one kept) and
-    /// returns the error every later call will see.
+    /// returns the error every later call will see. Followers need no wake-up: they
+    /// wait only while a leader leads, and the leader wakes them all when it is done.
     pub(crate) fn poison(&self, op: &'static str, e: io::Error) -> Error {
         let _ = self.poison.set((op, Arc::new(e)));
-        // Wake waiters so they see the poison.
-        let _guard = self.commit.lock();
-        self.committed.notify_all();
-        drop(_guard);
         match self.check_poison() {
             Err(e) => e,
             Ok(()) => Error::Closed,
         }
     }
 
+    /// Every record up to this one is durable.
+    pub(crate) fn durable(&self) -> Seq {
+        Seq(self.durable.load(Ordering::Acquire))
+    }
+
     /// Returns once every record up to `seq` is durable. One waiter at a time becomes
     /// the leader and flushes everything written so far; the others wait, and return
     /// without a flush of their own if the leader's covered them.
     pub(crate) fn wait_durable(&self, seq: Seq) -> Result<()> {
+        if self.durable() >= seq {
+            return Ok(());
+        }
         let mut c = self.commit.lock();
         loop {
-            if c.durable >= seq {
+            if self.durable() >= seq {
                 return Ok(());
             }
             self.check_poison()?;
             if c.leader {
-                self.committed.wait(&mut c);
+                self.follow(c);
+                if self.durable() >= seq {
+                    return Ok(());
+                }
+                c = self.commit.lock();
                 continue;
             }
             c.leader = true;
-            let flushed = parking_lot::MutexGuard::unlocked(&mut c, || self.flush());
-            c.leader = false;
+            self.gather(&mut c);
+            let started = Instant::now();
+            let flushed = MutexGuard::unlocked(&mut c, || self.flush());
+            c.last_flush = started.elapsed();
             if let Ok(upto) = flushed {
-                c.durable = c.durable.max(upto);
+                self.durable.fetch_max(upto.0, Ordering::AcqRel);
             }
-            self.committed.notify_all();
+            c.leader = false;
+            // Those who came during the flush count too: they show how many write.
+            c.last_batch = c.waiters + 1;
+            c.waiters = 0;
+            // Every follower wakes, covered or not: the uncovered ones elect the next
+            // leader among themselves (and see the poison if the flush failed).
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            // Taking the lock orders the new epoch before any follower's last check.
+            drop(self.parked.lock());
+            self.flushed.notify_all();
             flushed?;
         }
+    }
+
+    /// Waits, as a follower, until the leader now leading has finished. The lock is
+    /// released, and not taken again: a woken follower whose record is durable
+    /// returns without queueing for it.
+    fn follow(&self, mut c: MutexGuard<'_, Commit>) {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        c.waiters += 1;
+        if c.waiters + 1 >= c.last_batch {
+            if let Some(leader) = c.gathering.take() {
+                leader.unpark();
+            }
+        }
+        drop(c);
+        let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.epoch.load(Ordering::Acquire) == epoch {
+            parked = self
+                .flushed
+                .wait(parked)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Before a flush, waits (lock released) until as many followers wait as the last
+    /// flush released, or about as long as that flush took, whichever comes first.
+    /// Nothing is waited for when the last flush had no followers (one writer).
+    fn gather(&self, c: &mut MutexGuard<'_, Commit>) {
+        if c.waiters + 1 >= c.last_batch {
+            return;
+        }
+        let deadline = Instant::now() + c.last_flush.min(MAX_GATHER);
+        while c.waiters + 1 < c.last_batch {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            c.gathering = Some(std::thread::current());
+            MutexGuard::unlocked(c, || std::thread::park_timeout(deadline - now));
+        }
+        c.gathering = None;
     }
 
     /// Flushes everything appended so far in the active segment (older segments were
@@ -86,6 +167,7 @@ impl Shared {
             )
         };
         if to > from {
+            self.syncs.fetch_add(1, Ordering::Relaxed);
             file.sync(from, to - from)
                 .map_err(|e| self.poison("sync", e))?;
             let mut st = self.state.lock();

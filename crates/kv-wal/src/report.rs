@@ -45,6 +45,11 @@ pub struct WalStats {
     pub last_seq: Option<Seq>,
     /// Every record up to this one is known durable.
     pub durable_seq: Seq,
+    /// Flushes group commit has made since the log was opened (each covers every
+    /// record appended before it started): records appended with
+    /// [`SyncPolicy::EveryWrite`](crate::SyncPolicy::EveryWrite) divided by this is
+    /// how many records one flush covered on average.
+    pub syncs: u64,
     /// Whether a failed sync poisoned the writer.
     pub poisoned: bool,
 }

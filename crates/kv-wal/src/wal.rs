@@ -3,10 +3,10 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::codec::{encode, encode_marker, framed_len, MIN_RECORD};
 use crate::commit::{Commit, Flusher};
@@ -40,7 +40,16 @@ pub(crate) struct Shared {
     pub(crate) log: LogId,
     pub(crate) state: Mutex<State>,
     pub(crate) commit: Mutex<Commit>,
-    pub(crate) committed: Condvar,
+    /// Every record up to this sequence number is durable (raised by the leader).
+    pub(crate) durable: AtomicU64,
+    /// Counts finished flushes; a follower waits for it to move.
+    pub(crate) epoch: AtomicU64,
+    /// Followers wait on `flushed` with this lock (std's, whose `notify_all` wakes
+    /// every waiter with one call rather than handing a lock from one to the next).
+    pub(crate) parked: std::sync::Mutex<()>,
+    pub(crate) flushed: std::sync::Condvar,
+    /// Syncs of the active segment by group commit, for [`WalStats::syncs`].
+    pub(crate) syncs: AtomicU64,
     pub(crate) poison: OnceLock<(&'static str, Arc<io::Error>)>,
     pub(crate) closed: AtomicBool,
 }
@@ -88,11 +97,12 @@ impl Wal {
                 next_seq: rec.next_seq,
                 buf: Vec::with_capacity(256),
             }),
-            commit: Mutex::new(Commit {
-                durable,
-                leader: false,
-            }),
-            committed: Condvar::new(),
+            commit: Mutex::new(Commit::default()),
+            durable: AtomicU64::new(durable.0),
+            epoch: AtomicU64::new(0),
+            parked: std::sync::Mutex::new(()),
+            flushed: std::sync::Condvar::new(),
+            syncs: AtomicU64::new(0),
             poison: OnceLock::new(),
             closed: AtomicBool::new(false),
         });
@@ -269,7 +279,7 @@ impl Wal {
     /// The log's shape now.
     pub fn stats(&self) -> WalStats {
         let sh = &*self.shared;
-        let durable_seq = sh.commit.lock().durable;
+        let durable_seq = sh.durable();
         let st = sh.state.lock();
         let first = st
             .sealed
@@ -283,6 +293,7 @@ impl Wal {
             first_seq: any.then_some(first),
             last_seq: any.then(|| st.next_seq.prev()),
             durable_seq,
+            syncs: sh.syncs.load(Ordering::Relaxed),
             poisoned: sh.poison.get().is_some(),
         }
     }

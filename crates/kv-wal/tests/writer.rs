@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{append, open_sim, put, replay_all};
 use kv_wal::{
-    Error, Op, OwnedOp, RecoveryMode, SegmentId, Seq, SimStorage, SyncPolicy, Wal, WalOptions,
+    Error, Fault, Op, OwnedOp, RecoveryMode, SegmentId, Seq, SimStorage, SyncPolicy, Wal,
+    WalOptions,
 };
 
 #[test]
@@ -50,6 +51,12 @@ fn concurrent_appenders_share_flushes_and_lose_nothing() {
         syncs * 2 < appends,
         "group commit: {syncs} syncs for {appends} appends"
     );
+    // The log counts its own flushes (the disk also saw the syncs of rotations).
+    let flushes = wal.stats().syncs;
+    assert!(
+        flushes <= syncs && flushes * 2 < appends,
+        "{flushes} flushes"
+    );
     acked.sort_by_key(|(s, _)| *s);
     let seqs: Vec<u64> = acked.iter().map(|(s, _)| s.0).collect();
     assert_eq!(seqs, (1..=appends).collect::<Vec<_>>());
@@ -67,6 +74,72 @@ fn concurrent_appenders_share_flushes_and_lose_nothing() {
         .map(|r| (r.seq, r.op))
         .collect();
     assert_eq!(got, acked);
+}
+
+#[test]
+fn a_single_appender_flushes_once_per_append_and_never_waits_to_gather() {
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        4096,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    for i in 0..20 {
+        append(&wal, &put(i, 20), 0).unwrap();
+        // Durable on return: nothing is left for a later flush.
+        assert_eq!(sim.unsynced_bytes(), 0);
+    }
+    let stats = wal.stats();
+    assert_eq!(
+        stats.syncs, 20,
+        "one flush per append, none skipped or doubled"
+    );
+    assert_eq!(stats.durable_seq, Seq(20));
+}
+
+#[test]
+fn a_failed_flush_releases_every_waiting_appender_with_the_poison() {
+    let sim = SimStorage::new();
+    sim.set_sync_latency(Duration::from_millis(2));
+    let (wal, _) = open_sim(
+        &sim,
+        4096,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    // Warm up group commit with several writers, so the next leader gathers.
+    let wal = Arc::new(wal);
+    let run = |from: u64| {
+        let handles: Vec<_> = (0..6u64)
+            .map(|t| {
+                let wal = wal.clone();
+                std::thread::spawn(move || {
+                    (0..10u64)
+                        .map(|i| append(&wal, &put(from + t * 100 + i, 20), t).map(|_| ()))
+                        .collect::<Result<Vec<()>, Error>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(run(0).iter().all(Result::is_ok));
+    sim.inject(Fault::SyncFails { nth: 1 });
+    // Every writer returns (none is left waiting for a flush that will never come)
+    // and sees the poison.
+    let outcomes = run(10_000);
+    assert!(
+        outcomes
+            .iter()
+            .all(|r| matches!(r, Err(Error::Poisoned { .. }))),
+        "{outcomes:?}"
+    );
+    assert!(wal.stats().poisoned);
 }
 
 #[test]

@@ -85,6 +85,16 @@ impl DurableAdapter for KvWalAdapter {
     }
 
     fn close(self) -> anyhow::Result<()> {
+        let stats = self.wal.stats();
+        if stats.syncs > 0 {
+            // How many records each group-commit flush covered, over all runs.
+            let records = stats.last_seq.map_or(0, |s| s.0);
+            eprintln!(
+                "{WAL}: {records} records, {} flushes: {:.2} records per flush",
+                stats.syncs,
+                records as f64 / stats.syncs as f64
+            );
+        }
         self.wal.close()?;
         Ok(())
     }
