@@ -4,7 +4,6 @@
 use crate::entry::{header, new_raw, size_of};
 use crate::hash::shard_of;
 use crate::header::Header;
-use crate::metrics::Counters;
 use crate::{Cache, Result, Write};
 
 /// One entry for [`Cache::insert_bulk`].
@@ -118,7 +117,7 @@ impl Cache {
             }
         }
         self.release(replaced, freed);
-        Counters::add(&self.metrics.local().sets, puts.len() as u64);
+        self.metrics.local().sets(puts.len() as u64);
         Ok(true)
     }
 }

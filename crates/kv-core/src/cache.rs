@@ -11,7 +11,7 @@ use crate::events::Pending;
 use crate::eviction::Evictor;
 use crate::hash::{shard_of, KeyHasher};
 use crate::header::LfuParams;
-use crate::metrics::{Counters, Metrics};
+use crate::metrics::Metrics;
 use crate::shard::Shard;
 use crate::{
     Entry, EntryInfo, Error, ExpiryCause, MetricsSnapshot, Options, Result, StoreLimit, Timestamp,
@@ -217,7 +217,7 @@ impl Cache {
             }
         };
         if let Some(r) = removed {
-            Counters::add(&self.metrics.local().expirations, 1);
+            self.metrics.local().expirations(1);
             if let Some(cb) = &self.opts.on_expire {
                 cb(&Entry::new(r), cause);
             }
@@ -251,7 +251,7 @@ impl Cache {
         let found = self.lookup(hash, key);
         let counters = self.metrics.local();
         let Some((raw, tick)) = found else {
-            Counters::add(&counters.misses, 1);
+            counters.misses(1);
             return None;
         };
         let h = header(&raw);
@@ -260,7 +260,7 @@ impl Cache {
         let now = if h.expires_at().is_some() {
             let now = self.now();
             if h.is_expired(now) {
-                Counters::add(&counters.misses, 1);
+                counters.misses(1);
                 self.expire_entry(hash, &raw, ExpiryCause::Access);
                 return None;
             }
@@ -269,7 +269,7 @@ impl Cache {
             self.opts.clock.recent()
         };
         h.touch(now, tick, self.evictor.touch_params());
-        Counters::add(&counters.hits, 1);
+        counters.hits(1);
         Some(raw)
     }
 
@@ -340,13 +340,13 @@ impl Cache {
         };
         let counters = self.metrics.local();
         if expired {
-            Counters::add(&counters.expirations, 1);
+            counters.expirations(1);
             if let Some(cb) = &self.opts.on_expire {
                 cb(&Entry::new(removed), ExpiryCause::Access);
             }
             return None;
         }
-        Counters::add(&counters.deletes, 1);
+        counters.deletes(1);
         Some(Entry::new(removed))
     }
 

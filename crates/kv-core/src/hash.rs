@@ -26,12 +26,14 @@ pub(crate) fn shard_of(hash: u64, mask: usize) -> usize {
 }
 
 thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
+    // Constant-initialised (no lazy-init check on each use); 0 means "not seeded yet".
+    static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
+#[cold]
 fn seed() -> u64 {
     let state = std::collections::hash_map::RandomState::new();
-    state.hash_one(std::thread::current().id())
+    state.hash_one(std::thread::current().id()) | 1
 }
 
 /// A uniformly distributed `u64` from a per-thread SplitMix64 stream. Not for secrets:
@@ -39,7 +41,12 @@ fn seed() -> u64 {
 #[inline]
 pub(crate) fn random_u64() -> u64 {
     RNG.with(|s| {
-        let x = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut state = s.get();
+        if state == 0 {
+            state = seed();
+        }
+        let x = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        // A state that wraps to 0 would read as unseeded and be reseeded: harmless.
         s.set(x);
         let mut z = x;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

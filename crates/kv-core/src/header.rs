@@ -147,21 +147,28 @@ impl Header {
     /// Records a read at `now` and the shard's `tick`. Writes the shared word only if
     /// something changed: the second or the tick of the last access, or a
     /// probabilistic counter step (rare for hot keys). A lost race drops one update;
-    /// these are statistics.
+    /// these are statistics. (Called under the shard's read lock; writers of the
+    /// word hold the write lock, so only touches race with a touch.)
     #[inline]
     pub(crate) fn touch(&self, now: Timestamp, tick: u8, lfu: Option<LfuParams>) {
         let old = self.access.load(Relaxed);
         let now_s = secs(now);
-        let hits = hits_incr(((old >> 16) & 0xFFFF) as u16);
+        // One draw serves both probabilistic counters: the hit counter takes its low
+        // bits, the LFU counter its high half.
+        let r = random_u64();
+        let hits = hits_incr(((old >> 16) & 0xFFFF) as u16, r);
         let mut counter = (old >> 8) as u8;
         if let Some(p) = lfu {
             counter = lfu_decayed(counter, old >> 32, now_s, p.decay_minutes);
-            counter = lfu_incr(counter, p.log_factor);
+            counter = lfu_incr(counter, p.log_factor, (r >> 32) as u32);
         }
         let new =
             (now_s << 32) | (u64::from(hits) << 16) | (u64::from(counter) << 8) | u64::from(tick);
         if new != old {
-            let _ = self.access.compare_exchange(old, new, Relaxed, Relaxed);
+            // A plain store, not a compare-and-swap: a locked instruction here would
+            // stall the read path's memory accesses. A concurrent touch it overwrites
+            // loses one update, as a failed swap would lose this one.
+            self.access.store(new, Relaxed);
         }
     }
 }
@@ -182,8 +189,9 @@ fn hits_value(code: u16) -> u64 {
     }
 }
 
+/// One step of the hit counter, `r` a uniformly random word.
 #[inline]
-fn hits_incr(code: u16) -> u16 {
+fn hits_incr(code: u16, r: u64) -> u16 {
     if code >= HITS_MAX {
         return code;
     }
@@ -192,7 +200,7 @@ fn hits_incr(code: u16) -> u16 {
         return code + 1;
     }
     let mask = (1u64 << (e - 1)) - 1;
-    if random_u64() & mask == 0 {
+    if r & mask == 0 {
         code + 1
     } else {
         code
@@ -202,22 +210,28 @@ fn hits_incr(code: u16) -> u16 {
 // The LFU counter, as in Redis: logarithmic (a step is taken with probability
 // 1 / ((counter - LFU_INIT) * log_factor + 1)), and decremented by one per
 // `decay_minutes` since the last access, so yesterday's hot keys can leave.
+#[inline]
 fn lfu_decayed(counter: u8, accessed_s: u64, now_s: u64, decay_minutes: u32) -> u8 {
-    if decay_minutes == 0 {
+    let idle_s = now_s.saturating_sub(accessed_s);
+    // The common case, an entry read within the last minute, divides nothing.
+    if decay_minutes == 0 || idle_s < 60 {
         return counter;
     }
-    let idle_minutes = now_s.saturating_sub(accessed_s) / 60;
+    let idle_minutes = idle_s / 60;
     let periods = idle_minutes / u64::from(decay_minutes);
     counter.saturating_sub(periods.min(255) as u8)
 }
 
-fn lfu_incr(counter: u8, log_factor: u32) -> u8 {
+/// One step of the LFU counter, `r` a uniformly random 32-bit draw: it is taken when
+/// `r / 2^32 < 1 / odds`, that is when `r * odds` stays below `2^32` (no division).
+#[inline]
+fn lfu_incr(counter: u8, log_factor: u32, r: u32) -> u8 {
     if counter == u8::MAX {
         return counter;
     }
     let base = u64::from(counter.saturating_sub(LFU_INIT));
     let odds = base * u64::from(log_factor) + 1;
-    if odds == 1 || random_u64() < u64::MAX / odds {
+    if u64::from(r) * odds < 1 << 32 {
         counter + 1
     } else {
         counter
@@ -272,7 +286,7 @@ mod tests {
     fn hit_counter_is_exact_while_small_and_unbiased_when_large() {
         let mut code = 0u16;
         for i in 1..=600u64 {
-            code = hits_incr(code);
+            code = hits_incr(code, random_u64());
             if i <= 128 {
                 assert_eq!(hits_value(code), i);
             }
@@ -290,13 +304,13 @@ mod tests {
         for _ in 0..20 {
             let mut code = 0u16;
             for _ in 0..20_000 {
-                code = hits_incr(code);
+                code = hits_incr(code, random_u64());
             }
             sum += hits_value(code) as f64;
         }
         let mean = sum / 20.0;
         assert!((18_000.0..22_000.0).contains(&mean), "mean estimate {mean}");
-        assert_eq!(hits_incr(HITS_MAX), HITS_MAX);
+        assert_eq!(hits_incr(HITS_MAX, 0), HITS_MAX);
         assert!(hits_value(HITS_MAX) > 1 << 62);
     }
 
@@ -304,7 +318,7 @@ mod tests {
     fn lfu_counter_grows_logarithmically_and_decays() {
         let mut c = LFU_INIT;
         for _ in 0..1000 {
-            c = lfu_incr(c, 10);
+            c = lfu_incr(c, 10, random_u64() as u32);
         }
         assert!(c > LFU_INIT + 3 && c < 40, "counter {c}");
         assert_eq!(lfu_decayed(20, 0, 59, 1), 20);

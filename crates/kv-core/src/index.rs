@@ -77,12 +77,15 @@ impl Table {
         let t = tag(hash);
         let mut i = self.home(hash);
         loop {
+            // Both loads are issued before either is looked at, so the tag's and the
+            // pointer's cache misses overlap instead of following one another.
+            let slot = self.slots[i].as_ref();
             let s = self.tags[i];
             if s == EMPTY {
                 return None;
             }
             if s == t {
-                if let Some(raw) = &self.slots[i] {
+                if let Some(raw) = slot {
                     if eq(raw) {
                         return Some(i);
                     }

@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::entry::{header, key_of, same, size_of, Raw};
 use crate::events::Pending;
-use crate::metrics::Counters;
 use crate::{Cache, Entry, ExpiryCause};
 
 /// Entries examined under one read lock.
@@ -86,10 +85,9 @@ impl Cache {
                 }
             }
             stats.expired += pending.expired.len();
-            Counters::add(
-                &self.metrics.local().expirations,
-                pending.expired.len() as u64,
-            );
+            self.metrics
+                .local()
+                .expirations(pending.expired.len() as u64);
             self.dispatch(pending);
         }
         stats

@@ -11,7 +11,6 @@ use crate::entry::{header, key_of, new_raw, size_of, Raw};
 use crate::events::Pending;
 use crate::hash::shard_of;
 use crate::header::Header;
-use crate::metrics::Counters;
 use crate::shard::WriteGuard;
 use crate::{
     Cache, Entry, Error, EvictionCause, EvictionPolicy, ExpiryCause, Result, StoreLimit, Timestamp,
@@ -244,7 +243,7 @@ impl Cache {
                     if header(st.at(pos)).is_expired(now) {
                         let r = st.remove_at(&self.hasher, pos);
                         self.release(1, size_of(&r) as u64);
-                        Counters::add(&self.metrics.local().expirations, 1);
+                        self.metrics.local().expirations(1);
                         pending.expired.push((Entry::new(r), ExpiryCause::Write));
                         absent = ops.len() == 1;
                     }
@@ -349,8 +348,8 @@ impl Cache {
         // 5. Give back what the changes freed (step 3 took what they need).
         self.release((-d_entries).max(0) as usize, (-d_bytes).max(0) as u64);
         let counters = self.metrics.local();
-        Counters::add(&counters.sets, sets);
-        Counters::add(&counters.deletes, deleted as u64);
+        counters.sets(sets);
+        counters.deletes(deleted as u64);
         Ok(Applied {
             last_put,
             versions,
@@ -430,7 +429,7 @@ impl Cache {
             } else {
                 self.release(1, freed);
             }
-            Counters::add(&self.metrics.local().evictions, 1);
+            self.metrics.local().evictions(1);
             let cause = match limit {
                 StoreLimit::Entries(_) => EvictionCause::Entries,
                 StoreLimit::Bytes(_) => EvictionCause::Bytes,

@@ -348,8 +348,9 @@ fn readers_never_see_part_of_a_batch() {
     let keys: Vec<Vec<u8>> = (0..16u8).map(|i| vec![b'k', i]).collect();
     let c = Arc::new(c);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sweeps = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader = {
-        let (c, keys, stop) = (c.clone(), keys.clone(), stop.clone());
+        let (c, keys, stop, sweeps) = (c.clone(), keys.clone(), stop.clone(), sweeps.clone());
         std::thread::spawn(move || {
             let mut checks = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -363,17 +364,26 @@ fn readers_never_see_part_of_a_batch() {
                     "a read saw part of a batch: {gens:?}"
                 );
                 checks += 1;
+                sweeps.store(checks, Ordering::Relaxed);
             }
             checks
         })
     };
     for generation in 0..200u8 {
+        // Every tenth batch waits for the reader to finish a sweep, so that reads and
+        // batches do interleave however the threads are scheduled.
+        if generation % 10 == 0 {
+            let seen = sweeps.load(Ordering::Relaxed);
+            while sweeps.load(Ordering::Relaxed) == seen {
+                std::thread::yield_now();
+            }
+        }
         let value = [generation];
         let ops: Vec<BatchOp<'_>> = keys.iter().map(|k| BatchOp::put(k, &value)).collect();
         c.apply_batch(&ops).unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0);
+    assert!(reader.join().unwrap() >= 20);
     // Every batch landed whole.
     for k in &keys {
         assert_eq!(c.get(k).unwrap(), [199u8]);
