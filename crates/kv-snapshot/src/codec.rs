@@ -93,7 +93,10 @@ impl Layout {
 /// verdict on any input), at a fraction of the cost per entry. Every length is checked
 /// against what is left of the payload before it is used; nothing is allocated.
 pub(crate) fn decode(payload: &[u8]) -> Result<Layout, String> {
-    let mut p = Payload { bytes: payload, at: 0 };
+    let mut p = Payload {
+        bytes: payload,
+        at: 0,
+    };
     let key = p.bytes_field("key")?;
     let value = p.bytes_field("value")?;
     let expires_at = match p.take::<1>("expiry tag")? {
