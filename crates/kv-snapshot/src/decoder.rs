@@ -46,6 +46,8 @@ pub(crate) struct Decoder<S> {
     /// Records not yet read.
     left: u64,
     data_crc: crc32fast::Hasher,
+    /// A new hasher, cloned for each record's checksum (cheaper than making one).
+    fresh: crc32fast::Hasher,
     win: Window,
     /// The current entry: its payload's place in the window and its decoded layout.
     current: Option<(Range<usize>, Layout)>,
@@ -101,6 +103,7 @@ impl<S: Source> Decoder<S> {
             pos: 0,
             left: 0,
             data_crc: crc32fast::Hasher::new(),
+            fresh: crc32fast::Hasher::new(),
             win,
             current: None,
             now_ms,
@@ -272,7 +275,8 @@ impl<S: Source> Decoder<S> {
         self.fill(total, offset, Part::Record)?;
         let at = self.win.start;
         let payload = at + FRAME_LEN..at + total;
-        let computed = format::record_crc(&frame[..4], &self.win.buf[payload.clone()]);
+        let computed =
+            format::record_crc_from(&self.fresh, &frame[..4], &self.win.buf[payload.clone()]);
         if computed != stored {
             return Err(self.corrupt(
                 offset,

@@ -114,7 +114,13 @@ pub(crate) fn decode_header(b: &[u8; HEADER_LEN]) -> Result<SnapshotHeader, Head
 //   4..8 u32 CRC-32 of (bytes 0..4 of the frame, then the n payload bytes)
 /// The record checksum: over the length field and the payload.
 pub(crate) fn record_crc(len_field: &[u8], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    record_crc_from(&crc32fast::Hasher::new(), len_field, payload)
+}
+
+/// [`record_crc`] starting from a clone of `fresh`, a new hasher kept by a caller that
+/// checks many records (cloning one is cheaper than making one).
+pub(crate) fn record_crc_from(fresh: &crc32fast::Hasher, len_field: &[u8], payload: &[u8]) -> u32 {
+    let mut h = fresh.clone();
     h.update(len_field);
     h.update(payload);
     h.finalize()
