@@ -17,8 +17,12 @@ use crate::window::Window;
 /// joined to the next chunk by copying its first part there (longer ones are joined
 /// by growing the window instead).
 const PREFETCH_HEAD: usize = 64 << 10;
-/// Chunks the read-ahead thread may read before the decoder takes them.
-const PREFETCH_DEPTH: usize = 3;
+/// The most chunks the read-ahead thread may read before the decoder takes them. More
+/// buffers than fit a core's cache also make the thread's writes cheaper: a buffer
+/// comes back to it after the decoder's core has let go of its lines.
+const PREFETCH_DEPTH: usize = 8;
+/// Files that hold fewer chunks than this are read on the caller's thread.
+const PREFETCH_MIN_CHUNKS: u64 = 3;
 
 /// Reads one snapshot file entry by entry through a chunk buffer (1 MiB by default, never
 /// more than the file), verifying as it goes.
@@ -34,8 +38,8 @@ const PREFETCH_DEPTH: usize = 3;
 ///
 /// A file of a few chunks or more is read ahead on a thread of the reader's own (it
 /// ends when the reader is dropped), so that the disk's reads overlap verifying and
-/// decoding; at most four chunks (of the buffer's size) are in memory at once, never
-/// more than the file's size.
+/// decoding; at most nine chunks (of the buffer's size, plus 64 KiB each) are in
+/// memory at once, never more than the file's size.
 ///
 /// As an [`Iterator`] it yields owned entries; [`next_ref`](Self::next_ref) lends them
 /// without allocating. An error is yielded once, then the reader ends.
@@ -74,11 +78,14 @@ impl SnapshotReader {
             .map_err(|e| Error::io("stat", path, e))?
             .len();
         let buffer = buffer.max(1);
-        let in_flight = (PREFETCH_DEPTH as u64 + 1) * (PREFETCH_HEAD + buffer) as u64;
-        let (src, win) = if len >= in_flight {
+        // Every buffer in flight (one more than the depth) fits in the file.
+        let chunks = len / (PREFETCH_HEAD + buffer) as u64;
+        let (src, win) = if chunks >= PREFETCH_MIN_CHUNKS {
+            let depth =
+                usize::try_from(chunks - 1).map_or(PREFETCH_DEPTH, |d| d.min(PREFETCH_DEPTH));
             let ahead = file
                 .try_clone()
-                .and_then(|f| Prefetch::spawn(f, buffer, PREFETCH_HEAD, PREFETCH_DEPTH));
+                .and_then(|f| Prefetch::spawn(f, buffer, PREFETCH_HEAD, depth));
             match ahead {
                 Ok(p) => (FileSource::Ahead(p), Window::with_capacity(0)),
                 // No thread to be had: read on this one.
@@ -231,8 +238,12 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         for now in [0, 2_500] {
             let (ahead, entries, end) = through_file(&path, now);
-            let in_flight = (PREFETCH_DEPTH + 1) * (PREFETCH_HEAD + BUFFER);
-            assert_eq!(ahead, bytes.len() >= in_flight, "{what}: read ahead");
+            let chunks = bytes.len() / (PREFETCH_HEAD + BUFFER);
+            assert_eq!(
+                ahead,
+                chunks >= PREFETCH_MIN_CHUNKS as usize,
+                "{what}: read ahead"
+            );
             let (want_entries, want_end) = direct(bytes, &path, now);
             assert_eq!(end, want_end, "{what}, now {now}");
             assert!(entries == want_entries, "{what}, now {now}: entries differ");
