@@ -7,7 +7,9 @@
 //! layout is specified byte by byte in the "Snapshots" section of `docs/format.md`.
 //!
 //! - **Streaming**: [`SnapshotWriter`] writes entry by entry through a chunk buffer and
-//!   takes borrowed keys and values ([`EntryRef`]); [`SnapshotReader`] reads the same way.
+//!   takes borrowed keys and values ([`EntryRef`]); [`SnapshotReader`] reads the same way,
+//!   a large file read ahead on a thread of its own so that the disk's reads overlap
+//!   checking and decoding (a bounded number of chunks in flight).
 //! - **Atomic**: a snapshot is written to `snapshot-<seq>.snap.tmp`, fsynced, renamed to
 //!   `snapshot-<20-digit seq>.snap` and the directory fsynced; a crash leaves either the
 //!   old set of snapshots or the new one. Leftover temporary files are removed; the
