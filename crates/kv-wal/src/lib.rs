@@ -67,6 +67,7 @@ mod inspect;
 mod mmap;
 mod op;
 mod options;
+mod pager;
 mod recovery;
 mod replay;
 mod report;

@@ -1,5 +1,6 @@
-//! The memory map a segment is written through, and preallocation: the only `unsafe`
-//! code in kv-wal.
+//! The memory map a segment is written through, preallocation, and the page-cache
+//! hints (populating pages ahead, starting writeback behind): the only `unsafe` code
+//! in kv-wal.
 //!
 //! The contract that makes writing through a shared map sound:
 //! - the file is never truncated while mapped: kv-wal never shrinks a segment, and the
@@ -15,7 +16,9 @@ use std::fs::File;
 use std::io;
 use std::os::unix::io::AsRawFd;
 
-use memmap2::MmapRaw;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use memmap2::{Advice, MmapRaw};
 use parking_lot::Mutex;
 
 use crate::storage::out_of_bounds;
@@ -37,6 +40,31 @@ pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(rc))
     }
 }
+
+/// Starts writeback of the dirty pages of `file` in `offset..offset + len`
+/// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`: it waits for nothing and makes
+/// nothing durable). A hint: errors are ignored.
+#[cfg(target_os = "linux")]
+pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) {
+    let (Ok(from), Ok(n)) = (offset.try_into(), len.try_into()) else {
+        return;
+    };
+    if len == 0 {
+        return;
+    }
+    // SAFETY: `sync_file_range` only reads its integer arguments; the descriptor is
+    // open and owned by `file`, which outlives the call. It touches no memory of ours.
+    let _ =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), from, n, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
+/// Elsewhere writeback starts when the system decides.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_write_back(_file: &File, _offset: u64, _len: u64) {}
+
+/// Whether `MADV_POPULATE_WRITE` failed once (a kernel before 5.14): then only
+/// `MADV_WILLNEED` is tried.
+static NO_POPULATE_WRITE: AtomicBool = AtomicBool::new(false);
 
 /// A segment file mapped shared and writable.
 #[derive(Debug)]
@@ -96,6 +124,32 @@ impl MappedFile {
         let offset = offset.min(end);
         self.map
             .flush_range(offset as usize, (end - offset) as usize)
+    }
+
+    /// Makes the pages of `offset..offset + len` ready to be written: mapped writable
+    /// and present (`MADV_POPULATE_WRITE`, which faults them in as a write would but
+    /// writes nothing), or at least read into the page cache (`MADV_WILLNEED`). The
+    /// first write to a page of a preallocated file otherwise pays, in the writer, for
+    /// allocating and zeroing it. A hint: errors are ignored.
+    pub(crate) fn populate(&self, offset: u64, len: u64) {
+        let end = offset.saturating_add(len).min(self.len);
+        if offset >= end {
+            return;
+        }
+        // Within the map (checked above), so within `usize`.
+        let (offset, len) = (offset as usize, (end - offset) as usize);
+        #[cfg(target_os = "linux")]
+        if !NO_POPULATE_WRITE.load(Ordering::Relaxed)
+            && self
+                .map
+                .advise_range(Advice::PopulateWrite, offset, len)
+                .is_err()
+        {
+            NO_POPULATE_WRITE.store(true, Ordering::Relaxed);
+        }
+        if NO_POPULATE_WRITE.load(Ordering::Relaxed) {
+            let _ = self.map.advise_range(Advice::WillNeed, offset, len);
+        }
     }
 
     /// The mapped length.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::codec::Seed;
 use crate::header::{Header, HEADER_LEN};
+use crate::pager::Paging;
 use crate::storage::{SegmentFile, Storage};
 use crate::{Error, LogId, SegmentId, Seq};
 
@@ -37,6 +38,8 @@ pub(crate) struct Active {
     /// recovered segment, whether it holds records and does not end with one): a
     /// clean close then writes a marker.
     pub(crate) unmarked: bool,
+    /// When to ask the pager for what (see `pager.rs`).
+    pub(crate) paging: Paging,
 }
 
 impl Active {
@@ -56,6 +59,7 @@ impl Active {
             pos,
             synced: pos,
             unmarked,
+            paging: Paging::new(pos),
         }
     }
 
