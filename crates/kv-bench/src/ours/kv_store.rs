@@ -140,6 +140,65 @@ impl DurableAdapter for KvStoreAdapter {
     }
 }
 
+/// A `Store` with no data directory (persistence none) in the durable "sets, sync
+/// never" workload: the same options as [`KvStoreAdapter`] but the directory, driven
+/// by the same key stream in the same process run, so the durable path's cost is read
+/// against memory alone on equal terms (the in-memory `set` workload draws Zipf keys,
+/// whose hot entries stay in cache).
+pub(crate) struct KvStoreNoDiskAdapter {
+    store: Store,
+}
+
+impl DurableAdapter for KvStoreNoDiskAdapter {
+    fn name() -> String {
+        STORE_MEM.to_owned()
+    }
+
+    fn ours() -> bool {
+        true
+    }
+
+    fn reads() -> bool {
+        // Nothing survives a reopen: the reopen workload is not for it.
+        false
+    }
+
+    fn describe(mode: SyncMode) -> Option<String> {
+        (mode == SyncMode::Never)
+            .then(|| "set, no data directory (persistence none): memory alone".to_owned())
+    }
+
+    fn open(_dir: &Path, _mode: SyncMode) -> anyhow::Result<Self> {
+        let options = kv_store::Options::new().max_entries(DURABLE_MAX_ENTRIES);
+        Ok(Self {
+            store: Store::open(options)?,
+        })
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        self.store.set(key, value)?;
+        Ok(())
+    }
+
+    fn set_batch(&self, items: &[(&[u8], &[u8])]) -> anyhow::Result<()> {
+        let mut batch = Batch::new();
+        for (k, v) in items {
+            batch.put(k, v);
+        }
+        self.store.apply(&batch)?;
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> anyhow::Result<bool> {
+        Ok(self.store.get(key)?.is_some())
+    }
+
+    fn close(self) -> anyhow::Result<()> {
+        self.store.close()?;
+        Ok(())
+    }
+}
+
 /// Recovery from the log alone: `reopen_keys` keys written in batches with
 /// `PersistenceMode::WalOnly`, closed, then open plus one read timed; also in bytes of
 /// log replayed per second.

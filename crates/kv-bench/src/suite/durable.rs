@@ -9,6 +9,7 @@ use crate::adapter::{DurableAdapter, SyncMode};
 use crate::config::{Options, Scale};
 use crate::contenders::{each_durable, DurableVisitor};
 use crate::keys::{self, Keys};
+use crate::ours::kv_store::KvStoreNoDiskAdapter;
 use crate::results::Results;
 use crate::rng::Rng;
 use crate::stats::{percentile, Summary};
@@ -113,6 +114,12 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
     }
     let mut kinds = Kinds(Vec::new());
     each_durable(&mut kinds);
+    // kv-store without a directory beside the durable one, where it has a mode
+    // (sync never): the same key stream, the same run.
+    let mut memory = Kinds(Vec::new());
+    memory.visit::<KvStoreNoDiskAdapter>();
+    let at = kinds.0.len().min(1);
+    kinds.0.splice(at..at, memory.0);
     let d = Durable {
         opts,
         keys: Keys::new(opts.scale.keys.max(opts.scale.reopen_keys)),
