@@ -200,7 +200,7 @@ impl Cache {
     #[inline]
     fn lookup(&self, hash: u64, key: &[u8]) -> Option<(Raw, u8)> {
         let st = self.shard(hash).read();
-        st.find(hash, key).map(|pos| (st.at(pos).clone(), st.tick))
+        st.get(hash, key).map(|raw| (raw.clone(), st.tick))
     }
 
     /// Removes `raw` if it is still the entry stored for its key, as an expiration.

@@ -47,11 +47,13 @@
 //!   copies no bytes and holds no lock.
 //! - **Shards.** Keys are hashed once with a per-process keyed hash (foldhash, random
 //!   seed); the hash picks the shard and the slot. A shard is an open-addressing table
-//!   (a tag byte and an entry pointer per slot, linear probing) behind a reader-writer
-//!   lock. Reads take it shared; writes, exclusive.
-//! - **Memory.** About 58-62 bytes per entry beyond the key and value bytes (measured
+//!   (groups of seven slots, each group one cache line of tag bytes and entry
+//!   pointers, so a hit costs two cache misses: the group and the entry) behind a
+//!   reader-writer lock. Reads take it shared; writes, exclusive.
+//! - **Memory.** About 58-64 bytes per entry beyond the key and value bytes (measured
 //!   by `examples/mem_per_entry.rs`): 48 for the entry's allocation (plus its 8-byte
-//!   alignment padding), 10 to 12.5 for its table slot.
+//!   alignment padding), 10 to 12.7 for its table slot (64/7 bytes per slot, 72% to
+//!   90% of the slots in use).
 //! - **Reads stay shared.** A read records its access in the entry header only when
 //!   something changed: the second of the last access, the shard's logical tick (a
 //!   clock that writes to the shard move once per a 32nd of its entries, so LRU sees

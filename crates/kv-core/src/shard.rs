@@ -70,6 +70,14 @@ impl ShardState {
         self.table.find(hash, |raw| key_of(raw) == key)
     }
 
+    /// `key`'s entry.
+    #[inline]
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&Raw> {
+        self.table
+            .find_entry(hash, |raw| key_of(raw) == key)
+            .map(|(_, raw)| raw)
+    }
+
     /// The entry at `pos`, a position [`find`](Self::find) or sampling returned
     /// under the same lock.
     #[inline]
