@@ -12,6 +12,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use crate::source::Source;
@@ -29,7 +30,9 @@ enum Msg {
 
 /// Reads a file ahead of the decoder on a thread of its own.
 pub(crate) struct Prefetch {
-    filled: Option<Receiver<Msg>>,
+    /// In a mutex only so that the reader stays `Sync` (reached through `&mut self`
+    /// with `get_mut`, never locked).
+    filled: Option<Mutex<Receiver<Msg>>>,
     free: Option<SyncSender<Vec<u8>>>,
     thread: Option<JoinHandle<()>>,
     head: usize,
@@ -69,7 +72,7 @@ impl Prefetch {
             .name("kv-snapshot-read".to_owned())
             .spawn(move || read_ahead(src, &filled_tx, &free_rx, head, chunk))?;
         Ok(Prefetch {
-            filled: Some(filled),
+            filled: Some(Mutex::new(filled)),
             free: Some(free),
             thread: Some(thread),
             head,
@@ -100,8 +103,8 @@ impl Source for Prefetch {
         }
         let msg = self
             .filled
-            .as_ref()
-            .and_then(|rx| rx.recv().ok())
+            .as_mut()
+            .and_then(|rx| rx.get_mut().ok()?.recv().ok())
             .unwrap_or_else(|| Msg::Failed(io::Error::other("the read-ahead thread stopped")));
         match msg {
             Msg::Bytes(buf, len) => {

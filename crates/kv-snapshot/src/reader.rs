@@ -251,6 +251,12 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_can_move_and_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<SnapshotReader>();
+    }
+
+    #[test]
     fn reading_ahead_matches_reading_directly() {
         let dir = tempfile::tempdir().unwrap();
         let valid = large_snapshot(dir.path());
