@@ -42,6 +42,26 @@ pub(crate) fn value_of(raw: &Raw) -> &[u8] {
     &raw.slice[header(raw).key_len()..]
 }
 
+/// Whether the stored key of `raw` is `key`. Keys of up to 16 bytes (the common case)
+/// are compared with two overlapping word loads each instead of a call to `memcmp`.
+#[inline]
+pub(crate) fn has_key(raw: &Raw, key: &[u8]) -> bool {
+    let stored = key_of(raw);
+    if stored.len() != key.len() {
+        return false;
+    }
+    let n = key.len();
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
+        return word(stored, 0) == word(key, 0) && word(stored, n - 8) == word(key, n - 8);
+    }
+    if (4..8).contains(&n) {
+        let word = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap());
+        return word(stored, 0) == word(key, 0) && word(stored, n - 4) == word(key, n - 4);
+    }
+    stored == key
+}
+
 /// Key and value bytes of an entry: what counts against `Options::max_bytes`.
 pub(crate) fn size_of(raw: &Raw) -> usize {
     raw.slice.len()
@@ -167,6 +187,25 @@ mod tests {
             assert_eq!(info.created, ts(1000));
             assert_eq!(info.updated, ts(2000));
             assert_eq!(info.last_accessed, ts(3000));
+        }
+    }
+
+    #[test]
+    fn has_key_compares_every_byte_of_every_length() {
+        let t = Timestamp::EPOCH;
+        for len in 1..=40usize {
+            let key: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+            let raw = new_raw(Header::new(len, 1, t, t, None, t), &key, b"value");
+            assert!(has_key(&raw, &key), "len {len}");
+            for flip in 0..len {
+                let mut other = key.clone();
+                other[flip] ^= 0x10;
+                assert!(!has_key(&raw, &other), "len {len}, byte {flip}");
+            }
+            assert!(!has_key(&raw, &key[..len - 1]));
+            let mut longer = key.clone();
+            longer.push(0);
+            assert!(!has_key(&raw, &longer));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicUsize;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::entry::{key_of, Raw};
+use crate::entry::{has_key, key_of, Raw};
 use crate::flight::Flight;
 use crate::hash::KeyHasher;
 use crate::index::Table;
@@ -67,14 +67,14 @@ impl ShardState {
     /// Position of `key`'s entry.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
-        self.table.find(hash, |raw| key_of(raw) == key)
+        self.table.find(hash, |raw| has_key(raw, key))
     }
 
     /// `key`'s entry.
     #[inline]
     pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&Raw> {
         self.table
-            .find_entry(hash, |raw| key_of(raw) == key)
+            .find_entry(hash, |raw| has_key(raw, key))
             .map(|(_, raw)| raw)
     }
 
