@@ -92,6 +92,7 @@ impl Layout {
 /// fixint encoding of [`Wire`] byte for byte (a test holds this decoder to bincode's
 /// verdict on any input), at a fraction of the cost per entry. Every length is checked
 /// against what is left of the payload before it is used; nothing is allocated.
+#[inline]
 pub(crate) fn decode(payload: &[u8]) -> Result<Layout, String> {
     let mut p = Payload {
         bytes: payload,
@@ -102,14 +103,14 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Layout, String> {
     let expires_at = match p.take::<1>("expiry tag")? {
         [0] => None,
         [1] => Some(p.u64("expiry")?),
-        [tag] => return Err(format!("expiry tag {tag} is neither 0 (none) nor 1 (some)")),
+        [tag] => return Err(bad_tag(tag)),
     };
     let created = p.u64("created")?;
     let updated = p.u64("updated")?;
     let version = p.u64("version")?;
     let extra = payload.len() - p.at;
     if extra > 0 {
-        return Err(format!("{extra} bytes follow the version field"));
+        return Err(trailing(extra));
     }
     Ok(Layout {
         key,
@@ -128,16 +129,15 @@ struct Payload<'a> {
 }
 
 impl Payload<'_> {
+    #[inline]
     fn left(&self) -> usize {
         self.bytes.len() - self.at
     }
 
+    #[inline]
     fn take<const N: usize>(&mut self, field: &str) -> Result<[u8; N], String> {
         if self.left() < N {
-            return Err(format!(
-                "the payload ends inside the {field} field ({} of {N} bytes)",
-                self.left()
-            ));
+            return Err(cut_short(field, self.left(), N));
         }
         let b: [u8; N] = self.bytes[self.at..self.at + N]
             .try_into()
@@ -146,11 +146,13 @@ impl Payload<'_> {
         Ok(b)
     }
 
+    #[inline]
     fn u64(&mut self, field: &str) -> Result<u64, String> {
         self.take::<8>(field).map(u64::from_le_bytes)
     }
 
     /// A u64 length, then that many bytes: where they lie.
+    #[inline]
     fn bytes_field(&mut self, field: &str) -> Result<Range<usize>, String> {
         let len = self.u64(field)?;
         let left = self.left();
@@ -160,11 +162,31 @@ impl Payload<'_> {
                 self.at += n;
                 Ok(start..start + n)
             }
-            _ => Err(format!(
-                "the {field} length {len} exceeds the {left} bytes left in the payload"
-            )),
+            _ => Err(too_long(field, len, left)),
         }
     }
+}
+
+// Why a payload is refused: built off the decoding path.
+
+#[cold]
+fn cut_short(field: &str, left: usize, needed: usize) -> String {
+    format!("the payload ends inside the {field} field ({left} of {needed} bytes)")
+}
+
+#[cold]
+fn too_long(field: &str, len: u64, left: usize) -> String {
+    format!("the {field} length {len} exceeds the {left} bytes left in the payload")
+}
+
+#[cold]
+fn bad_tag(tag: u8) -> String {
+    format!("expiry tag {tag} is neither 0 (none) nor 1 (some)")
+}
+
+#[cold]
+fn trailing(extra: usize) -> String {
+    format!("{extra} bytes follow the version field")
 }
 
 /// The serde shape of an entry: a struct of six fields, bytes as bincode byte strings.

@@ -49,8 +49,6 @@ pub(crate) struct Decoder<S> {
     /// A new hasher, cloned for each record's checksum (cheaper than making one).
     fresh: crc32fast::Hasher,
     win: Window,
-    /// The current entry: its payload's place in the window and its decoded layout.
-    current: Option<(Range<usize>, Layout)>,
     now_ms: u64,
     returned: u64,
     expired_skipped: u64,
@@ -105,7 +103,6 @@ impl<S: Source> Decoder<S> {
             data_crc: crc32fast::Hasher::new(),
             fresh: crc32fast::Hasher::new(),
             win,
-            current: None,
             now_ms,
             returned: 0,
             expired_skipped: 0,
@@ -184,11 +181,8 @@ impl<S: Source> Decoder<S> {
     /// and `None` returned. An error is returned once, then `None`.
     pub(crate) fn next_ref(&mut self) -> Option<Result<EntryRef<'_>, Error>> {
         match self.advance() {
-            Ok(true) => {
-                let (payload, layout) = self.current.as_ref()?;
-                Some(Ok(layout.view(&self.win.buf[payload.clone()])))
-            }
-            Ok(false) => None,
+            Ok(Some((payload, layout))) => Some(Ok(layout.view(&self.win.buf[payload]))),
+            Ok(None) => None,
             Err(e) => {
                 self.state = State::Failed;
                 Some(Err(e))
@@ -219,12 +213,11 @@ impl<S: Source> Decoder<S> {
         }
     }
 
-    /// Reads up to the next unexpired record and points `current` at it; `false` once
-    /// the footer verified.
-    fn advance(&mut self) -> Result<bool, Error> {
-        self.current = None;
+    /// Reads up to the next unexpired record: where its payload lies in the window and
+    /// its decoded layout; `None` once the footer verified.
+    fn advance(&mut self) -> Result<Option<(Range<usize>, Layout)>, Error> {
         if self.state != State::Reading {
-            return Ok(false);
+            return Ok(None);
         }
         while self.left > 0 {
             let (payload, layout) = self.read_record()?;
@@ -233,13 +226,12 @@ impl<S: Source> Decoder<S> {
                 self.expired_skipped += 1;
                 continue;
             }
-            self.current = Some((payload, layout));
             self.returned += 1;
-            return Ok(true);
+            return Ok(Some((payload, layout)));
         }
         self.read_footer()?;
         self.state = State::Verified;
-        Ok(false)
+        Ok(None)
     }
 
     /// Reads the next record, verifies its checksum and decodes it; returns where its
