@@ -73,7 +73,8 @@ impl SegmentFile for FsFile {
     }
 
     fn write_back(&self, offset: u64, len: u64) {
-        if self.map.is_some() {
+        if let Some(map) = &self.map {
+            map.release(offset, len);
             start_write_back(&self.file, offset, len);
         }
     }

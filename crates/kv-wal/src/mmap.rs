@@ -18,7 +18,7 @@ use std::os::unix::io::AsRawFd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use memmap2::{Advice, MmapRaw};
+use memmap2::{Advice, MmapRaw, UncheckedAdvice};
 use parking_lot::Mutex;
 
 use crate::storage::out_of_bounds;
@@ -150,6 +150,34 @@ impl MappedFile {
         if NO_POPULATE_WRITE.load(Ordering::Relaxed) {
             let _ = self.map.advise_range(Advice::WillNeed, offset, len);
         }
+    }
+
+    /// Unmaps the pages of `offset..offset + len` from this process
+    /// (`MADV_DONTNEED`) when the writer is done with them: they stay in the page
+    /// cache, dirty ones are still written back, and reads (with `pread`) see them.
+    /// Writeback of pages no process maps needs no TLB shootdown to write-protect them,
+    /// which otherwise interrupts the writer for every folio written. A hint: errors
+    /// are ignored.
+    pub(crate) fn release(&self, offset: u64, len: u64) {
+        let end = offset.saturating_add(len).min(self.len);
+        if offset >= end {
+            return;
+        }
+        // Serialized with writes, although none goes below the writer's position.
+        let _guard = self.write_lock.lock();
+        // SAFETY: the range lies inside the live mapping (clamped above; memmap2 checks
+        // it again and page-aligns it). The mapping is MAP_SHARED of a regular file, for
+        // which MADV_DONTNEED only drops page-table entries: the bytes stay in the page
+        // cache and in the file, and a later access would fault them back in unchanged,
+        // so no memory visible to Rust changes. No Rust reference into the map exists
+        // (writes copy through a raw pointer under `write_lock`, held here).
+        let _ = unsafe {
+            self.map.unchecked_advise_range(
+                UncheckedAdvice::DontNeed,
+                offset as usize,
+                (end - offset) as usize,
+            )
+        };
     }
 
     /// The mapped length.

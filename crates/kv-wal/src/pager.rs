@@ -1,8 +1,10 @@
-//! The pager: a thread that keeps page-cache work off the write path. Ahead of the
+//! The pager: two threads that keep page-cache work off the write path. Ahead of the
 //! writer it readies the pages the next records will go to (the first write to a page
 //! of a preallocated segment otherwise allocates and zeroes it, in the writer); behind
-//! it, it starts writeback of the pages the writer is done with, so that the sync that
-//! seals a segment, or the interval flush, finds little left to write.
+//! it, it unmaps the pages the writer is done with and starts their writeback, so
+//! that the sync that seals a segment, or the interval flush, finds little left to
+//! write (unmapped first, so writeback need not interrupt the writer to write-protect
+//! them).
 //!
 //! Both are hints to the storage ([`SegmentFile::prepare`] and
 //! [`SegmentFile::write_back`]): they change no byte and make nothing durable, so the
@@ -17,12 +19,13 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crate::storage::SegmentFile;
 
 /// How far ahead of the writer pages are readied.
-pub(crate) const AHEAD: u64 = 1 << 20;
+pub(crate) const AHEAD: u64 = 4 << 20;
 /// How far the writer goes between two requests to the pager.
 pub(crate) const STEP: u64 = 256 << 10;
-/// Requests that may wait for the pager; beyond them the writer skips one (and pays
-/// its own page faults for a while).
-const QUEUE: usize = 4;
+/// Requests that may wait for each of the pager's threads; beyond them the writer
+/// drops one (and pays its own page faults, or the next sync writes more, for a
+/// while). Ample: a thread can stall for milliseconds behind the disk or a lock.
+const QUEUE: usize = 32;
 /// How far behind the writer writeback stays, and the boundary it rounds down to:
 /// the largest folio the page cache may use for a file.
 const LAG: u64 = 2 << 20;
@@ -35,7 +38,7 @@ pub(crate) struct Job {
 }
 
 enum Msg {
-    Job(Job),
+    Range(Arc<dyn SegmentFile>, u64, u64),
     Stop,
 }
 
@@ -46,6 +49,8 @@ pub(crate) struct Paging {
     next_ask: u64,
     /// Everything below this offset was handed to writeback.
     written_back: u64,
+    /// The pager was asked to ready everything below this offset.
+    readied: u64,
 }
 
 impl Paging {
@@ -57,6 +62,7 @@ impl Paging {
         Paging {
             next_ask: pos.saturating_add(STEP),
             written_back: pos - pos % LAG,
+            readied: pos,
         }
     }
 
@@ -73,66 +79,107 @@ impl Paging {
         let done = (done - done % LAG).max(self.written_back);
         let behind = (self.written_back, done);
         self.written_back = done;
+        // Only what no earlier request covered (readied pages stay ready), unless
+        // the writer got past it.
+        let end = pos.saturating_add(AHEAD).min(size);
+        let ahead = (self.readied.clamp(pos, end), end);
+        self.readied = end;
         Some(Job {
             file: file.clone(),
-            ahead: (pos, pos.saturating_add(AHEAD).min(size)),
+            ahead,
             behind,
         })
     }
 }
 
-/// The pager thread and the way to reach it.
+/// One of the pager's two threads: one readies pages, the other starts writeback
+/// (which can block for milliseconds when the disk's queue is full, and must not hold
+/// up the readying).
 #[derive(Debug)]
-pub(crate) struct Pager {
+struct Worker {
     tx: Sender<Msg>,
     thread: JoinHandle<()>,
+}
+
+impl Worker {
+    fn start(name: &str, hint: fn(&dyn SegmentFile, u64, u64)) -> io::Result<Worker> {
+        let (tx, rx): (Sender<Msg>, Receiver<Msg>) = crossbeam_channel::bounded(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while let Ok(Msg::Range(file, from, to)) = rx.recv() {
+                    hint(&*file, from, to.saturating_sub(from));
+                }
+            })?;
+        Ok(Worker { tx, thread })
+    }
+
+    fn stop(self) {
+        let _ = self.tx.send(Msg::Stop);
+        let _ = self.thread.join();
+    }
+}
+
+/// The pager's threads.
+#[derive(Debug)]
+pub(crate) struct Pager {
+    ready: Worker,
+    write_back: Worker,
 }
 
 /// Hands jobs to the pager without ever waiting for it.
 #[derive(Debug, Clone)]
 pub(crate) struct PagerHandle {
-    tx: Sender<Msg>,
+    ready: Sender<Msg>,
+    write_back: Sender<Msg>,
 }
 
 impl PagerHandle {
-    /// Queues `job` unless the pager is behind (then the job is dropped: it was only a
-    /// hint, and the writer's own page faults do the same work).
+    /// Queues the two halves of `job` unless their thread is behind (then that half
+    /// is dropped: it was only a hint, and the writer's own page faults, or the next
+    /// sync, do the same work).
     pub(crate) fn send(&self, job: Job) {
-        match self.tx.try_send(Msg::Job(job)) {
-            Ok(()) | Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+        for (tx, (from, to)) in [(&self.ready, job.ahead), (&self.write_back, job.behind)] {
+            if from < to {
+                match tx.try_send(Msg::Range(job.file.clone(), from, to)) {
+                    Ok(()) | Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+                }
+            }
         }
     }
 }
 
 impl Pager {
-    /// Starts the thread.
+    /// Starts the threads.
     pub(crate) fn start() -> io::Result<(Pager, PagerHandle)> {
-        let (tx, rx): (Sender<Msg>, Receiver<Msg>) = crossbeam_channel::bounded(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("kv-wal-pager".into())
-            .spawn(move || {
-                while let Ok(Msg::Job(job)) = rx.recv() {
-                    let (from, to) = job.ahead;
-                    job.file.prepare(from, to.saturating_sub(from));
-                    let (from, to) = job.behind;
-                    job.file.write_back(from, to.saturating_sub(from));
-                }
-            })?;
-        let handle = PagerHandle { tx: tx.clone() };
-        Ok((Pager { tx, thread }, handle))
+        let ready = Worker::start("kv-wal-pager", |f, offset, len| f.prepare(offset, len))?;
+        let write_back = match Worker::start("kv-wal-writeback", |f, offset, len| {
+            f.write_back(offset, len);
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                ready.stop();
+                return Err(e);
+            }
+        };
+        let handle = PagerHandle {
+            ready: ready.tx.clone(),
+            write_back: write_back.tx.clone(),
+        };
+        Ok((Pager { ready, write_back }, handle))
     }
 
-    /// Stops the thread once the jobs already queued are done, and waits for it.
+    /// Stops the threads once the jobs already queued are done, and waits for them.
     pub(crate) fn stop(self) {
-        let _ = self.tx.send(Msg::Stop);
-        let _ = self.thread.join();
+        self.ready.stop();
+        self.write_back.stop();
     }
 }
 
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Msg::Job(j) => write!(f, "Job(ahead {:?}, behind {:?})", j.ahead, j.behind),
+            Msg::Range(_, from, to) => write!(f, "Range({from}..{to})"),
             Msg::Stop => f.write_str("Stop"),
         }
     }
@@ -183,14 +230,16 @@ mod tests {
         assert!(p.due(&file, 63 + STEP, size).is_none());
         let first = p.due(&file, 64 + STEP, size).expect("a step written asks");
         assert_eq!(first.ahead, (64 + STEP, 64 + STEP + AHEAD));
+        let mut readied = first.ahead.1;
         assert_eq!(first.behind.0, first.behind.1, "nothing is behind yet");
         assert!(p.due(&file, 63 + 2 * STEP, size).is_none());
         let mut last_end = 0;
         let mut pos = 64 + 2 * STEP;
         while pos < size {
             if let Some(job) = p.due(&file, pos, size) {
-                assert_eq!(job.ahead.0, pos);
-                assert!(job.ahead.1 <= size, "never past the file");
+                assert_eq!(job.ahead.0, readied.max(pos), "only what is new");
+                assert_eq!(job.ahead.1, (pos + AHEAD).min(size));
+                readied = job.ahead.1;
                 let (from, to) = job.behind;
                 assert_eq!(from, last_end, "writeback ranges follow each other");
                 assert!(from <= to);
@@ -222,13 +271,18 @@ mod tests {
             }
         }
         assert_eq!(sent, 4);
+        // Far enough on for writeback of what lies two folios behind.
+        let job = p.due(&file, 3 * LAG, file.size()).unwrap();
+        assert_eq!(job.behind, (0, 2 * LAG));
+        handle.send(job);
         pager.stop();
-        let prepared = hints.prepared.lock().len();
-        // A full queue drops a job rather than wait; four fit in it.
-        assert_eq!(prepared, 4);
-        assert_eq!(hints.written_back.lock().len(), 4);
+        let prepared = hints.prepared.lock().clone();
+        // All fit in the queue: none was dropped.
+        assert_eq!(prepared.len(), 5, "{prepared:?}");
+        assert_eq!(prepared[0], (STEP, AHEAD), "offset and length");
+        assert_eq!(*hints.written_back.lock(), vec![(0, 2 * LAG)]);
         // Once stopped, sending is harmless.
-        if let Some(job) = p.due(&file, 5 * STEP, file.size()) {
+        if let Some(job) = p.due(&file, 4 * LAG, file.size()) {
             handle.send(job);
         }
     }
