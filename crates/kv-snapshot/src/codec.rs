@@ -62,7 +62,7 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, entry: &EntryRef<'_>) -> Result<(),
 
 /// Where a decoded entry's key and value lie in the payload, and its scalar fields: a
 /// form that does not borrow the payload, so the reader can keep reusing its buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Layout {
     key: Range<usize>,
     value: Range<usize>,
@@ -92,34 +92,36 @@ impl Layout {
 /// fixint encoding of [`Wire`] byte for byte (a test holds this decoder to bincode's
 /// verdict on any input), at a fraction of the cost per entry. Every length is checked
 /// against what is left of the payload before it is used; nothing is allocated.
-#[inline]
+#[cfg(test)]
 pub(crate) fn decode(payload: &[u8]) -> Result<Layout, String> {
+    let mut out = Layout::default();
+    decode_into(payload, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode`] into `out` (left partly written on an error): the decoder keeps one
+/// layout and overwrites it field by field, which is cheaper than moving a new one.
+#[inline]
+pub(crate) fn decode_into(payload: &[u8], out: &mut Layout) -> Result<(), String> {
     let mut p = Payload {
         bytes: payload,
         at: 0,
     };
-    let key = p.bytes_field("key")?;
-    let value = p.bytes_field("value")?;
-    let expires_at = match p.take::<1>("expiry tag")? {
+    out.key = p.bytes_field("key")?;
+    out.value = p.bytes_field("value")?;
+    out.expires_at = match p.take::<1>("expiry tag")? {
         [0] => None,
         [1] => Some(p.u64("expiry")?),
         [tag] => return Err(bad_tag(tag)),
     };
-    let created = p.u64("created")?;
-    let updated = p.u64("updated")?;
-    let version = p.u64("version")?;
+    out.created = p.u64("created")?;
+    out.updated = p.u64("updated")?;
+    out.version = p.u64("version")?;
     let extra = payload.len() - p.at;
     if extra > 0 {
         return Err(trailing(extra));
     }
-    Ok(Layout {
-        key,
-        value,
-        expires_at,
-        created,
-        updated,
-        version,
-    })
+    Ok(())
 }
 
 /// A payload being read front to back.

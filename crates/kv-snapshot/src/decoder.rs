@@ -48,6 +48,9 @@ pub(crate) struct Decoder<S> {
     data_crc: crc32fast::Hasher,
     /// A new hasher, cloned for each record's checksum (cheaper than making one).
     fresh: crc32fast::Hasher,
+    /// The last record decoded: where its key and value lie in its payload, and its
+    /// scalar fields.
+    layout: Layout,
     win: Window,
     now_ms: u64,
     returned: u64,
@@ -102,6 +105,7 @@ impl<S: Source> Decoder<S> {
             left: 0,
             data_crc: crc32fast::Hasher::new(),
             fresh: crc32fast::Hasher::new(),
+            layout: Layout::default(),
             win,
             now_ms,
             returned: 0,
@@ -181,7 +185,7 @@ impl<S: Source> Decoder<S> {
     /// and `None` returned. An error is returned once, then `None`.
     pub(crate) fn next_ref(&mut self) -> Option<Result<EntryRef<'_>, Error>> {
         match self.advance() {
-            Ok(Some((payload, layout))) => Some(Ok(layout.view(&self.win.buf[payload]))),
+            Ok(Some(payload)) => Some(Ok(self.layout.view(&self.win.buf[payload]))),
             Ok(None) => None,
             Err(e) => {
                 self.state = State::Failed;
@@ -213,30 +217,30 @@ impl<S: Source> Decoder<S> {
         }
     }
 
-    /// Reads up to the next unexpired record: where its payload lies in the window and
-    /// its decoded layout; `None` once the footer verified.
-    fn advance(&mut self) -> Result<Option<(Range<usize>, Layout)>, Error> {
+    /// Reads up to the next unexpired record: where its payload lies in the window (its
+    /// decoded layout is in `layout`); `None` once the footer verified.
+    fn advance(&mut self) -> Result<Option<Range<usize>>, Error> {
         if self.state != State::Reading {
             return Ok(None);
         }
         while self.left > 0 {
-            let (payload, layout) = self.read_record()?;
+            let payload = self.read_record()?;
             self.left -= 1;
-            if layout.expires_at.is_some_and(|at| at <= self.now_ms) {
+            if self.layout.expires_at.is_some_and(|at| at <= self.now_ms) {
                 self.expired_skipped += 1;
                 continue;
             }
             self.returned += 1;
-            return Ok(Some((payload, layout)));
+            return Ok(Some(payload));
         }
         self.read_footer()?;
         self.state = State::Verified;
         Ok(None)
     }
 
-    /// Reads the next record, verifies its checksum and decodes it; returns where its
-    /// payload lies in the window.
-    fn read_record(&mut self) -> Result<(Range<usize>, Layout), Error> {
+    /// Reads the next record, verifies its checksum and decodes it into `layout`;
+    /// returns where its payload lies in the window.
+    fn read_record(&mut self) -> Result<Range<usize>, Error> {
         let offset = self.pos;
         // Bytes a record may occupy: what is left before the footer.
         let room = self
@@ -281,9 +285,10 @@ impl<S: Source> Decoder<S> {
         }
         self.win.start += total;
         self.pos += total as u64;
-        let layout = codec::decode(&self.win.buf[payload.clone()])
-            .map_err(|reason| self.corrupt(offset, Corruption::Decode { reason }))?;
-        Ok((payload, layout))
+        if let Err(reason) = codec::decode_into(&self.win.buf[payload.clone()], &mut self.layout) {
+            return Err(self.corrupt(offset, Corruption::Decode { reason }));
+        }
+        Ok(payload)
     }
 
     /// Makes at least `need` unread bytes available in the window; running out is a
