@@ -7,7 +7,8 @@
 //! flushing, a leader gathers: if the last flush released more waiters than are
 //! waiting now, the writers it released are most likely appending again, so the
 //! leader waits (at most about one flush's time) until as many wait, and its flush
-//! covers them all instead of the first one or two back.
+//! covers them all instead of the first one or two back. The follower whose record
+//! completes the batch flushes it in the sleeping leader's place, saving a wake-up.
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -32,7 +33,8 @@ pub(crate) struct Commit {
     leader: bool,
     /// How many followers wait for the leader's flush.
     waiters: usize,
-    /// The leader's thread while it gathers, woken when enough followers wait.
+    /// The leader's thread while it gathers; the follower that completes its batch
+    /// takes the flush over and clears this.
     gathering: Option<Thread>,
     /// How many waiters (the leader included) there were when the last flush ended:
     /// the next leader gathers until as many wait.
@@ -83,15 +85,39 @@ impl Shared {
             }
             self.check_poison()?;
             if c.leader {
-                self.follow(c);
-                if self.durable() >= seq {
-                    return Ok(());
+                if c.gathering.is_some() && c.waiters + 2 >= c.last_batch {
+                    // This record completes the gathering leader's batch: flush it
+                    // here, in the leader's place (waking the leader first would cost
+                    // a wake-up before the flush). The leader now waits like a
+                    // follower, and finds out when it next looks.
+                    c.gathering = None;
+                    c.waiters += 1;
+                } else {
+                    let epoch = self.epoch.load(Ordering::Acquire);
+                    c.waiters += 1;
+                    drop(c);
+                    self.wait_flushed(epoch);
+                    if self.durable() >= seq {
+                        return Ok(());
+                    }
+                    c = self.commit.lock();
+                    continue;
                 }
-                c = self.commit.lock();
-                continue;
+            } else {
+                c.leader = true;
+                let epoch = self.epoch.load(Ordering::Acquire);
+                if !self.gather(&mut c, epoch) {
+                    // A follower took the flush over; this waiter is counted among
+                    // those it wakes.
+                    drop(c);
+                    self.wait_flushed(epoch);
+                    if self.durable() >= seq {
+                        return Ok(());
+                    }
+                    c = self.commit.lock();
+                    continue;
+                }
             }
-            c.leader = true;
-            self.gather(&mut c);
             let started = Instant::now();
             let flushed = MutexGuard::unlocked(&mut c, || self.flush());
             c.last_flush = started.elapsed();
@@ -112,18 +138,10 @@ impl Shared {
         }
     }
 
-    /// Waits, as a follower, until the leader now leading has finished. The lock is
-    /// released, and not taken again: a woken follower whose record is durable
-    /// returns without queueing for it.
-    fn follow(&self, mut c: MutexGuard<'_, Commit>) {
-        let epoch = self.epoch.load(Ordering::Acquire);
-        c.waiters += 1;
-        if c.waiters + 1 >= c.last_batch {
-            if let Some(leader) = c.gathering.take() {
-                leader.unpark();
-            }
-        }
-        drop(c);
+    /// Waits (no lock held) until the flush that was leading when the epoch was
+    /// `epoch` has finished. A woken follower whose record is durable then returns
+    /// without queueing for the commit lock.
+    fn wait_flushed(&self, epoch: u64) {
         let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
         while self.epoch.load(Ordering::Acquire) == epoch {
             parked = self
@@ -133,23 +151,31 @@ impl Shared {
         }
     }
 
-    /// Before a flush, waits (lock released) until as many followers wait as the last
-    /// flush released, or about as long as that flush took, whichever comes first.
-    /// Nothing is waited for when the last flush had no followers (one writer).
-    fn gather(&self, c: &mut MutexGuard<'_, Commit>) {
+    /// Before a flush, the leader waits (lock released) until as many followers wait
+    /// as the last flush released, or about as long as that flush took, whichever
+    /// comes first. Nothing is waited for when the last flush had no followers (one
+    /// writer). Returns false if a follower completed the batch and took the flush
+    /// over (the leadership that began at `epoch` is then that follower's).
+    fn gather(&self, c: &mut MutexGuard<'_, Commit>, epoch: u64) -> bool {
         if c.waiters + 1 >= c.last_batch {
-            return;
+            return true;
         }
+        let me = std::thread::current();
         let deadline = Instant::now() + c.last_flush.min(MAX_GATHER);
-        while c.waiters + 1 < c.last_batch {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
+        c.gathering = Some(me.clone());
+        loop {
+            let still_mine = self.epoch.load(Ordering::Acquire) == epoch
+                && c.gathering.as_ref().is_some_and(|t| t.id() == me.id());
+            if !still_mine {
+                return false;
             }
-            c.gathering = Some(std::thread::current());
+            let now = Instant::now();
+            if c.waiters + 1 >= c.last_batch || now >= deadline {
+                c.gathering = None;
+                return true;
+            }
             MutexGuard::unlocked(c, || std::thread::park_timeout(deadline - now));
         }
-        c.gathering = None;
     }
 
     /// Flushes everything appended so far in the active segment (older segments were

@@ -77,6 +77,71 @@ fn concurrent_appenders_share_flushes_and_lose_nothing() {
 }
 
 #[test]
+fn writers_that_come_and_go_beside_explicit_syncs_lose_no_acknowledged_record() {
+    // Group commit under churn: the number of writers changes from round to round
+    // (so leaders gather for writers that never come, and followers complete batches
+    // and take flushes over), while another thread calls `sync`.
+    let sim = SimStorage::new();
+    sim.set_sync_latency(Duration::from_micros(100));
+    let (wal, _) = open_sim(
+        &sim,
+        1 << 16,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    let wal = Arc::new(wal);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let syncer = {
+        let (wal, stop) = (wal.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                wal.sync().unwrap();
+                std::thread::yield_now();
+            }
+        })
+    };
+    let mut acked: Vec<(Seq, OwnedOp)> = Vec::new();
+    for (round, threads) in [8u64, 3, 6, 1, 5, 2].into_iter().enumerate() {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let wal = wal.clone();
+                std::thread::spawn(move || {
+                    (0..25 + 10 * t)
+                        .map(|i| {
+                            let op = put(round as u64 * 100_000 + t * 1000 + i, 16);
+                            let seq = append(&wal, &op, t).unwrap();
+                            // Durable on return, whoever flushed it.
+                            assert!(wal.stats().durable_seq >= seq);
+                            (seq, op)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            acked.extend(h.join().unwrap());
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    syncer.join().unwrap();
+    acked.sort_by_key(|(s, _)| *s);
+    let after = sim.crash(kv_wal::CrashMode::DropUnsynced);
+    let (recovered, _) = open_sim(
+        &after,
+        1 << 16,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::AbsoluteConsistency,
+    )
+    .unwrap();
+    let got: Vec<(Seq, OwnedOp)> = replay_all(&recovered)
+        .into_iter()
+        .map(|r| (r.seq, r.op))
+        .collect();
+    assert_eq!(got, acked);
+}
+
+#[test]
 fn a_single_appender_flushes_once_per_append_and_never_waits_to_gather() {
     let sim = SimStorage::new();
     let (wal, _) = open_sim(
