@@ -59,8 +59,11 @@
 //!   clock that writes to the shard move once per a 32nd of its entries, so LRU sees
 //!   order within a second while a shard nobody writes to sees no header writes), or
 //!   a step of a probabilistic counter (logarithmic for LFU, floating-point for the
-//!   access count). Metrics are
-//!   counted in per-thread stripes, each on its own cache line.
+//!   access count), with a plain store. Metrics are counted in per-thread stripes,
+//!   each on its own cache line and written by one live thread only, so a hit adds
+//!   no locked instruction of its own: it takes the shard lock and the value
+//!   handle's reference count, and that is all it writes to memory that other
+//!   threads share.
 //! - **Eviction** is approximated as in Redis: sample `eviction_samples` entries of the
 //!   writing shard into a pool of up to 16 candidates kept between evictions, and
 //!   evict the best one for the policy (LRU by last access, LFU by a decaying
