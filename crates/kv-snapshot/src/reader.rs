@@ -39,7 +39,9 @@ const PREFETCH_MIN_CHUNKS: u64 = 3;
 /// A file of a few chunks or more is read ahead on a thread of the reader's own (it
 /// ends when the reader is dropped), so that the disk's reads overlap verifying and
 /// decoding; at most nine chunks (of the buffer's size, plus 64 KiB each) are in
-/// memory at once, never more than the file's size.
+/// memory at once, together never more than the file's size (a record longer than 64
+/// KiB that spans chunks is gathered in a buffer of its own, no larger than the record
+/// and one chunk).
 ///
 /// As an [`Iterator`] it yields owned entries; [`next_ref`](Self::next_ref) lends them
 /// without allocating. An error is yielded once, then the reader ends.
