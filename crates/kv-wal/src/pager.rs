@@ -21,7 +21,7 @@ use crate::storage::SegmentFile;
 /// How far ahead of the writer pages are readied.
 pub(crate) const AHEAD: u64 = 4 << 20;
 /// How far the writer goes between two requests to the pager.
-pub(crate) const STEP: u64 = 256 << 10;
+pub(crate) const STEP: u64 = 1 << 20;
 /// Requests that may wait for each of the pager's threads; beyond them the writer
 /// drops one (and pays its own page faults, or the next sync writes more, for a
 /// while). Ample: a thread can stall for milliseconds behind the disk or a lock.
@@ -263,24 +263,24 @@ mod tests {
         let file: Arc<dyn SegmentFile> = hints.clone();
         let (pager, handle) = Pager::start().unwrap();
         let mut p = Paging::new(0);
-        let mut sent = 0;
-        for pos in [STEP, 2 * STEP, 3 * STEP, 4 * STEP] {
-            if let Some(job) = p.due(&file, pos, file.size()) {
-                handle.send(job);
-                sent += 1;
+        let (mut ahead, mut behind) = (Vec::new(), Vec::new());
+        // Far enough for writeback of what lies more than two folios behind.
+        for pos in [STEP, 2 * STEP, 3 * STEP, 4 * STEP, 3 * LAG] {
+            let job = p
+                .due(&file, pos, file.size())
+                .expect("a step further each time");
+            ahead.push((job.ahead.0, job.ahead.1 - job.ahead.0));
+            if job.behind.0 < job.behind.1 {
+                behind.push((job.behind.0, job.behind.1 - job.behind.0));
             }
+            handle.send(job);
         }
-        assert_eq!(sent, 4);
-        // Far enough on for writeback of what lies two folios behind.
-        let job = p.due(&file, 3 * LAG, file.size()).unwrap();
-        assert_eq!(job.behind, (0, 2 * LAG));
-        handle.send(job);
+        assert_eq!(ahead[0], (STEP, AHEAD), "offset and length");
+        assert_eq!(behind.first(), Some(&(0, LAG)), "a folio behind");
         pager.stop();
-        let prepared = hints.prepared.lock().clone();
-        // All fit in the queue: none was dropped.
-        assert_eq!(prepared.len(), 5, "{prepared:?}");
-        assert_eq!(prepared[0], (STEP, AHEAD), "offset and length");
-        assert_eq!(*hints.written_back.lock(), vec![(0, 2 * LAG)]);
+        // All fit in the queues: none was dropped, and each went to its thread.
+        assert_eq!(*hints.prepared.lock(), ahead);
+        assert_eq!(*hints.written_back.lock(), behind);
         // Once stopped, sending is harmless.
         if let Some(job) = p.due(&file, 4 * LAG, file.size()) {
             handle.send(job);
