@@ -18,6 +18,10 @@ const NOW_MS: u64 = 1_700_000_000_000;
 /// Writes a snapshot of `reopen_keys` entries (atomic: temp file, fsync, rename,
 /// directory fsync, all timed), then loads it back through the streaming reader with a
 /// cold page cache, verifying every checksum. Both in bytes of file per second.
+///
+/// Each timed step starts on a settled disk, as the disk limits are measured at the
+/// start of the run: the file system is synced first (untimed), so that writeback of
+/// what earlier workloads left unsynced does not share the disk with the step.
 pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
     if !opts.selected(SNAPSHOT) {
         return Ok(());
@@ -36,6 +40,7 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
     let mut loads = Vec::new();
     let mut size = 0;
     for run in 0..opts.scale.durable_runs {
+        settle(&dir)?;
         let start = Instant::now();
         let mut writer = snaps.begin(run as u64 + 1, NOW_MS)?;
         for i in 0..n {
@@ -52,6 +57,7 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
         writes.push(written.bytes as f64 / start.elapsed().as_secs_f64());
         size = written.bytes;
 
+        settle(&dir)?;
         let file = std::fs::File::open(&written.path)?;
         rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
         drop(file);
@@ -94,5 +100,12 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
         Summary::single(size as f64),
         "B",
     );
+    Ok(())
+}
+
+/// Flushes the file system holding `dir` (syncfs): no writeback left by earlier
+/// workloads competes for the disk with the step timed next.
+fn settle(dir: &std::path::Path) -> anyhow::Result<()> {
+    rustix::fs::syncfs(std::fs::File::open(dir)?)?;
     Ok(())
 }
