@@ -83,6 +83,14 @@ pub(crate) fn run(dir: &Path, scale: &Scale, results: &mut Results) -> anyhow::R
 fn sequential(path: &Path, bytes: u64) -> anyhow::Result<(f64, f64)> {
     let chunk: Vec<u8> = (0..CHUNK).map(|i| (i * 31 % 251) as u8).collect();
     let chunks = bytes.div_ceil(CHUNK as u64);
+    // Untimed: writeback left by whatever ran before (a build, earlier workloads)
+    // must not run during either measurement, as the snapshot workload does too.
+    let settle = |path: &Path| -> anyhow::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        rustix::fs::syncfs(File::open(dir)?)?;
+        Ok(())
+    };
+    settle(path)?;
     let mut f = File::create(path)?;
     let start = Instant::now();
     for _ in 0..chunks {
@@ -92,6 +100,7 @@ fn sequential(path: &Path, bytes: u64) -> anyhow::Result<(f64, f64)> {
     let write = (chunks * CHUNK as u64) as f64 / start.elapsed().as_secs_f64();
     rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)?;
     drop(f);
+    settle(path)?;
     let mut f = File::open(path)?;
     rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed)?;
     let mut buf = vec![0u8; CHUNK];
