@@ -41,6 +41,8 @@ pub(crate) struct Commit {
     last_batch: usize,
     /// How long the last flush took: the next leader gathers at most that long.
     last_flush: Duration,
+    /// The gathering leader whose flush a follower took over, woken when it is done.
+    taken_from: Option<Thread>,
 }
 
 impl Shared {
@@ -89,8 +91,9 @@ impl Shared {
                     // This record completes the gathering leader's batch: flush it
                     // here, in the leader's place (waking the leader first would cost
                     // a wake-up before the flush). The leader now waits like a
-                    // follower, and finds out when it next looks.
-                    c.gathering = None;
+                    // follower, and is woken when the flush is done (it sleeps in
+                    // its gathering, where `notify_all` does not reach).
+                    c.taken_from = c.gathering.take();
                     c.waiters += 1;
                 } else {
                     let epoch = self.epoch.load(Ordering::Acquire);
@@ -134,6 +137,10 @@ impl Shared {
             // Taking the lock orders the new epoch before any follower's last check.
             drop(self.parked.lock());
             self.flushed.notify_all();
+            // The leader whose flush was taken over may still sleep in its gathering.
+            if let Some(leader) = c.taken_from.take() {
+                leader.unpark();
+            }
             flushed?;
         }
     }
