@@ -163,14 +163,15 @@ impl MappedFile {
         if offset >= end {
             return;
         }
-        // Serialized with writes, although none goes below the writer's position.
-        let _guard = self.write_lock.lock();
+        // Not under `write_lock`: zapping a range takes long enough to stall the writer,
+        // and needs no exclusion (below).
         // SAFETY: the range lies inside the live mapping (clamped above; memmap2 checks
         // it again and page-aligns it). The mapping is MAP_SHARED of a regular file, for
         // which MADV_DONTNEED only drops page-table entries: the bytes stay in the page
-        // cache and in the file, and a later access would fault them back in unchanged,
-        // so no memory visible to Rust changes. No Rust reference into the map exists
-        // (writes copy through a raw pointer under `write_lock`, held here).
+        // cache and in the file (a dirty entry's page is marked dirty first), and a
+        // later access faults them back in unchanged, so no memory visible to Rust
+        // changes, even if a copy into the range ran at the same time (none does: the
+        // writer only writes above its position). No Rust reference into the map exists.
         let _ = unsafe {
             self.map.unchecked_advise_range(
                 UncheckedAdvice::DontNeed,
