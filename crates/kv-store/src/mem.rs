@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kv_core::{BatchOp as CoreOp, Cache, Entry, Timestamp, Write};
 use kv_wal::{BatchOp as WalOp, Op, Seq, Wal, WalOptions};
 
-use crate::recovery::{ts, Recovered};
+use crate::recovery::ts;
 use crate::store::Inner;
 use crate::write::{Evicted, Stamp};
 use crate::{Error, Options, Result};
@@ -95,20 +95,6 @@ pub(crate) fn evicted(entries: Vec<Entry>) -> Evicted {
         .into_iter()
         .map(|e| (e.key().to_vec(), e.version()))
         .collect()
-}
-
-/// Inserts one recovered entry with its exact metadata; returns what the map evicted
-/// to make room (only when the options' limits are lower than what was recovered).
-pub(crate) fn insert_recovered(cache: &Cache, key: &[u8], e: &Recovered) -> Result<Evicted> {
-    insert_exact(
-        cache,
-        key,
-        &e.value,
-        e.expires_at,
-        e.created,
-        e.updated,
-        e.version,
-    )
 }
 
 /// The metadata of a recovered entry, exactly as it was.
