@@ -32,8 +32,6 @@ pub(crate) struct LogOp {
     pub(crate) seq: u64,
     /// The record's timestamp, in milliseconds.
     pub(crate) ts: u64,
-    /// The key's hash (see [`key_hash`]).
-    pub(crate) hash: u64,
     pub(crate) key_start: usize,
     pub(crate) key_len: usize,
     pub(crate) value_start: usize,
@@ -51,6 +49,14 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
+    /// An empty chunk with room for a full one.
+    fn with_room() -> Self {
+        Chunk {
+            bytes: Vec::with_capacity(CHUNK_BYTES + 64 * 1024),
+            ops: Vec::with_capacity(CHUNK_OPS),
+        }
+    }
+
     fn push(
         &mut self,
         kind: Kind,
@@ -68,7 +74,6 @@ impl Chunk {
             kind,
             seq,
             ts,
-            hash: key_hash(key),
             key_start,
             key_len: key.len(),
             value_start,
@@ -121,10 +126,11 @@ impl Router {
         let at = (record.seq.0, record.timestamp_ms);
         let n = self.chunks.len();
         let mut one = |chunks: &mut [Chunk], kind, key: &[u8], value: &[u8], exp, version| {
-            let p = part_of(key_hash(key), n);
+            // One part needs no hash here (its overlay hashes the key itself).
+            let p = if n == 1 { 0 } else { part_of(key_hash(key), n) };
             chunks[p].push(kind, at, key, value, exp, version);
             if chunks[p].is_full() {
-                full(p, std::mem::take(&mut chunks[p]));
+                full(p, std::mem::replace(&mut chunks[p], Chunk::with_room()));
             }
         };
         match record.op {
@@ -144,7 +150,10 @@ impl Router {
                 for p in 0..n {
                     self.chunks[p].push(Kind::Clear, at, &[], &[], None, 0);
                     if self.chunks[p].is_full() {
-                        full(p, std::mem::take(&mut self.chunks[p]));
+                        full(
+                            p,
+                            std::mem::replace(&mut self.chunks[p], Chunk::with_room()),
+                        );
                     }
                 }
             }

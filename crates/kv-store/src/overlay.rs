@@ -129,9 +129,10 @@ impl<'c> Overlay<'c> {
         }
     }
 
-    /// The slot of the key at `key` (hash `hash`), fetched from the base map on first
+    /// The slot of the key at `key`, fetched from the base map on first
     /// touch.
-    fn slot(&mut self, hash: u64, key: Loc) -> usize {
+    fn slot(&mut self, key: Loc) -> usize {
+        let hash = key_hash(self.bytes(key));
         let head = self.index.get(&hash).copied().unwrap_or(NONE);
         let mut at = head;
         while at != NONE {
@@ -216,7 +217,7 @@ impl<'c> Overlay<'c> {
         };
         match op.kind {
             Kind::Put => {
-                let i = self.slot(op.hash, key);
+                let i = self.slot(key);
                 let slot = &mut self.slots[i];
                 // As the map did at write time: the creation time survives an
                 // overwrite of a key that was live then (expired entries are dropped
@@ -239,14 +240,14 @@ impl<'c> Overlay<'c> {
                 slot.changed = true;
             }
             Kind::Delete => {
-                let i = self.slot(op.hash, key);
+                let i = self.slot(key);
                 let slot = &mut self.slots[i];
                 if slot.state.take().is_some() {
                     slot.changed = true;
                 }
             }
             Kind::Expire => {
-                let i = self.slot(op.hash, key);
+                let i = self.slot(key);
                 let slot = &mut self.slots[i];
                 if let Some(e) = &mut slot.state {
                     e.expires_at = op.expires_at;
@@ -254,7 +255,7 @@ impl<'c> Overlay<'c> {
                 }
             }
             Kind::Evict => {
-                let i = self.slot(op.hash, key);
+                let i = self.slot(key);
                 let slot = &mut self.slots[i];
                 if slot.state.as_ref().is_some_and(|e| e.version == op.version) {
                     slot.state = None;
