@@ -80,11 +80,12 @@ impl Inner {
         {
             return true;
         }
-        let threshold = self.opts.compaction_threshold;
-        if threshold > 0 && Counters::get(&self.counters.deletes_since_snapshot) >= threshold {
+        if self.compaction_due() {
             return true;
         }
-        if let (Some(limit), Some(wal)) = (self.opts.snapshot_wal_bytes, &self.wal) {
+        if let (Some(limit), Some(wal)) =
+            (self.opts.wal_growth_trigger(self.cache.bytes()), &self.wal)
+        {
             let base = Counters::get(&self.counters.wal_bytes_at_snapshot);
             if crate::mem::wal_bytes(wal).saturating_sub(base) >= limit {
                 return true;

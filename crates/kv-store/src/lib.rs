@@ -15,7 +15,8 @@
 //! - **Batches** ([`Batch`]) are one log record: all-or-nothing after a crash, and no
 //!   reader sees half of one.
 //! - **Background workers** expire entries and take snapshots (by interval, by the
-//!   compaction threshold, by log growth), each followed by log truncation.
+//!   compaction threshold, by log growth; the growth triggers scale with the live
+//!   data), each followed by log truncation.
 //! - **One owner**: the data directory is locked (`LOCK`); files are owner-only.
 //!
 //! What each sync policy guarantees after a crash or a power loss is in
@@ -79,8 +80,8 @@ pub use options::{
     ErrorCallback, Options, PersistenceMode, RecoveryMode, SyncPolicy, DEFAULT_CLEANUP_BUDGET,
     DEFAULT_CLEANUP_INTERVAL, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE, DEFAULT_SNAPSHOTS_RETAINED,
-    DEFAULT_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_WAL_BYTES, DEFAULT_SYNC_INTERVAL,
-    DEFAULT_WRITE_STRIPES,
+    DEFAULT_SNAPSHOT_GROWTH_PERCENT, DEFAULT_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_WAL_BYTES,
+    DEFAULT_SYNC_INTERVAL, DEFAULT_WRITE_STRIPES,
 };
 pub use report::RecoveryReport;
 pub use snapshotting::SnapshotInfo;

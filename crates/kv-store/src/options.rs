@@ -26,6 +26,10 @@ pub const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_COMPACTION_THRESHOLD: u64 = 1000;
 /// Default WAL growth since the last snapshot that triggers one (64 MiB).
 pub const DEFAULT_SNAPSHOT_WAL_BYTES: u64 = 64 * 1024 * 1024;
+/// Default growth, in percent of the live data, that the snapshot triggers also wait
+/// for (100, as Redis's `auto-aof-rewrite-percentage`): see
+/// [`Options::snapshot_growth_percent`].
+pub const DEFAULT_SNAPSHOT_GROWTH_PERCENT: u32 = 100;
 /// Default number of snapshot files kept (2: the newest and one to fall back to).
 pub const DEFAULT_SNAPSHOTS_RETAINED: usize = 2;
 /// Default number of entries the cleanup worker may examine per run.
@@ -139,6 +143,7 @@ pub struct Options {
     pub(crate) snapshot_interval: Option<Duration>,
     pub(crate) compaction_threshold: u64,
     pub(crate) snapshot_wal_bytes: Option<u64>,
+    pub(crate) snapshot_growth_percent: u32,
     pub(crate) snapshots_retained: usize,
     pub(crate) snapshot_on_close: bool,
     pub(crate) segment_size: Option<u64>,
@@ -177,6 +182,7 @@ impl fmt::Debug for Options {
             .field("snapshot_interval", &self.snapshot_interval)
             .field("compaction_threshold", &self.compaction_threshold)
             .field("snapshot_wal_bytes", &self.snapshot_wal_bytes)
+            .field("snapshot_growth_percent", &self.snapshot_growth_percent)
             .field("snapshots_retained", &self.snapshots_retained)
             .field("snapshot_on_close", &self.snapshot_on_close)
             .field("segment_size", &self.segment_size)
@@ -205,6 +211,7 @@ impl Options {
             snapshot_interval: Some(DEFAULT_SNAPSHOT_INTERVAL),
             compaction_threshold: DEFAULT_COMPACTION_THRESHOLD,
             snapshot_wal_bytes: Some(DEFAULT_SNAPSHOT_WAL_BYTES),
+            snapshot_growth_percent: DEFAULT_SNAPSHOT_GROWTH_PERCENT,
             snapshots_retained: DEFAULT_SNAPSHOTS_RETAINED,
             snapshot_on_close: true,
             segment_size: None,
@@ -286,10 +293,40 @@ impl Options {
     }
 
     /// Log bytes written since the last snapshot that trigger the next one (default:
-    /// 64 MiB; `None`: never). Bounds disk use and recovery time.
+    /// 64 MiB; `None`: never). Bounds disk use and recovery time. For a large data
+    /// set the trigger waits longer, see
+    /// [`snapshot_growth_percent`](Self::snapshot_growth_percent).
     pub fn snapshot_wal_bytes(mut self, bytes: Option<u64>) -> Self {
         self.snapshot_wal_bytes = bytes;
         self
+    }
+
+    /// How far the growth triggers scale with the data (default: 100 percent). A
+    /// snapshot rewrites every live entry, so a fixed trigger would rewrite a large
+    /// data set again and again for little new data: 1 GiB for every 64 MiB of log.
+    /// With `percent`, the log-size trigger waits for at least `percent`% of the live
+    /// key and value bytes in log bytes, and the compaction threshold for at least
+    /// `percent`% of the live entries in deletes and evictions; the fixed figures
+    /// stay the minimum. At 100 a snapshot writes at most about as many bytes as the
+    /// log did since the last one, and recovery replays a log no larger than the data
+    /// (as Redis's `auto-aof-rewrite-percentage`). 0: the fixed figures alone.
+    pub fn snapshot_growth_percent(mut self, percent: u32) -> Self {
+        self.snapshot_growth_percent = percent;
+        self
+    }
+
+    /// The log bytes since the last snapshot that trigger the next one, with
+    /// `live_bytes` of keys and values held; `None` if the trigger is off.
+    pub(crate) fn wal_growth_trigger(&self, live_bytes: u64) -> Option<u64> {
+        let fixed = self.snapshot_wal_bytes?;
+        Some(fixed.max(scaled(live_bytes, self.snapshot_growth_percent)))
+    }
+
+    /// The deletes and evictions since the last snapshot that trigger the next one,
+    /// with `live_entries` held; `None` if the threshold is off.
+    pub(crate) fn compaction_trigger(&self, live_entries: u64) -> Option<u64> {
+        let fixed = self.compaction_threshold;
+        (fixed > 0).then(|| fixed.max(scaled(live_entries, self.snapshot_growth_percent)))
     }
 
     /// How many snapshot files are kept (default: 2, so a corrupt newest snapshot can
@@ -537,6 +574,11 @@ impl Options {
     }
 }
 
+/// `percent`% of `n`, saturating.
+fn scaled(n: u64, percent: u32) -> u64 {
+    u64::try_from(u128::from(n) * u128::from(percent) / 100).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,5 +663,31 @@ mod tests {
     fn the_error_message_names_the_option() {
         let err = Options::new().shards(6).validate().unwrap_err();
         assert!(err.to_string().contains("shards"), "{err}");
+    }
+
+    #[test]
+    fn growth_triggers_scale_with_the_live_data_above_their_fixed_minimum() {
+        let o = Options::new();
+        assert_eq!(o.snapshot_growth_percent, 100);
+        let mib = 1024 * 1024;
+        // Small data: the fixed minimum.
+        assert_eq!(o.wal_growth_trigger(10 * mib), Some(64 * mib));
+        assert_eq!(o.compaction_trigger(10), Some(1000));
+        // Large data: as much log as data, as many deletes as entries.
+        assert_eq!(o.wal_growth_trigger(1024 * mib), Some(1024 * mib));
+        assert_eq!(o.compaction_trigger(1_000_000), Some(1_000_000));
+        let half = Options::new().snapshot_growth_percent(50);
+        assert_eq!(half.wal_growth_trigger(1024 * mib), Some(512 * mib));
+        let fixed = Options::new().snapshot_growth_percent(0);
+        assert_eq!(fixed.wal_growth_trigger(1024 * mib), Some(64 * mib));
+        assert_eq!(fixed.compaction_trigger(1_000_000), Some(1000));
+        // Off stays off; huge figures saturate.
+        let off = Options::new()
+            .snapshot_wal_bytes(None)
+            .compaction_threshold(0);
+        assert_eq!(off.wal_growth_trigger(u64::MAX), None);
+        assert_eq!(off.compaction_trigger(u64::MAX), None);
+        let big = Options::new().snapshot_growth_percent(u32::MAX);
+        assert_eq!(big.wal_growth_trigger(u64::MAX), Some(u64::MAX));
     }
 }

@@ -90,14 +90,27 @@ impl Inner {
     /// Wakes the snapshot worker when the compaction threshold is reached (the log
     /// size trigger is checked by the worker's own ticker).
     pub(crate) fn maybe_kick_snapshot(&self) {
-        let threshold = self.opts.compaction_threshold;
-        if threshold == 0 || !self.mode.uses_snapshots() {
+        if !self.mode.uses_snapshots() {
             return;
         }
-        if Counters::get(&self.counters.deletes_since_snapshot) >= threshold {
+        if self.compaction_due() {
             if let Some(tx) = &self.kick_snapshot {
                 let _ = tx.try_send(());
             }
         }
+    }
+
+    /// Whether the deletes and evictions logged since the last snapshot reached the
+    /// compaction threshold (scaled with the live entries, see
+    /// `Options::snapshot_growth_percent`).
+    pub(crate) fn compaction_due(&self) -> bool {
+        let deletes = Counters::get(&self.counters.deletes_since_snapshot);
+        // The cheap test first: below the fixed threshold nothing else matters.
+        if deletes < self.opts.compaction_threshold || self.opts.compaction_threshold == 0 {
+            return false;
+        }
+        self.opts
+            .compaction_trigger(self.cache.len() as u64)
+            .is_some_and(|t| deletes >= t)
     }
 }

@@ -580,7 +580,8 @@ fn the_compaction_threshold_triggers_a_snapshot_and_log_truncation() {
             .segment_size(4096)
             .snapshot_interval(None)
             .snapshots_retained(1)
-            .compaction_threshold(100),
+            .compaction_threshold(100)
+            .snapshot_growth_percent(0),
     )
     .unwrap();
     for i in 0..400u32 {
@@ -863,4 +864,35 @@ fn a_full_store_accepts_a_key_whose_old_entry_expired() {
     .unwrap();
     assert_eq!(store.get(b"a").unwrap().unwrap(), b"again");
     assert!(store.get(b"c").unwrap().is_none());
+}
+
+#[test]
+fn with_growth_scaling_deletes_outnumbering_the_live_entries_trigger_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        Options::new()
+            .dir(dir.path())
+            .sync(SyncPolicy::Never)
+            .snapshot_interval(None)
+            .compaction_threshold(100)
+            .snapshot_growth_percent(100),
+    )
+    .unwrap();
+    for i in 0..400u32 {
+        store
+            .set(format!("key-{i}").as_bytes(), &[7u8; 64])
+            .unwrap();
+    }
+    // 300 deletes leave 100 live entries: the threshold is max(100, 100% of them).
+    for i in 0..300u32 {
+        store.delete(format!("key-{i}").as_bytes()).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.metrics().snapshots_taken == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(store.metrics().snapshots_taken >= 1);
+    store.close().unwrap();
+    let store = Store::open(Options::new().dir(dir.path())).unwrap();
+    assert_eq!(store.len().unwrap(), 100);
 }
