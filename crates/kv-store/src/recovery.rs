@@ -104,22 +104,42 @@ fn replay_in_parts(
                 part
             }));
         }
-        // The records' own buffers are freed on the thread that allocated them.
+        // The log is read and decoded on a thread of its own; this thread copies the
+        // records' operations into their parts' chunks (and frees the records).
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<Record>>(2);
         let reader = scope.spawn(move || -> std::result::Result<u64, kv_wal::Error> {
-            let mut router = Router::new(n);
-            let mut stopped = false;
-            // A failed send means an applier panicked, reported below.
-            let mut send = |p: usize, chunk: Chunk| {
-                stopped |= senders[p].send(chunk).is_err();
-            };
-            let mut read = 0;
+            let (mut batch, mut ops, mut read) = (Vec::new(), 0, 0);
             for record in log {
-                router.add(record?, &mut send);
+                let record = record?;
+                ops += match &record.op {
+                    kv_wal::OwnedOp::Batch(ops) => ops.len().max(1),
+                    _ => 1,
+                };
+                batch.push(record);
                 read += 1;
+                if ops >= ROUTE_OPS {
+                    // A failed send means routing stopped on a panic, reported below.
+                    if tx.send(std::mem::take(&mut batch)).is_err() {
+                        break;
+                    }
+                    ops = 0;
+                }
             }
-            router.flush(&mut send);
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
             Ok(read)
         });
+        let mut router = Router::new(n);
+        // A failed send means an applier panicked, reported below.
+        let mut send = |p: usize, chunk: Chunk| drop(senders[p].send(chunk));
+        for batch in rx {
+            for record in batch {
+                router.add(record, &mut send);
+            }
+        }
+        router.flush(&mut send);
+        drop(senders);
         let read = reader.join();
         let panicked = || Error::WorkerPanicked {
             worker: "log replay",
@@ -137,6 +157,9 @@ fn replay_in_parts(
     let (evicted, expired) = finish_parts(cache, &parts)?;
     Ok((read, evicted, expired))
 }
+
+/// Operations the log's reader gathers before handing records on to be routed.
+const ROUTE_OPS: usize = 4096;
 
 /// Recovered entries inserted into the map per bulk call.
 const BULK: usize = 4096;
