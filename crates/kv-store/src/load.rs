@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use kv_core::{BulkPut, Cache};
 use kv_snapshot::SnapshotReader;
 use parking_lot::Mutex;
@@ -76,12 +76,15 @@ pub(crate) fn load(
     let gathered = Mutex::new(Gathered::default());
     let decoded = std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = bounded::<Chunk>(inserters * 2);
+        // Inserted chunks come back emptied, so the decoder refills warm buffers
+        // instead of allocating (and faulting in) new ones.
+        let (spent_tx, spent) = bounded::<Chunk>(inserters * 3 + 1);
         for _ in 0..inserters {
-            let rx = rx.clone();
+            let (rx, spent_tx) = (rx.clone(), spent_tx.clone());
             let gathered = &gathered;
-            scope.spawn(move || insert_chunks(&rx, cache, now_ms, gathered));
+            scope.spawn(move || insert_chunks(&rx, &spent_tx, cache, now_ms, gathered));
         }
-        drop(rx);
+        drop((rx, spent_tx));
         let mut chunk = Chunk::default();
         while let Some(entry) = reader.next_ref() {
             let e = entry.map_err(Error::snapshot(ctx))?;
@@ -98,8 +101,11 @@ pub(crate) fn load(
                 version: e.version,
             });
             // A failed send means every inserter stopped on an error, reported below.
-            if chunk.items.len() == CHUNK && tx.send(std::mem::take(&mut chunk)).is_err() {
-                break;
+            if chunk.items.len() == CHUNK {
+                let next = spent.try_recv().unwrap_or_default();
+                if tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                    break;
+                }
             }
         }
         if !chunk.items.is_empty() {
@@ -122,69 +128,23 @@ pub(crate) fn load(
     })
 }
 
-fn insert_chunks(rx: &Receiver<Chunk>, cache: &Cache, now_ms: u64, gathered: &Mutex<Gathered>) {
+fn insert_chunks(
+    rx: &Receiver<Chunk>,
+    spent: &Sender<Chunk>,
+    cache: &Cache,
+    now_ms: u64,
+    gathered: &Mutex<Gathered>,
+) {
     let mut mine = Gathered::default();
-    'chunks: for chunk in rx {
-        let mut live: Vec<&Item> = Vec::with_capacity(chunk.items.len());
-        for it in &chunk.items {
-            mine.max_version = mine.max_version.max(it.version);
-            if it.expires_at.is_some_and(|at| at <= now_ms) {
-                mine.expired.push((
-                    chunk.bytes[it.key.clone()].to_vec(),
-                    Recovered {
-                        value: chunk.bytes[it.value.clone()].to_vec(),
-                        expires_at: it.expires_at,
-                        created: it.created,
-                        updated: it.updated,
-                        version: it.version,
-                    },
-                ));
-            } else {
-                live.push(it);
-            }
+    for mut chunk in rx {
+        if let Err(e) = insert_chunk(&chunk, cache, now_ms, &mut mine) {
+            mine.error = Some(e);
+            break;
         }
-        // The whole chunk under one lock per shard when it fits; else one by one,
-        // evicting as the limits require.
-        let puts: Vec<BulkPut<'_>> = live
-            .iter()
-            .map(|it| BulkPut {
-                key: &chunk.bytes[it.key.clone()],
-                value: &chunk.bytes[it.value.clone()],
-                write: crate::mem::exact_write(it.expires_at, it.created, it.updated, it.version),
-            })
-            .collect();
-        match cache.insert_bulk(&puts) {
-            Ok(true) => {
-                mine.entries += puts.len() as u64;
-                continue;
-            }
-            Ok(false) => {}
-            Err(source) => {
-                mine.error = Some(Error::Replay {
-                    seq: live.first().map_or(0, |it| it.version),
-                    source,
-                });
-                break 'chunks;
-            }
-        }
-        for it in &live {
-            match crate::mem::insert_exact(
-                cache,
-                &chunk.bytes[it.key.clone()],
-                &chunk.bytes[it.value.clone()],
-                it.expires_at,
-                it.created,
-                it.updated,
-                it.version,
-            ) {
-                Ok(ev) => mine.evicted.extend(ev),
-                Err(e) => {
-                    mine.error = Some(e);
-                    break 'chunks;
-                }
-            }
-            mine.entries += 1;
-        }
+        chunk.bytes.clear();
+        chunk.items.clear();
+        // Full when the decoder has enough spare buffers: this one is freed.
+        let _ = spent.try_send(chunk);
     }
     let mut g = gathered.lock();
     g.entries += mine.entries;
@@ -194,4 +154,58 @@ fn insert_chunks(rx: &Receiver<Chunk>, cache: &Cache, now_ms: u64, gathered: &Mu
     if g.error.is_none() {
         g.error = mine.error;
     }
+}
+
+/// Inserts one chunk's entries (those expired by `now_ms` go aside into `mine`).
+fn insert_chunk(chunk: &Chunk, cache: &Cache, now_ms: u64, mine: &mut Gathered) -> Result<()> {
+    let mut live: Vec<&Item> = Vec::with_capacity(chunk.items.len());
+    for it in &chunk.items {
+        mine.max_version = mine.max_version.max(it.version);
+        if it.expires_at.is_some_and(|at| at <= now_ms) {
+            mine.expired.push((
+                chunk.bytes[it.key.clone()].to_vec(),
+                Recovered {
+                    value: chunk.bytes[it.value.clone()].to_vec(),
+                    expires_at: it.expires_at,
+                    created: it.created,
+                    updated: it.updated,
+                    version: it.version,
+                },
+            ));
+        } else {
+            live.push(it);
+        }
+    }
+    // The whole chunk under one lock per shard when it fits; else one by one,
+    // evicting as the limits require.
+    let puts: Vec<BulkPut<'_>> = live
+        .iter()
+        .map(|it| BulkPut {
+            key: &chunk.bytes[it.key.clone()],
+            value: &chunk.bytes[it.value.clone()],
+            write: crate::mem::exact_write(it.expires_at, it.created, it.updated, it.version),
+        })
+        .collect();
+    let fitted = cache.insert_bulk(&puts).map_err(|source| Error::Replay {
+        seq: live.first().map_or(0, |it| it.version),
+        source,
+    })?;
+    if fitted {
+        mine.entries += puts.len() as u64;
+        return Ok(());
+    }
+    for it in &live {
+        let ev = crate::mem::insert_exact(
+            cache,
+            &chunk.bytes[it.key.clone()],
+            &chunk.bytes[it.value.clone()],
+            it.expires_at,
+            it.created,
+            it.updated,
+            it.version,
+        )?;
+        mine.evicted.extend(ev);
+        mine.entries += 1;
+    }
+    Ok(())
 }
