@@ -82,13 +82,11 @@ pub(crate) struct Overlay<'c> {
 
 impl<'c> Overlay<'c> {
     /// The overlay over `base` (its expired entries aside in `expired_base`), to be
-    /// settled at `now`, split into `n` parts of disjoint keys (by [`part_of`]) sized
-    /// for about `records` keys in all.
+    /// settled at `now`, split into `n` parts of disjoint keys (by [`part_of`]).
     pub(crate) fn parts(
         base: &'c Cache,
         expired_base: ExpiredBase,
         now: u64,
-        records: u64,
         n: usize,
     ) -> Vec<Overlay<'c>> {
         let n = n.max(1);
@@ -96,7 +94,6 @@ impl<'c> Overlay<'c> {
         for (key, e) in expired_base {
             expired[part_of(key_hash(&key), n)].insert(key, e);
         }
-        let per = (records.min(1 << 24) as usize) / n;
         let base_empty = base.is_empty();
         expired
             .into_iter()
@@ -104,8 +101,10 @@ impl<'c> Overlay<'c> {
                 base,
                 expired_base,
                 bufs: vec![Vec::new()],
-                index: HashMap::with_capacity_and_hasher(per, Default::default()),
-                slots: Vec::with_capacity(per),
+                // Grown as keys come: sizing them up front for the log's size measured
+                // slower (one large table missed in cache from the first key on).
+                index: HashMap::default(),
+                slots: Vec::new(),
                 cleared: false,
                 base_empty,
                 now,

@@ -78,7 +78,7 @@ fn replay_log(
         .clamp(1, 4);
     // Small logs are not worth the threads.
     let n = if records < 64 * 1024 { 1 } else { threads };
-    let parts = Overlay::parts(cache, expired_base, now, records, n);
+    let parts = Overlay::parts(cache, expired_base, now, n);
     replay_in_parts(log, cache, parts)
 }
 
@@ -517,13 +517,7 @@ mod tests {
                 })
             })
             .collect();
-        let parts = Overlay::parts(
-            &cache,
-            ExpiredBase::default(),
-            1_000_000,
-            records.len() as u64,
-            n,
-        );
+        let parts = Overlay::parts(&cache, ExpiredBase::default(), 1_000_000, n);
         let (read, _, _) = replay_in_parts(records.into_iter(), &cache, parts).unwrap();
         assert_eq!(read, ops.len() as u64);
         let mut out: Vec<_> = cache
