@@ -41,6 +41,9 @@ struct Slot {
 
 const NONE: u32 = u32::MAX;
 
+/// Bytes an overlay part holds before it may compact them.
+const COMPACT_MIN: usize = 64 << 20;
+
 /// The overlay's index hashes nothing itself: its keys are [`key_hash`]es already.
 #[derive(Default)]
 struct Prehashed(u64);
@@ -68,6 +71,14 @@ pub(crate) struct Overlay<'c> {
     expired_base: ExpiredBase,
     /// Buffer 0 holds values copied from the base; the others are the chunks read.
     bufs: Vec<Vec<u8>>,
+    /// Bytes in `bufs`, and how many of them no slot refers to any more (overwritten
+    /// values, keys of operations on a key already held): past half of many, the
+    /// live bytes are copied out and the rest freed, so a log of many overwrites
+    /// needs memory for what is live, not for the whole log.
+    held: usize,
+    dead: usize,
+    /// Fewer bytes held than this are never compacted.
+    compact_min: usize,
     /// The first slot of each key hash.
     index: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
     slots: Vec<Slot>,
@@ -101,6 +112,9 @@ impl<'c> Overlay<'c> {
                 base,
                 expired_base,
                 bufs: vec![Vec::new()],
+                held: 0,
+                dead: 0,
+                compact_min: COMPACT_MIN,
                 // Grown as keys come: sizing them up front for the log's size measured
                 // slower (one large table missed in cache from the first key on).
                 index: HashMap::default(),
@@ -113,6 +127,12 @@ impl<'c> Overlay<'c> {
             .collect()
     }
 
+    /// Compacts whenever more than half of what is held is dead, however little.
+    #[cfg(test)]
+    pub(crate) fn compact_always(&mut self) {
+        self.compact_min = 0;
+    }
+
     fn bytes(&self, loc: Loc) -> &[u8] {
         &self.bufs[loc.buf as usize][loc.start..loc.start + loc.len]
     }
@@ -121,6 +141,7 @@ impl<'c> Overlay<'c> {
     fn keep(&mut self, bytes: &[u8]) -> Loc {
         let start = self.bufs[0].len();
         self.bufs[0].extend_from_slice(bytes);
+        self.held += bytes.len();
         Loc {
             buf: 0,
             start,
@@ -137,6 +158,8 @@ impl<'c> Overlay<'c> {
         while at != NONE {
             let slot = &self.slots[at as usize];
             if self.bytes(slot.key) == self.bytes(key) {
+                // The operation's copy of the key is not needed.
+                self.dead += key.len;
                 return at as usize;
             }
             at = slot.next;
@@ -202,10 +225,38 @@ impl<'c> Overlay<'c> {
             return;
         };
         let Chunk { bytes, ops } = chunk;
+        self.held += bytes.len();
         self.bufs.push(bytes);
         for op in &ops {
             self.apply_op(buf, op);
         }
+        if self.held > self.compact_min && self.dead > self.held / 2 {
+            self.compact();
+        }
+    }
+
+    /// Copies every slot's key and value into one new buffer and frees the others.
+    fn compact(&mut self) {
+        let mut fresh = Vec::with_capacity(self.held.saturating_sub(self.dead));
+        let bufs = &self.bufs;
+        let mut copy = |loc: &mut Loc| {
+            let start = fresh.len();
+            fresh.extend_from_slice(&bufs[loc.buf as usize][loc.start..loc.start + loc.len]);
+            *loc = Loc {
+                buf: 1,
+                start,
+                len: loc.len,
+            };
+        };
+        for slot in &mut self.slots {
+            copy(&mut slot.key);
+            if let Some(e) = &mut slot.state {
+                copy(&mut e.value);
+            }
+        }
+        self.held = fresh.len();
+        self.dead = 0;
+        self.bufs = vec![Vec::new(), fresh];
     }
 
     fn apply_op(&mut self, buf: u32, op: &LogOp) {
@@ -225,6 +276,7 @@ impl<'c> Overlay<'c> {
                     Some(old) if old.expires_at.is_none_or(|at| at > op.ts) => old.created,
                     _ => op.ts,
                 };
+                self.dead += slot.state.as_ref().map_or(0, |old| old.value.len);
                 slot.state = Some(State {
                     value: Loc {
                         buf,
@@ -241,7 +293,8 @@ impl<'c> Overlay<'c> {
             Kind::Delete => {
                 let i = self.slot(key);
                 let slot = &mut self.slots[i];
-                if slot.state.take().is_some() {
+                if let Some(old) = slot.state.take() {
+                    self.dead += old.value.len;
                     slot.changed = true;
                 }
             }
@@ -256,8 +309,8 @@ impl<'c> Overlay<'c> {
             Kind::Evict => {
                 let i = self.slot(key);
                 let slot = &mut self.slots[i];
-                if slot.state.as_ref().is_some_and(|e| e.version == op.version) {
-                    slot.state = None;
+                if let Some(old) = slot.state.take_if(|e| e.version == op.version) {
+                    self.dead += old.value.len;
                     slot.changed = true;
                 }
             }
@@ -272,6 +325,8 @@ impl<'c> Overlay<'c> {
                 for b in &mut self.bufs[1..current] {
                     *b = Vec::new();
                 }
+                self.held = self.bufs[current].len();
+                self.dead = 0;
             }
         }
     }
@@ -341,5 +396,55 @@ impl<'c> Overlay<'c> {
             .iter()
             .filter(|s| s.changed && s.state.is_some())
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kv_wal::{OwnedOp, Record, Seq};
+
+    use super::Overlay;
+    use crate::logops::Router;
+    use crate::recovery::ExpiredBase;
+
+    #[test]
+    fn many_overwrites_hold_memory_for_the_live_keys_only() {
+        let cache = kv_core::Cache::new(kv_core::Options::default()).unwrap();
+        let mut part = Overlay::parts(&cache, ExpiredBase::default(), 0, 1).remove(0);
+        part.compact_always();
+        let mut router = Router::new(1);
+        let mut chunks = Vec::new();
+        for round in 0..200u64 {
+            for k in 0..10u8 {
+                let record = Record {
+                    seq: Seq(round * 10 + u64::from(k) + 1),
+                    timestamp_ms: 1000,
+                    op: OwnedOp::Put {
+                        key: vec![b'k', k],
+                        value: vec![round as u8; 1000],
+                        expires_at: None,
+                    },
+                };
+                router.add(record, &mut |_, c| chunks.push(c));
+            }
+            // One chunk per round, applied as it comes.
+            router.flush(&mut |_, c| chunks.push(c));
+            for c in chunks.drain(..) {
+                part.apply(c);
+            }
+        }
+        // 200 rounds wrote 2 MB; ten live values of 1000 bytes stay, with at most
+        // as much again dead before the next compaction.
+        assert!(part.held <= 4 * 10 * 1002, "held {} bytes", part.held);
+        part.settle();
+        let puts: Vec<_> = (0..part.slot_count())
+            .filter_map(|i| part.put_at(i))
+            .map(|p| (p.key.to_vec(), p.value.to_vec(), p.write.version))
+            .collect();
+        assert_eq!(puts.len(), 10);
+        for (k, v, version) in puts {
+            assert_eq!(v, vec![199; 1000]);
+            assert_eq!(version, Some(1990 + u64::from(k[1]) + 1));
+        }
     }
 }
