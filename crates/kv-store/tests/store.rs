@@ -158,8 +158,9 @@ fn readers_never_see_half_a_batch() {
     b.put(b"a", b"0").put(b"b", b"0");
     store.apply(&b).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let sweeps = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader = {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, sweeps) = (store.clone(), stop.clone(), sweeps.clone());
         std::thread::spawn(move || {
             let mut checks = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -172,18 +173,27 @@ fn readers_never_see_half_a_batch() {
                 );
                 assert!(a == b || a2 == b2 || a != a2, "torn batch: a={a:?} b={b:?}");
                 checks += 1;
+                sweeps.store(checks, Ordering::Relaxed);
             }
             checks
         })
     };
     for i in 1..2000u32 {
+        // Every hundredth batch waits for a read sweep, so that reads and batches do
+        // interleave however the threads are scheduled.
+        if i % 100 == 1 {
+            let seen = sweeps.load(Ordering::Relaxed);
+            while sweeps.load(Ordering::Relaxed) == seen {
+                std::thread::yield_now();
+            }
+        }
         let v = i.to_string();
         let mut b = Batch::new();
         b.put(b"a", v.as_bytes()).put(b"b", v.as_bytes());
         store.apply(&b).unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0);
+    assert!(reader.join().unwrap() >= 20);
     // And the iterator sees the pair consistently at the end.
     let all: Vec<_> = store.iter().unwrap().collect();
     assert_eq!(all.len(), 2);
