@@ -49,6 +49,16 @@ impl SegmentFile for FsFile {
         self.file.read_exact_at(buf, offset)
     }
 
+    fn zeros_from(&self) -> u64 {
+        // A hole reads as zeros by contract (the page cache is consulted, so pages
+        // written through the map and not yet on disk count as data). Any error, or a
+        // file system without holes, gives the size: everything is read.
+        match rustix::fs::seek(&self.file, rustix::fs::SeekFrom::Hole(0)) {
+            Ok(hole) => hole.min(self.size),
+            Err(_) => self.size,
+        }
+    }
+
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         match &self.map {
             Some(map) => map.write_at(offset, data),

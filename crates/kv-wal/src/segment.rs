@@ -132,7 +132,11 @@ pub(crate) fn create(
 }
 
 /// Reads `len` bytes from the start of `file` (bounded by its size) into `buf`,
-/// reusing its memory: reading segment after segment then costs no new pages.
+/// reusing its memory: reading segment after segment then costs no new pages. Bytes
+/// the storage reports as never written ([`SegmentFile::zeros_from`]) are not read:
+/// a fresh buffer comes zeroed from the allocator (pages the kernel maps only when
+/// touched), so the preallocated remainder of an active segment costs next to
+/// nothing.
 pub(crate) fn read_prefix_into(
     storage: &dyn Storage,
     name: &str,
@@ -148,8 +152,14 @@ pub(crate) fn read_prefix_into(
             io::Error::new(io::ErrorKind::InvalidData, "segment too large for memory"),
         )
     })?;
-    buf.clear();
-    buf.resize(len, 0);
-    file.read_at(0, buf)
+    let data = usize::try_from(file.zeros_from()).map_or(len, |z| z.min(len));
+    if buf.capacity() < len {
+        // Zeroed by the allocator (calloc): no page is touched until read.
+        *buf = vec![0; len];
+    } else {
+        buf.clear();
+        buf.resize(len, 0);
+    }
+    file.read_at(0, &mut buf[..data])
         .map_err(|e| Error::io("read", storage.describe(name), e))
 }

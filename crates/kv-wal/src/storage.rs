@@ -37,6 +37,13 @@ pub trait SegmentFile: Send + Sync + fmt::Debug {
     /// Fills `buf` with the bytes at `offset` (an error if they run past the end).
     /// Reads see every completed [`write_at`](SegmentFile::write_at), synced or not.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// An offset from which every byte of the file reads as zero (a never-written,
+    /// preallocated part the file system reports as a hole), or the file's size. A
+    /// hint for reading: it may err towards the size, never below a non-zero byte.
+    /// The default is the size.
+    fn zeros_from(&self) -> u64 {
+        self.size()
+    }
     /// Writes `data` at `offset`, within the file's size; not durable until synced.
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Makes the bytes in `offset..offset + len` durable.
