@@ -344,8 +344,9 @@ impl Options {
     }
 
     /// Size of one log segment file, preallocated (default: kv-wal's default,
-    /// 64 MiB). Opening a store reads the active segment, so smaller segments open
-    /// faster; a record must fit in one segment.
+    /// 64 MiB). Opening a store reads the written part of the active segment (the
+    /// never-written rest is skipped where the file system reports it as a hole); a
+    /// record must fit in one segment.
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = Some(bytes);
         self
