@@ -2,6 +2,7 @@
 //! log touches, each key's state after the records so far, its key and value kept in
 //! the chunks they were read into (see [`crate::logops`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -153,36 +154,49 @@ impl<'c> Overlay<'c> {
     /// touch.
     fn slot(&mut self, key: Loc) -> usize {
         let hash = key_hash(self.bytes(key));
-        let head = self.index.get(&hash).copied().unwrap_or(NONE);
-        let mut at = head;
-        while at != NONE {
-            let slot = &self.slots[at as usize];
-            if self.bytes(slot.key) == self.bytes(key) {
-                // The operation's copy of the key is not needed.
-                self.dead += key.len;
-                return at as usize;
+        let i = self.slots.len();
+        // The number a new slot goes in the index by. More slots than `u32` counts
+        // cannot come from a log the map could hold; such a slot starts no chain.
+        let num = u32::try_from(i).ok().filter(|&n| n != NONE);
+        let (bufs, slots) = (&self.bufs, &self.slots);
+        let bytes = |loc: Loc| &bufs[loc.buf as usize][loc.start..loc.start + loc.len];
+        // One probe of the index finds the key's chain and, for a new key, files it.
+        let head = match self.index.entry(hash) {
+            Entry::Occupied(mut e) => {
+                let head = *e.get();
+                let mut at = head;
+                while at != NONE {
+                    let slot = &slots[at as usize];
+                    if bytes(slot.key) == bytes(key) {
+                        // The operation's copy of the key is not needed.
+                        self.dead += key.len;
+                        return at as usize;
+                    }
+                    at = slot.next;
+                }
+                if let Some(n) = num {
+                    e.insert(n);
+                }
+                head
             }
-            at = slot.next;
-        }
+            Entry::Vacant(e) => {
+                if let Some(n) = num {
+                    e.insert(n);
+                }
+                NONE
+            }
+        };
         let state = if self.cleared {
             None
         } else {
             self.base_state(key)
         };
-        let i = self.slots.len();
         self.slots.push(Slot {
             key,
             state,
             changed: false,
             next: head,
         });
-        // More slots than `u32` can count cannot come from a log the map could hold;
-        // a slot then simply starts no chain of its own.
-        if let Ok(i) = u32::try_from(i) {
-            if i != NONE {
-                self.index.insert(hash, i);
-            }
-        }
         i
     }
 
