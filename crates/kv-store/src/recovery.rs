@@ -71,13 +71,15 @@ fn replay_log(
     cache: &kv_core::Cache,
     expired_base: ExpiredBase,
     now: u64,
-    records: u64,
+    (records, bytes): (u64, u64),
 ) -> Result<(u64, Evicted, u64)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
-    // Small logs are not worth the threads.
-    let n = if records < 64 * 1024 { 1 } else { threads };
+    // Small logs are not worth the threads; a batch record holds many operations,
+    // so the log's bytes count too.
+    let ops = records.max(bytes / 128);
+    let n = if ops < 64 * 1024 { 1 } else { threads };
     let parts = Overlay::parts(cache, expired_base, now, n);
     replay_in_parts(log, cache, parts)
 }
@@ -342,7 +344,7 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
                 &cache,
                 std::mem::take(&mut expired_base),
                 now,
-                wal_report.records,
+                (wal_report.records, crate::mem::wal_bytes(&w)),
             )?;
             report.records_replayed += read;
             report.expired_dropped += expired;
