@@ -86,7 +86,8 @@ impl Shared {
                 return Ok(());
             }
             self.check_poison()?;
-            if c.leader {
+            // `Some(epoch)`: wait for the flush leading at `epoch`, then look again.
+            let wait_for = if c.leader {
                 if c.gathering.is_some() && c.waiters + 2 >= c.last_batch {
                     // This record completes the gathering leader's batch: flush it
                     // here, in the leader's place (waking the leader first would cost
@@ -95,31 +96,26 @@ impl Shared {
                     // its gathering, where `notify_all` does not reach).
                     c.taken_from = c.gathering.take();
                     c.waiters += 1;
+                    None
                 } else {
-                    let epoch = self.epoch.load(Ordering::Acquire);
                     c.waiters += 1;
-                    drop(c);
-                    self.wait_flushed(epoch);
-                    if self.durable() >= seq {
-                        return Ok(());
-                    }
-                    c = self.commit.lock();
-                    continue;
+                    Some(self.epoch.load(Ordering::Acquire))
                 }
             } else {
                 c.leader = true;
                 let epoch = self.epoch.load(Ordering::Acquire);
-                if !self.gather(&mut c, epoch) {
-                    // A follower took the flush over; this waiter is counted among
-                    // those it wakes.
-                    drop(c);
-                    self.wait_flushed(epoch);
-                    if self.durable() >= seq {
-                        return Ok(());
-                    }
-                    c = self.commit.lock();
-                    continue;
+                // If a follower took the flush over, this waiter is counted among
+                // those it wakes.
+                (!self.gather(&mut c, epoch)).then_some(epoch)
+            };
+            if let Some(epoch) = wait_for {
+                drop(c);
+                self.wait_flushed(epoch);
+                if self.durable() >= seq {
+                    return Ok(());
                 }
+                c = self.commit.lock();
+                continue;
             }
             let started = Instant::now();
             let flushed = MutexGuard::unlocked(&mut c, || self.flush());

@@ -122,12 +122,7 @@ impl DurableAdapter for KvStoreAdapter {
     }
 
     fn set_batch(&self, items: &[(&[u8], &[u8])]) -> anyhow::Result<()> {
-        let mut batch = Batch::new();
-        for (k, v) in items {
-            batch.put(k, v);
-        }
-        self.store.apply(&batch)?;
-        Ok(())
+        apply_batch(&self.store, items)
     }
 
     fn get(&self, key: &[u8]) -> anyhow::Result<bool> {
@@ -138,6 +133,16 @@ impl DurableAdapter for KvStoreAdapter {
         self.store.close()?;
         Ok(())
     }
+}
+
+/// Writes `items` as one batch (one log record, one sync under every-write).
+fn apply_batch(store: &Store, items: &[(&[u8], &[u8])]) -> anyhow::Result<()> {
+    let mut batch = Batch::new();
+    for (k, v) in items {
+        batch.put(k, v);
+    }
+    store.apply(&batch)?;
+    Ok(())
 }
 
 /// A `Store` with no data directory (persistence none) in the durable "sets, sync
@@ -181,12 +186,7 @@ impl DurableAdapter for KvStoreNoDiskAdapter {
     }
 
     fn set_batch(&self, items: &[(&[u8], &[u8])]) -> anyhow::Result<()> {
-        let mut batch = Batch::new();
-        for (k, v) in items {
-            batch.put(k, v);
-        }
-        self.store.apply(&batch)?;
-        Ok(())
+        apply_batch(&self.store, items)
     }
 
     fn get(&self, key: &[u8]) -> anyhow::Result<bool> {
