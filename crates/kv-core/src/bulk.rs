@@ -1,9 +1,8 @@
 //! Bulk loading: sizing every shard's table up front, and inserting many entries
 //! with one lock per shard and no eviction bookkeeping per entry.
 
-use crate::entry::{header, new_raw, size_of};
+use crate::entry::size_of;
 use crate::hash::shard_of;
-use crate::header::Header;
 use crate::{Cache, Result, Write};
 
 /// One entry for [`Cache::insert_bulk`].
@@ -97,15 +96,7 @@ impl Cache {
             for &(_, hash, i) in group {
                 let BulkPut { key, value, write } = puts[i];
                 let found = st.find(hash, key);
-                let version = write.version.unwrap_or(st.max_version.saturating_add(1));
-                st.max_version = st.max_version.max(version);
-                let created = write
-                    .created
-                    .unwrap_or_else(|| found.map_or(now, |p| header(st.at(p)).created()));
-                let updated = write.updated.unwrap_or(now);
-                let h = Header::new(key.len(), version, created, updated, write.expires_at, now);
-                h.set_tick(st.count_write());
-                let raw = new_raw(h, key, value);
+                let raw = st.new_entry(found, key, value, &write, now);
                 match found {
                     Some(pos) => {
                         let old = st.replace(pos, raw);

@@ -6,10 +6,12 @@ use std::sync::atomic::AtomicUsize;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::entry::{has_key, key_of, Raw};
+use crate::entry::{has_key, header, key_of, new_raw, Raw};
 use crate::flight::Flight;
 use crate::hash::KeyHasher;
+use crate::header::Header;
 use crate::index::Table;
+use crate::{Timestamp, Write};
 
 /// A shard: its lock-protected state and the side tables that live outside the lock.
 #[derive(Default)]
@@ -135,6 +137,28 @@ impl ShardState {
 
     pub(crate) fn len(&self) -> usize {
         self.table.len()
+    }
+
+    /// The entry a put of `key` and `value` stores, its metadata from `write` (what it
+    /// leaves unset: the next version of the shard, the creation time of the entry at
+    /// `found` or else `now`, an update time of `now`), stamped with the shard's tick.
+    pub(crate) fn new_entry(
+        &mut self,
+        found: Option<usize>,
+        key: &[u8],
+        value: &[u8],
+        write: &Write,
+        now: Timestamp,
+    ) -> Raw {
+        let version = write.version.unwrap_or(self.max_version.saturating_add(1));
+        self.max_version = self.max_version.max(version);
+        let created = write
+            .created
+            .unwrap_or_else(|| found.map_or(now, |p| header(self.at(p)).created()));
+        let updated = write.updated.unwrap_or(now);
+        let h = Header::new(key.len(), version, created, updated, write.expires_at, now);
+        h.set_tick(self.count_write());
+        new_raw(h, key, value)
     }
 
     /// Counts a write for the logical clock; returns the tick to stamp it with.

@@ -7,10 +7,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::batch::{BatchOp, BatchOutcome};
-use crate::entry::{header, key_of, new_raw, size_of, Raw};
+use crate::entry::{header, key_of, size_of, Raw};
 use crate::events::Pending;
 use crate::hash::shard_of;
-use crate::header::Header;
 use crate::shard::WriteGuard;
 use crate::{
     Cache, Entry, Error, EvictionCause, EvictionPolicy, ExpiryCause, Result, StoreLimit, Timestamp,
@@ -316,18 +315,9 @@ impl Cache {
             };
             match op {
                 BatchOp::Put { key, value, write } => {
-                    let version = write.version.unwrap_or(st.max_version.saturating_add(1));
-                    st.max_version = st.max_version.max(version);
-                    let created = write
-                        .created
-                        .unwrap_or_else(|| found.map_or(now, |p| header(st.at(p)).created()));
-                    let updated = write.updated.unwrap_or(now);
-                    let h =
-                        Header::new(key.len(), version, created, updated, write.expires_at, now);
-                    h.set_tick(st.count_write());
-                    let raw = new_raw(h, key, value);
+                    let raw = st.new_entry(found, key, value, write, now);
                     if ops.len() > 1 {
-                        versions.push(version);
+                        versions.push(header(&raw).version());
                     }
                     last_put = Some(raw.clone());
                     sets += 1;
