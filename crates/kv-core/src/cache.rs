@@ -66,10 +66,10 @@ impl Cache {
         let evictor = Evictor {
             policy: options.eviction,
             samples: options.eviction_samples,
-            lfu: LfuParams {
-                log_factor: options.lfu_log_factor,
-                decay_minutes: (options.lfu_decay.as_secs() / 60) as u32,
-            },
+            lfu: LfuParams::new(
+                options.lfu_log_factor,
+                (options.lfu_decay.as_secs() / 60) as u32,
+            ),
         };
         Ok(Cache {
             shards: (0..options.shards)

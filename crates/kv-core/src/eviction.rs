@@ -23,6 +23,7 @@ pub(crate) struct Evictor {
 
 impl Evictor {
     /// The LFU bookkeeping reads do, if the policy needs it.
+    #[inline]
     pub(crate) fn touch_params(&self) -> Option<LfuParams> {
         (self.policy == EvictionPolicy::Lfu).then_some(self.lfu)
     }

@@ -36,7 +36,7 @@ fn seed() -> u64 {
     state.hash_one(std::thread::current().id()) | 1
 }
 
-/// A uniformly distributed `u64` from a per-thread SplitMix64 stream. Not for secrets:
+/// A uniformly distributed `u64` from a per-thread wyrand stream. Not for secrets:
 /// it picks eviction samples and drives probabilistic counters.
 #[inline]
 pub(crate) fn random_u64() -> u64 {
@@ -45,13 +45,11 @@ pub(crate) fn random_u64() -> u64 {
         if state == 0 {
             state = seed();
         }
-        let x = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let x = state.wrapping_add(0xA076_1D64_78BD_642F);
         // A state that wraps to 0 would read as unseeded and be reseeded: harmless.
         s.set(x);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let t = u128::from(x) * u128::from(x ^ 0xE703_7ED1_A0B4_28DB);
+        (t >> 64) as u64 ^ t as u64
     })
 }
 

@@ -17,7 +17,7 @@ pub struct EntryInfo {
     pub updated: Timestamp,
     /// When the entry was last read by `get` (its write counts as the first access).
     pub last_accessed: Timestamp,
-    /// How many times `get` returned the entry: exact up to 127, above that an
+    /// How many times `get` returned the entry: exact up to 15, above that an
     /// unbiased estimate (a probabilistic counter, so that hot keys do not write a
     /// shared cache line on every read).
     pub access_count: u64,
