@@ -112,6 +112,13 @@ impl Drop for SlotHolder {
     }
 }
 
+/// A small number that no other live thread has (below 64) or that threads beyond the
+/// 64th share (64): it picks this thread's metrics stripe and shard-lock stripe.
+#[inline]
+pub(crate) fn thread_slot() -> usize {
+    slot()
+}
+
 /// This thread's slot, taking one on first use.
 #[inline]
 fn slot() -> usize {

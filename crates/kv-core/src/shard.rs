@@ -1,22 +1,23 @@
 //! One shard: a table of entries (see `index.rs`) and eviction candidates, behind one
-//! reader-writer lock.
+//! reader-writer lock (`lock.rs`).
 
 use std::sync::atomic::AtomicUsize;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::Mutex;
 
 use crate::entry::{has_key, header, key_of, new_raw, Raw};
 use crate::flight::Flight;
 use crate::hash::KeyHasher;
 use crate::header::Header;
 use crate::index::Table;
+use crate::lock::{self, StripedRwLock};
 use crate::{Timestamp, Write};
 
 /// A shard: its lock-protected state and the side tables that live outside the lock.
 #[derive(Default)]
 pub(crate) struct Shard {
-    state: RwLock<ShardState>,
+    state: StripedRwLock<ShardState>,
     /// Where the next `purge_expired` pass resumes in `entries`.
     pub(crate) purge_cursor: AtomicUsize,
     /// `get_or_insert_with` computations in flight for keys of this shard (on its own
@@ -25,9 +26,9 @@ pub(crate) struct Shard {
 }
 
 /// A shard's state, locked shared.
-pub(crate) type ReadGuard<'a> = RwLockReadGuard<'a, ShardState>;
+pub(crate) type ReadGuard<'a> = lock::ReadGuard<'a, ShardState>;
 /// A shard's state, locked exclusive.
-pub(crate) type WriteGuard<'a> = RwLockWriteGuard<'a, ShardState>;
+pub(crate) type WriteGuard<'a> = lock::WriteGuard<'a, ShardState>;
 
 impl Shard {
     /// Locks the state shared (reads).
