@@ -27,6 +27,14 @@ pub(crate) fn new_raw(header: Header, key: &[u8], value: &[u8]) -> Raw {
     }
 }
 
+/// The header of an entry that is not shared yet (one reference), to finish it.
+pub(crate) fn with_header_mut<R>(raw: &mut Raw, f: impl FnOnce(&mut Header) -> R) -> R {
+    raw.with_arc_mut(|arc| {
+        let inner = triomphe::Arc::get_mut(arc).expect("an entry being built is not shared");
+        f(inner.header_mut())
+    })
+}
+
 #[inline]
 pub(crate) fn header(raw: &Raw) -> &Header {
     &raw.header.header

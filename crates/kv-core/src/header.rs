@@ -157,6 +157,13 @@ impl Header {
         ((word >> 32) << 8) | u64::from(u8::MAX - age)
     }
 
+    /// Sets what a new entry learns only under its shard's lock: its version and its
+    /// created and updated times. Takes `&mut`: the entry is not shared yet.
+    pub(crate) fn set_identity(&mut self, version: u64, created: Timestamp, updated: Timestamp) {
+        self.version = version;
+        self.stamps = (secs(created) << 32) | secs(updated);
+    }
+
     /// Stamps a new entry with the shard's tick (a write is an access).
     pub(crate) fn set_tick(&self, tick: u8) {
         let word = self.access.load(Relaxed);

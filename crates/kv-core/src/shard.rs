@@ -6,10 +6,9 @@ use std::sync::atomic::AtomicUsize;
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
-use crate::entry::{has_key, header, key_of, new_raw, Raw};
+use crate::entry::{has_key, header, key_of, with_header_mut, Raw};
 use crate::flight::Flight;
 use crate::hash::KeyHasher;
-use crate::header::Header;
 use crate::index::Table;
 use crate::lock::{self, StripedRwLock};
 use crate::{Timestamp, Write};
@@ -151,15 +150,28 @@ impl ShardState {
         write: &Write,
         now: Timestamp,
     ) -> Raw {
+        let mut raw = write.prebuild(key, value, now);
+        self.finish_entry(&mut raw, found, write, now);
+        raw
+    }
+
+    /// Finishes `raw`, built outside the lock by [`Write::prebuild`] for a put: the
+    /// same metadata as [`new_entry`](Self::new_entry) gives.
+    pub(crate) fn finish_entry(
+        &mut self,
+        raw: &mut Raw,
+        found: Option<usize>,
+        write: &Write,
+        now: Timestamp,
+    ) {
         let version = write.version.unwrap_or(self.max_version.saturating_add(1));
         self.max_version = self.max_version.max(version);
         let created = write
             .created
             .unwrap_or_else(|| found.map_or(now, |p| header(self.at(p)).created()));
         let updated = write.updated.unwrap_or(now);
-        let h = Header::new(key.len(), version, created, updated, write.expires_at, now);
-        h.set_tick(self.count_write());
-        new_raw(h, key, value)
+        with_header_mut(raw, |h| h.set_identity(version, created, updated));
+        header(raw).set_tick(self.count_write());
     }
 
     /// Counts a write for the logical clock; returns the tick to stamp it with.

@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::batch::{BatchOp, BatchOutcome};
-use crate::entry::{header, key_of, size_of, Raw};
+use crate::entry::{header, key_of, new_raw, size_of, Raw};
 use crate::events::Pending;
 use crate::hash::shard_of;
+use crate::header::Header;
 use crate::shard::WriteGuard;
 use crate::{
     Cache, Entry, Error, EvictionCause, EvictionPolicy, ExpiryCause, Result, StoreLimit, Timestamp,
@@ -59,6 +60,16 @@ impl Write {
         self.updated = Some(t);
         self
     }
+
+    /// The entry a put of `key` and `value` with this metadata stores, allocated and
+    /// filled before its shard is locked; the shard's `finish_entry` sets the rest.
+    pub(crate) fn prebuild(&self, key: &[u8], value: &[u8], now: Timestamp) -> Raw {
+        new_raw(
+            Header::new(key.len(), 0, now, now, self.expires_at, now),
+            key,
+            value,
+        )
+    }
 }
 
 /// What a successful write did.
@@ -90,6 +101,34 @@ pub(crate) struct Applied {
 }
 
 type Guards<'a> = [(usize, WriteGuard<'a>)];
+
+/// What applying under locks hands back to be dealt with after them: the puts'
+/// entries built beforehand (each taken when applied), and what the write displaced,
+/// expired and evicted.
+struct Out<'a> {
+    built: &'a mut [Option<Raw>],
+    displaced: &'a mut Displaced,
+    pending: &'a mut Pending,
+    evicted: &'a mut Vec<Entry>,
+}
+
+/// Entries a write takes out of the table (replaced or deleted), kept to be dropped
+/// after its locks are released: the last reference frees the allocation, which
+/// need not happen while other threads wait for the shard.
+#[derive(Default)]
+struct Displaced {
+    one: Option<Raw>,
+    more: Vec<Raw>,
+}
+
+impl Displaced {
+    fn push(&mut self, raw: Raw) {
+        match self.one {
+            None => self.one = Some(raw),
+            Some(_) => self.more.push(raw),
+        }
+    }
+}
 
 impl Cache {
     /// Stores `value` under `key` with no expiry (replacing any value and expiry).
@@ -173,12 +212,35 @@ impl Cache {
             &many
         };
         let now = self.now();
+        // Each put's entry is allocated and filled before any lock is taken; under
+        // the lock it only gets its version, times and tick.
+        let build = |op: &BatchOp<'_>| match op {
+            BatchOp::Put { key, value, write } => Some(write.prebuild(key, value, now)),
+            BatchOp::Delete { .. } => None,
+        };
+        let mut built_one: [Option<Raw>; 1];
+        let mut built_many: Vec<Option<Raw>>;
+        let built: &mut [Option<Raw>] = if let [op] = ops {
+            built_one = [build(op)];
+            &mut built_one
+        } else {
+            built_many = ops.iter().map(build).collect();
+            &mut built_many
+        };
+        // Declared before the guards, so dropped after them.
+        let mut displaced = Displaced::default();
         let mut pending = Pending::default();
         let mut evicted = Vec::new();
+        let mut out = Out {
+            built,
+            displaced: &mut displaced,
+            pending: &mut pending,
+            evicted: &mut evicted,
+        };
         let result = if let [hash] = hashes[..] {
             let si = shard_of(hash, self.mask);
             let mut guards = [(si, self.shards[si].write())];
-            self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
+            self.apply_locked(&mut guards, ops, hashes, now, &mut out)
         } else {
             let mut ids: Vec<usize> = hashes.iter().map(|&h| shard_of(h, self.mask)).collect();
             ids.sort_unstable();
@@ -187,7 +249,7 @@ impl Cache {
                 .into_iter()
                 .map(|i| (i, self.shards[i].write()))
                 .collect();
-            self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
+            self.apply_locked(&mut guards, ops, hashes, now, &mut out)
         };
         let result = match result {
             Err(Stop::NeedAllShards) => {
@@ -197,7 +259,7 @@ impl Cache {
                     .enumerate()
                     .map(|(i, s)| (i, s.write()))
                     .collect();
-                self.apply_locked(&mut guards, ops, hashes, now, &mut pending, &mut evicted)
+                self.apply_locked(&mut guards, ops, hashes, now, &mut out)
             }
             other => other,
         };
@@ -214,16 +276,20 @@ impl Cache {
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // all of it is the state of one write
     fn apply_locked(
         &self,
         guards: &mut Guards<'_>,
         ops: &[BatchOp<'_>],
         hashes: &[u64],
         now: Timestamp,
-        pending: &mut Pending,
-        evicted: &mut Vec<Entry>,
+        out: &mut Out<'_>,
     ) -> Result<Applied, Stop> {
+        let Out {
+            built,
+            displaced,
+            pending,
+            evicted,
+        } = out;
         let slot = |guards: &Guards<'_>, hash: u64| {
             let si = shard_of(hash, self.mask);
             guards
@@ -233,8 +299,12 @@ impl Cache {
 
         // 1. Expired entries of the keys written are gone before anything else. A
         // single write whose key is (now) absent remembers it: eviction never adds
-        // an entry, so the key stays absent and need not be looked up again.
+        // an entry, so the key stays absent and need not be looked up again. One
+        // whose key is present remembers its position until an eviction may have
+        // moved it.
+        let single = ops.len() == 1;
         let mut absent = false;
+        let mut known = None;
         for (op, &hash) in ops.iter().zip(hashes) {
             let st = &mut guards[slot(guards, hash)].1;
             match st.find(hash, op.key()) {
@@ -244,10 +314,12 @@ impl Cache {
                         self.release(1, size_of(&r) as u64);
                         self.metrics.local().expirations(1);
                         pending.expired.push((Entry::new(r), ExpiryCause::Write));
-                        absent = ops.len() == 1;
+                        absent = single;
+                    } else if single {
+                        known = Some(pos);
                     }
                 }
-                None => absent = ops.len() == 1,
+                None => absent = single,
             }
         }
 
@@ -261,7 +333,9 @@ impl Cache {
                 None if absent => None,
                 None => {
                     let st = &guards[slot(guards, hash)].1;
-                    st.find(hash, key).map(|p| size_of(st.at(p)))
+                    known
+                        .or_else(|| st.find(hash, key))
+                        .map(|p| size_of(st.at(p)))
                 }
             };
             let after = match op {
@@ -291,6 +365,7 @@ impl Cache {
 
         // 3. Room for it, by eviction if allowed.
         let exclude = |raw: &Raw| !absent && ops.iter().any(|op| op.key() == key_of(raw));
+        let evictions = evicted.len();
         self.make_room(
             guards,
             d_entries.max(0) as usize,
@@ -300,35 +375,40 @@ impl Cache {
             pending,
             evicted,
         )?;
+        if evicted.len() != evictions {
+            // An eviction from the key's shard may have rebuilt its table.
+            known = None;
+        }
 
         // 4. The changes themselves.
         let mut last_put = None;
         let mut versions = Vec::new();
         let mut sets = 0;
         let mut deleted = 0;
-        for (op, &hash) in ops.iter().zip(hashes) {
+        for ((op, &hash), built) in ops.iter().zip(hashes).zip(built.iter_mut()) {
             let st = &mut guards[slot(guards, hash)].1;
             let found = if absent {
                 None
             } else {
-                st.find(hash, op.key())
+                known.or_else(|| st.find(hash, op.key()))
             };
             match op {
-                BatchOp::Put { key, value, write } => {
-                    let raw = st.new_entry(found, key, value, write, now);
-                    if ops.len() > 1 {
+                BatchOp::Put { write, .. } => {
+                    let mut raw = built.take().expect("each put's entry is built once");
+                    st.finish_entry(&mut raw, found, write, now);
+                    if !single {
                         versions.push(header(&raw).version());
                     }
                     last_put = Some(raw.clone());
                     sets += 1;
                     match found {
-                        Some(pos) => drop(st.replace(pos, raw)),
+                        Some(pos) => displaced.push(st.replace(pos, raw)),
                         None => drop(st.push(&self.hasher, hash, raw)),
                     }
                 }
                 BatchOp::Delete { .. } => {
                     if let Some(pos) = found {
-                        drop(st.remove_at(&self.hasher, pos));
+                        displaced.push(st.remove_at(&self.hasher, pos));
                         deleted += 1;
                     }
                 }
