@@ -112,16 +112,11 @@ impl Drop for SlotHolder {
     }
 }
 
-/// A small number that no other live thread has (below 64) or that threads beyond the
-/// 64th share (64): it picks this thread's metrics stripe and shard-lock stripe.
+/// This thread's slot, taking one on first use: a small number that no other live
+/// thread has (below 64) or that threads beyond the 64th share (64). It picks this
+/// thread's metrics stripe and shard-lock stripe.
 #[inline]
 pub(crate) fn thread_slot() -> usize {
-    slot()
-}
-
-/// This thread's slot, taking one on first use.
-#[inline]
-fn slot() -> usize {
     let slot = SLOT.with(Cell::get);
     if slot != UNSET {
         return slot;
@@ -154,7 +149,7 @@ impl Metrics {
     /// This thread's stripe.
     #[inline]
     pub(crate) fn local(&self) -> Local<'_> {
-        let slot = slot();
+        let slot = thread_slot();
         Local {
             counters: &self.stripes[slot.min(EXCLUSIVE)],
             exclusive: slot < EXCLUSIVE,
