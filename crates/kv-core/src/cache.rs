@@ -11,7 +11,7 @@ use crate::events::Pending;
 use crate::eviction::Evictor;
 use crate::hash::{shard_of, KeyHasher};
 use crate::header::LfuParams;
-use crate::metrics::Metrics;
+use crate::metrics::{thread_slot, Metrics};
 use crate::shard::Shard;
 use crate::{
     Entry, EntryInfo, Error, ExpiryCause, MetricsSnapshot, Options, Result, StoreLimit, Timestamp,
@@ -63,14 +63,14 @@ impl Cache {
     /// option.
     pub fn new(options: Options) -> Result<Cache> {
         options.validate()?;
-        let evictor = Evictor {
-            policy: options.eviction,
-            samples: options.eviction_samples,
-            lfu: LfuParams::new(
+        let evictor = Evictor::new(
+            options.eviction,
+            options.eviction_samples,
+            LfuParams::new(
                 options.lfu_log_factor,
                 (options.lfu_decay.as_secs() / 60) as u32,
             ),
-        };
+        );
         Ok(Cache {
             shards: (0..options.shards)
                 .map(|_| CachePadded::new(Shard::default()))
@@ -246,13 +246,22 @@ impl Cache {
     }
 
     /// [`read`](Self::read) with the key's hash already computed.
+    ///
+    /// The hot path of the crate: one thread-slot lookup serves both the lock stripe
+    /// and the metrics stripe, and the rare outcomes (a miss, an expired entry) are
+    /// out of line.
     #[inline]
     pub(crate) fn read_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
-        let found = self.lookup(hash, key);
-        let counters = self.metrics.local();
-        let Some((raw, tick)) = found else {
-            counters.misses(1);
-            return None;
+        let slot = thread_slot();
+        let (raw, tick) = {
+            let st = self.shard(hash).read_in(slot);
+            match st.get(hash, key) {
+                Some(raw) => (raw.clone(), st.tick),
+                None => {
+                    drop(st);
+                    return self.read_missed(slot);
+                }
+            }
         };
         let h = header(&raw);
         // Only an entry that can expire needs the exact time; the access bookkeeping
@@ -260,17 +269,30 @@ impl Cache {
         let now = if h.expires_at().is_some() {
             let now = self.now();
             if h.is_expired(now) {
-                counters.misses(1);
-                self.expire_entry(hash, &raw, ExpiryCause::Access);
-                return None;
+                return self.read_expired(slot, hash, &raw);
             }
             now
         } else {
             self.opts.clock.recent()
         };
         h.touch(now, tick, self.evictor.touch_params());
-        counters.hits(1);
+        self.metrics.local_at(slot).hits(1);
         Some(raw)
+    }
+
+    /// A read that found nothing.
+    #[cold]
+    fn read_missed(&self, slot: usize) -> Option<Raw> {
+        self.metrics.local_at(slot).misses(1);
+        None
+    }
+
+    /// A read that found `raw` expired: a miss, and the entry goes.
+    #[cold]
+    fn read_expired(&self, slot: usize, hash: u64, raw: &Raw) -> Option<Raw> {
+        self.metrics.local_at(slot).misses(1);
+        self.expire_entry(hash, raw, ExpiryCause::Access);
+        None
     }
 
     /// The value stored for `key`, if there is a live one. Counts a hit or a miss and

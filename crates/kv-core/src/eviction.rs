@@ -19,13 +19,25 @@ pub(crate) struct Evictor {
     pub(crate) policy: EvictionPolicy,
     pub(crate) samples: usize,
     pub(crate) lfu: LfuParams,
+    /// `lfu` under the LFU policy, else `None`: what reads pass to `Header::touch`
+    /// (worked out once here, not on every read).
+    touch: Option<LfuParams>,
 }
 
 impl Evictor {
+    pub(crate) fn new(policy: EvictionPolicy, samples: usize, lfu: LfuParams) -> Self {
+        Evictor {
+            policy,
+            samples,
+            lfu,
+            touch: (policy == EvictionPolicy::Lfu).then_some(lfu),
+        }
+    }
+
     /// The LFU bookkeeping reads do, if the policy needs it.
     #[inline]
     pub(crate) fn touch_params(&self) -> Option<LfuParams> {
-        (self.policy == EvictionPolicy::Lfu).then_some(self.lfu)
+        self.touch
     }
 
     /// Lower is evicted first; `tick` is the shard's logical clock.

@@ -153,7 +153,7 @@ impl Table {
     }
 
     /// The first entry with this hash that `eq` accepts, with its position.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_entry(
         &self,
         hash: u64,

@@ -94,7 +94,14 @@ impl<T> StripedRwLock<T> {
     /// Locks shared. Waits while a writer holds the lock or waits for readers.
     #[inline]
     pub(crate) fn read(&self) -> ReadGuard<'_, T> {
-        let stripe = &self.readers[crate::metrics::thread_slot() & (self.readers.len() - 1)];
+        self.read_in(crate::metrics::thread_slot())
+    }
+
+    /// [`read`](Self::read) for a caller that already has its thread's slot
+    /// (`metrics::thread_slot`), which picks the reader stripe.
+    #[inline]
+    pub(crate) fn read_in(&self, slot: usize) -> ReadGuard<'_, T> {
+        let stripe = &self.readers[slot & (self.readers.len() - 1)];
         // Announce the reader, then look for a writer. Both are `SeqCst`, as are the
         // writer's store of its flag and its loads of the counts: in their single
         // order, either this increment comes before the writer's load of this stripe

@@ -149,7 +149,12 @@ impl Metrics {
     /// This thread's stripe.
     #[inline]
     pub(crate) fn local(&self) -> Local<'_> {
-        let slot = thread_slot();
+        self.local_at(thread_slot())
+    }
+
+    /// The stripe of the thread whose slot is `slot` (from [`thread_slot`]).
+    #[inline]
+    pub(crate) fn local_at(&self, slot: usize) -> Local<'_> {
         Local {
             counters: &self.stripes[slot.min(EXCLUSIVE)],
             exclusive: slot < EXCLUSIVE,

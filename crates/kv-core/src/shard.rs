@@ -36,6 +36,12 @@ impl Shard {
         self.state.read()
     }
 
+    /// Locks the state shared, with this thread's slot already at hand.
+    #[inline]
+    pub(crate) fn read_in(&self, slot: usize) -> ReadGuard<'_> {
+        self.state.read_in(slot)
+    }
+
     /// Locks the state exclusive (writes).
     pub(crate) fn write(&self) -> WriteGuard<'_> {
         self.state.write()
