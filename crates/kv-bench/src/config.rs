@@ -49,7 +49,7 @@ impl Scale {
             keys: 1_000_000,
             ops_per_thread: 2_000_000,
             run_seconds: 0.4,
-            runs: 5,
+            runs: 9,
             churn_keys: 1_000_000,
             churn_capacity: 100_000,
             hit_keys: 1_000_000,

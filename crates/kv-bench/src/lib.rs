@@ -64,7 +64,7 @@ pub use results::{fmt_num, Measurement, Results};
 pub use rng::Rng;
 pub use run::run;
 pub use sampled::{SampledLru, SampledLruPool, SampledRandom};
-pub use stats::{percentile, Summary};
+pub use stats::{paired_ratio, percentile, Summary};
 pub use suite::memory::{child_main, Footprint};
 pub use svg::{Chart, Series};
 pub use targets::{evaluate, Check, Verdict};

@@ -360,7 +360,13 @@ fn markdown(
         }
     );
 
-    s.push_str("## Targets\n\nFrom the issue; ratios are from this one run. A missed target stays here as missed.\n\n");
+    s.push_str(
+        "## Targets\n\nFrom the issue; ratios are from this one run. A missed target stays here as \
+         missed. The in-memory runs interleave (run 1 of every contender, then run 2, ...), so a \
+         ratio there is judged run by run: the median of ours ÷ the peer over the pairs of runs \
+         taken back to back, which a burst of load on the shared machine skews less than the \
+         ratio of the two medians (shown beside it).\n\n",
+    );
     s.push_str("| target | figures | verdict |\n| --- | --- | --- |\n");
     for c in checks {
         let _ = writeln!(s, "| {} | {} | {} |", c.target, c.figure, c.verdict.label());

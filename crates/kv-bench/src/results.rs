@@ -19,6 +19,9 @@ pub struct Measurement {
     pub summary: Summary,
     /// What the figure counts ("ops/s", "%", "B/entry", ...).
     pub unit: &'static str,
+    /// Each run's figure in run order, when the runs interleave with the other
+    /// contenders' (run `i` of every contender taken back to back); empty otherwise.
+    pub runs: Vec<f64>,
 }
 
 /// All the figures of one run, in the order they were taken.
@@ -57,7 +60,35 @@ impl Results {
             ours,
             summary,
             unit,
+            runs: Vec::new(),
         });
+    }
+
+    /// Records a figure from interleaved runs, keeping each run's value so that
+    /// targets can compare contenders run by run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_runs(
+        &mut self,
+        section: &'static str,
+        workload: &str,
+        variant: &str,
+        contender: &str,
+        ours: bool,
+        runs: &[f64],
+        unit: &'static str,
+    ) {
+        self.push(
+            section,
+            workload,
+            variant,
+            contender,
+            ours,
+            Summary::of(runs),
+            unit,
+        );
+        if let Some(m) = self.items.last_mut() {
+            m.runs = runs.to_vec();
+        }
     }
 
     /// The figure for exactly this section, workload, variant and contender.

@@ -46,6 +46,18 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The median of the run-by-run ratios `a[i] / b[i]` of two contenders whose runs
+/// interleaved (run `i` of each taken back to back), or `None` unless both have the
+/// same number of runs, at least three. A burst of load on a shared machine slows
+/// both runs of a pair, so it skews this less than the ratio of the two medians.
+pub fn paired_ratio(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 3 {
+        return None;
+    }
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    Some(Summary::of(&ratios).median)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +67,14 @@ mod tests {
         let s = Summary::of(&[5.0, 1.0, 3.0, 9.0, 7.0]);
         assert_eq!((s.median, s.min, s.max, s.runs), (5.0, 1.0, 9.0, 5));
         assert_eq!(Summary::of(&[4.0, 2.0]).median, 3.0);
+    }
+
+    #[test]
+    fn paired_ratio_is_the_median_of_the_pairs() {
+        let r = paired_ratio(&[2.0, 8.0, 3.0], &[1.0, 10.0, 2.0]);
+        assert_eq!(r, Some(1.5));
+        assert_eq!(paired_ratio(&[2.0, 8.0], &[1.0, 10.0]), None);
+        assert_eq!(paired_ratio(&[2.0, 8.0, 3.0], &[1.0, 10.0]), None);
     }
 
     #[test]

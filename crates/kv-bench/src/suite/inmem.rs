@@ -277,13 +277,13 @@ impl<A: KvAdapter> Trial for CacheTrial<'_, A> {
             ));
         }
         let variant = threads_label(threads);
-        results.push(
+        results.push_runs(
             SECTION,
             w.name,
             &variant,
             &A::name(),
             A::ours(),
-            Summary::of(&self.rates),
+            &self.rates,
             "ops/s",
         );
         if w.churn() {
