@@ -52,7 +52,10 @@
 //!   reader-writer lock. Reads take it shared, counting themselves in a stripe of
 //!   their own thread's (so that readers on two cores do not pass the lock's cache
 //!   line back and forth); writes take it exclusive and wait for the stripes to
-//!   drain.
+//!   drain. While a shard is read far more often than written, a reader enters and
+//!   leaves with plain stores to its own stripe, no locked instruction; the write
+//!   that ends that mode pays for it with one `membarrier(2)` call (Linux; elsewhere
+//!   every read takes the locked instruction).
 //! - **Memory.** About 58-64 bytes per entry beyond the key and value bytes (measured
 //!   by `examples/mem_per_entry.rs`): 48 for the entry's allocation (plus its 8-byte
 //!   alignment padding), 10 to 12.7 for its table slot (64/7 bytes per slot, 72% to
@@ -64,9 +67,9 @@
 //!   a step of a probabilistic counter (logarithmic for LFU, floating-point for the
 //!   access count), with a plain store. Metrics are counted in per-thread stripes,
 //!   each on its own cache line and written by one live thread only, so a hit adds
-//!   no locked instruction of its own: it takes the shard lock and the value
-//!   handle's reference count, and that is all it writes to memory that other
-//!   threads share.
+//!   no locked instruction of its own: the value handle's reference count is all it
+//!   writes to memory that other threads share (with the shard lock's counted entry
+//!   where fast reads are off).
 //! - **Eviction** is approximated as in Redis: sample `eviction_samples` entries of the
 //!   writing shard into a pool of up to 16 candidates kept between evictions, and
 //!   evict the best one for the policy (LRU by last access, LFU by a decaying
