@@ -443,8 +443,11 @@ mod tests {
             (18_000.0..22_000.0).contains(&hits),
             "mean access count {hits}"
         );
+        // The difference of the two means has a standard deviation of about 1.1
+        // (measured over 40 repetitions); 5 keeps this test from failing by chance
+        // while a gate that lost or doubled its odds would be off by tens.
         assert!(
-            (counter - plain).abs() < 3.0,
+            (counter - plain).abs() < 5.0,
             "LFU {counter} against {plain}"
         );
         // A log factor of 0 steps on every read: never hot, exact.
