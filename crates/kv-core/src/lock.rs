@@ -33,10 +33,11 @@
 //!   folly and `seize` (Linux `membarrier(2)`).
 //!
 //! Fast mode comes back when reads dominate: an owning thread that has entered counted
-//! `FAST_AFTER` times since it last tried switches the lock to fast mode, if no writer
-//! holds it. A write then costs one `membarrier` call on top of the lock, so a shard
-//! read thousands of times per write pays it rarely, and a shard written all the time
-//! stays in counted mode. Where `membarrier` is missing (not Linux, old kernels,
+//! `FAST_AFTER` times, during which the lock saw fewer than `QUIET_WRITES` writes,
+//! switches it to fast mode, if no writer holds it. The write that ends fast mode
+//! costs one `membarrier` call (microseconds, and an interrupt on the other cores), so
+//! fast mode is only worth it for a shard read about a thousand times per write; a
+//! shard written more often than that stays in counted mode and never pays it. Where `membarrier` is missing (not Linux, old kernels,
 //! seccomp filters, Miri), fast mode never starts and every read is counted.
 //!
 //! Reads are not recursive: a thread that holds a read lock and asks for it again
@@ -59,7 +60,7 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{
-    compiler_fence, AtomicBool, AtomicU32, AtomicUsize,
+    compiler_fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
 use std::sync::OnceLock;
@@ -82,6 +83,10 @@ fn owned_stripes() -> usize {
 /// mode (small in tests, so that they switch back and forth often).
 const FAST_AFTER: u32 = if cfg!(test) { 8 } else { 1024 };
 
+/// Fast mode is turned on only if the lock saw fewer writes than this during the
+/// `FAST_AFTER` counted entries (each write after it costs a `membarrier`).
+const QUIET_WRITES: u64 = 2;
+
 /// A reader-writer lock with striped reader counts (see the module docs).
 pub(crate) struct StripedRwLock<T> {
     /// What only writers change, on a line of its own that readers keep shared.
@@ -99,6 +104,11 @@ struct Control {
     fast: AtomicBool,
     /// Held by the writer; a reader that meets a writer waits here for it to finish.
     gate: Mutex<()>,
+    /// Writes so far (changed under `gate` only), so readers can tell a quiet lock.
+    writes: AtomicU64,
+    /// Fewer writes than this over `FAST_AFTER` counted entries let fast mode on
+    /// (`QUIET_WRITES`; tests raise it to switch often).
+    quiet_writes: u64,
     /// How many times fast mode was turned on (for tests).
     #[cfg(test)]
     switches: AtomicUsize,
@@ -111,6 +121,8 @@ struct Stripe {
     /// Counted entries of the owning thread since it last tried to switch the lock
     /// to fast mode (touched by that thread only).
     counted: AtomicU32,
+    /// The lock's `writes` when the owning thread last tried (touched by it only).
+    seen_writes: AtomicU64,
 }
 
 // SAFETY: the lock hands out `&T` to several threads at once only under read locks and
@@ -134,6 +146,8 @@ impl<T> StripedRwLock<T> {
                 writer: AtomicBool::new(false),
                 fast: AtomicBool::new(false),
                 gate: Mutex::new(()),
+                writes: AtomicU64::new(0),
+                quiet_writes: QUIET_WRITES,
                 #[cfg(test)]
                 switches: AtomicUsize::new(0),
             }),
@@ -196,7 +210,12 @@ impl<T> StripedRwLock<T> {
                 stripe.counted.store(counted, Relaxed);
             } else {
                 stripe.counted.store(0, Relaxed);
-                self.go_fast();
+                let writes = self.control.writes.load(Relaxed);
+                let since = writes.wrapping_sub(stripe.seen_writes.load(Relaxed));
+                stripe.seen_writes.store(writes, Relaxed);
+                if since < self.control.quiet_writes {
+                    self.go_fast();
+                }
             }
         }
         ReadGuard::new(self, stripe, Exit::Decrement)
@@ -234,6 +253,9 @@ impl<T> StripedRwLock<T> {
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
         let gate = self.control.gate.lock();
         self.control.writer.store(true, SeqCst);
+        // Only writers change it, one at a time (under the gate).
+        let writes = self.control.writes.load(Relaxed);
+        self.control.writes.store(writes.wrapping_add(1), Relaxed);
         if self.control.fast.load(Relaxed) {
             // Fast readers stored their counts without a fence: turn fast mode off,
             // then make every thread's earlier stores visible here (module docs).
@@ -462,6 +484,21 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_written_between_reads_stays_counted() {
+        let lock = StripedRwLock::new(0u64);
+        for _ in 0..4 {
+            *lock.write() += 1;
+            *lock.write() += 1;
+            for _ in 0..=FAST_AFTER {
+                drop(lock.read());
+            }
+            assert!(!lock.is_fast());
+        }
+        assert_eq!(*lock.read(), 8);
+        assert_eq!(lock.switches(), 0);
+    }
+
+    #[test]
     fn a_writer_waits_for_a_reader_inside() {
         let lock = Arc::new(StripedRwLock::new(0u64));
         let reader = lock.read();
@@ -490,10 +527,14 @@ mod tests {
     /// write may be lost. Twelve readers live at once: more than the owned stripes of
     /// a machine of up to 8 cores, so some share a stripe and always enter counted,
     /// while the others switch the lock to fast mode between writes (every
-    /// `FAST_AFTER` counted reads) and the writers switch it back.
+    /// `FAST_AFTER` counted reads, however many writes) and the writers switch it
+    /// back.
     #[test]
     fn readers_never_see_a_write_half_done() {
-        let lock = Arc::new(StripedRwLock::new((0u64, 0u64)));
+        let mut lock = StripedRwLock::new((0u64, 0u64));
+        // Switch even though writes never stop.
+        lock.control.quiet_writes = u64::MAX;
+        let lock = Arc::new(lock);
         let stop = Arc::new(AtomicBool::new(false));
         let readers: Vec<_> = (0..12)
             .map(|_| {
