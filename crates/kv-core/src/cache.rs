@@ -196,10 +196,11 @@ impl Cache {
     }
 
     /// The stored entry for `key`, expired or not, without touching it, and its
-    /// shard's logical tick.
-    #[inline]
-    fn lookup(&self, hash: u64, key: &[u8]) -> Option<(Raw, u8)> {
-        let st = self.shard(hash).read();
+    /// shard's logical tick. `slot` is this thread's (`metrics::thread_slot`), which
+    /// picks the lock stripe.
+    #[inline(always)]
+    fn lookup(&self, slot: usize, hash: u64, key: &[u8]) -> Option<(Raw, u8)> {
+        let st = self.shard(hash).read_in(slot);
         st.get(hash, key).map(|raw| (raw.clone(), st.tick))
     }
 
@@ -231,7 +232,7 @@ impl Cache {
 
     /// [`live`](Self::live) with the key's hash already computed.
     pub(crate) fn live_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
-        let (raw, _) = self.lookup(hash, key)?;
+        let (raw, _) = self.lookup(thread_slot(), hash, key)?;
         if header(&raw).is_expired(self.now()) {
             self.expire_entry(hash, &raw, ExpiryCause::Access);
             return None;
@@ -253,15 +254,8 @@ impl Cache {
     #[inline]
     pub(crate) fn read_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
         let slot = thread_slot();
-        let (raw, tick) = {
-            let st = self.shard(hash).read_in(slot);
-            match st.get(hash, key) {
-                Some(raw) => (raw.clone(), st.tick),
-                None => {
-                    drop(st);
-                    return self.read_missed(slot);
-                }
-            }
+        let Some((raw, tick)) = self.lookup(slot, hash, key) else {
+            return self.read_missed(slot);
         };
         let h = header(&raw);
         // Only an entry that can expire needs the exact time; the access bookkeeping

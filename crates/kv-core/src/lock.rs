@@ -37,8 +37,9 @@
 //! switches it to fast mode, if no writer holds it. The write that ends fast mode
 //! costs one `membarrier` call (microseconds, and an interrupt on the other cores), so
 //! fast mode is only worth it for a shard read about a thousand times per write; a
-//! shard written more often than that stays in counted mode and never pays it. Where `membarrier` is missing (not Linux, old kernels,
-//! seccomp filters, Miri), fast mode never starts and every read is counted.
+//! shard written more often than that stays in counted mode and never pays it. Where
+//! `membarrier` is missing (not Linux, old kernels, seccomp filters, Miri), fast mode
+//! never starts and every read is counted.
 //!
 //! Reads are not recursive: a thread that holds a read lock and asks for it again
 //! while a writer waits deadlocks, as with `parking_lot`. Nothing in this crate does.
