@@ -8,6 +8,9 @@
 //! - Every library crate forbids `unsafe`, except `kv-wal`, which confines it to the
 //!   one module around the memory map, and `kv-core`, to its shard lock.
 //!
+//! - The licence the manifests declare (`MIT OR Apache-2.0`) ships as `LICENSE-MIT` and
+//!   `LICENSE-APACHE`, and no manifest names a placeholder address.
+//!
 //! It also runs as a test (`cargo test -p xtask`), so a wrong arrow fails CI.
 
 use std::collections::BTreeSet;
@@ -84,7 +87,26 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
             problems.push(format!("crate {name} is missing from crates/"));
         }
     }
+    check_licence(root, &mut problems)?;
     Ok(problems)
+}
+
+/// The licence files the workspace manifest's `license` names, and no placeholder URL.
+fn check_licence(root: &Path, problems: &mut Vec<String>) -> Result<()> {
+    let manifest =
+        std::fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
+    if !manifest.contains("license = \"MIT OR Apache-2.0\"") {
+        problems.push("Cargo.toml must declare license = \"MIT OR Apache-2.0\"".to_owned());
+    }
+    for file in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        if !root.join(file).is_file() {
+            problems.push(format!("the licence file {file} is missing"));
+        }
+    }
+    if manifest.contains("example.invalid") {
+        problems.push("Cargo.toml names a placeholder address (example.invalid)".to_owned());
+    }
+    Ok(())
 }
 
 /// The `kv-*` crates named in the `[dependencies]` table (not dev- or build-).

@@ -834,7 +834,10 @@ fn a_failing_background_snapshot_goes_to_on_error_and_metrics() {
     let is_snapshot_error = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("on_error never called");
-    assert!(is_snapshot_error, "on_error got another error than a snapshot's");
+    assert!(
+        is_snapshot_error,
+        "on_error got another error than a snapshot's"
+    );
     let m = store.metrics();
     assert!(m.worker_errors > 0);
     assert_eq!(m.snapshots_taken, 0);
