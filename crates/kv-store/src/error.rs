@@ -8,9 +8,12 @@ use crate::PersistenceMode;
 
 /// Everything that can go wrong in a [`Store`](crate::Store).
 ///
-/// Errors of the layers below are wrapped with what the store was doing; their
-/// details (file, offset, expected and found values for corruption) are in the
-/// wrapped error, reachable through [`std::error::Error::source`].
+/// Errors of the layers below are wrapped with what the store was doing. The
+/// `Display` of every variant names the cause a user can act on (the layer's own
+/// message: file, offset, expected and found values for corruption, the operating
+/// system's error), so printing the outermost error is enough; [`std::error::Error::source`]
+/// continues below what the message already said, so no text repeats along the chain.
+/// The wrapped errors stay reachable by matching on the variants.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -53,6 +56,15 @@ pub enum Error {
         /// The snapshot layer's error (file and what failed).
         source: kv_snapshot::Error,
     },
+    /// The data directory's path names something that is not a directory (a regular
+    /// file, for example).
+    NotADirectory {
+        /// The path given as data directory.
+        path: PathBuf,
+    },
+    /// The store was opened read-only ([`Store::open_read_only`](crate::Store::open_read_only)):
+    /// it refuses every write.
+    ReadOnly,
     /// A file operation of the store itself (directory, lock file) failed.
     Io {
         /// What the store was doing.
@@ -114,10 +126,18 @@ impl fmt::Display for Error {
                 write!(f, "{operation} is not available with persistence mode {mode:?}")
             }
             Self::Core(e) => write!(f, "{e}"),
-            Self::Wal { context, .. } => write!(f, "write-ahead log: {context}"),
-            Self::Snapshot { context, .. } => write!(f, "snapshot: {context}"),
-            Self::Io { op, path, .. } => write!(f, "cannot {op} ({})", path.display()),
-            Self::Replay { seq, .. } => write!(f, "cannot replay log record {seq}"),
+            Self::Wal { context, source } => write!(f, "{context}: {source}"),
+            Self::Snapshot { context, source } => write!(f, "{context}: {source}"),
+            Self::NotADirectory { path } => write!(
+                f,
+                "the data directory {} exists and is not a directory",
+                path.display()
+            ),
+            Self::ReadOnly => f.write_str("the store was opened read-only: writes are refused"),
+            Self::Io { op, path, source } => {
+                write!(f, "cannot {op} {}: {source}", path.display())
+            }
+            Self::Replay { seq, source } => write!(f, "cannot replay log record {seq}: {source}"),
             Self::LogBehindSnapshot {
                 snapshot_seq,
                 log_last_seq,
@@ -141,11 +161,12 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            // Each message above already includes its cause's: continue below it.
             Self::Core(e) => e.source(),
-            Self::Wal { source, .. } => Some(source),
-            Self::Snapshot { source, .. } => Some(source),
-            Self::Io { source, .. } => Some(source),
-            Self::Replay { source, .. } => Some(source),
+            Self::Wal { source, .. } => source.source(),
+            Self::Snapshot { source, .. } => source.source(),
+            Self::Io { source, .. } => source.source(),
+            Self::Replay { source, .. } => source.source(),
             _ => None,
         }
     }

@@ -13,6 +13,11 @@ pub(crate) const FILE_MODE: u32 = 0o600;
 /// Creates `dir` (and its parents) with owner-only permissions if it does not exist.
 /// An existing directory is left as it is (see [`narrow_dir`]).
 pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
     let mut builder = DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -31,9 +36,8 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
         source,
     })?;
     if !meta.is_dir() {
-        return Err(Error::InvalidOption {
-            option: "dir",
-            reason: format!("{} exists and is not a directory", dir.display()),
+        return Err(Error::NotADirectory {
+            path: dir.to_path_buf(),
         });
     }
     Ok(())
@@ -103,6 +107,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("f");
         std::fs::write(&file, b"x").unwrap();
-        assert!(ensure_dir(&file).is_err());
+        let e = ensure_dir(&file).unwrap_err();
+        assert!(matches!(e, Error::NotADirectory { .. }), "{e:?}");
+        assert!(e.to_string().contains("is not a directory"), "{e}");
     }
 }

@@ -116,8 +116,12 @@ pub type ErrorCallback = Arc<dyn Fn(&Error) + Send + Sync>;
 
 /// Every setting of a [`Store`](crate::Store), built with chained setters.
 ///
-/// `Options::new()` is a pure in-memory store; [`Options::dir`] makes it persistent
-/// (write-ahead log and snapshots unless [`Options::persistence`] says otherwise).
+/// A store keeps its data in the directory given with [`Options::dir`] (write-ahead
+/// log and snapshots unless [`Options::persistence`] says otherwise). Keeping nothing
+/// is a deliberate choice: options with neither a directory nor
+/// [`PersistenceMode::None`] are refused, so a forgotten `dir` never yields a store
+/// that silently forgets everything ([`Store::in_memory`](crate::Store::in_memory) is
+/// the short way to ask for one).
 /// Every setter documents its default. [`Store::open`](crate::Store::open) validates
 /// the whole set and names the first invalid option.
 ///
@@ -480,6 +484,16 @@ impl Options {
                 reason: reason.into(),
             })
         }
+        if self.persistence.is_none() && self.dir.is_none() {
+            // Keeping nothing must be asked for: an Options without a directory is
+            // more often a forgotten `dir` than a wish for a store that forgets.
+            return bad(
+                "dir",
+                "no data directory given: set one with `Options::dir`, or ask for a store \
+                 that keeps nothing with `Store::in_memory()` or \
+                 `Options::persistence(PersistenceMode::None)`",
+            );
+        }
         let mode = self.persistence_mode();
         if mode != PersistenceMode::None && self.dir.is_none() {
             return bad(
@@ -584,6 +598,11 @@ fn scaled(n: u64, percent: u32) -> u64 {
 mod tests {
     use super::*;
 
+    /// Options for a store that keeps nothing (valid unless changed).
+    fn mem() -> Options {
+        Options::new().persistence(PersistenceMode::None)
+    }
+
     fn option_of(opts: Options) -> &'static str {
         match opts.validate() {
             Err(Error::InvalidOption { option, .. }) => option,
@@ -592,8 +611,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_valid_and_in_memory() {
+    fn defaults_need_a_directory_or_an_explicit_in_memory_mode() {
         let opts = Options::new();
+        let e = opts.validate().unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidOption { option: "dir", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("Store::in_memory()"), "{e}");
+        let opts = opts.persistence(PersistenceMode::None);
         opts.validate().unwrap();
         assert_eq!(opts.persistence_mode(), PersistenceMode::None);
         assert_eq!(opts.sync, SyncPolicy::Interval(Duration::from_secs(1)));
@@ -621,48 +647,36 @@ mod tests {
             "dir"
         );
         assert_eq!(
-            option_of(Options::new().sync(SyncPolicy::Interval(Duration::ZERO))),
+            option_of(mem().sync(SyncPolicy::Interval(Duration::ZERO))),
             "sync"
         );
         assert_eq!(
-            option_of(Options::new().cleanup_interval(Some(Duration::ZERO))),
+            option_of(mem().cleanup_interval(Some(Duration::ZERO))),
             "cleanup_interval"
         );
+        assert_eq!(option_of(mem().cleanup_budget(0)), "cleanup_budget");
         assert_eq!(
-            option_of(Options::new().cleanup_budget(0)),
-            "cleanup_budget"
-        );
-        assert_eq!(
-            option_of(Options::new().snapshot_interval(Some(Duration::ZERO))),
+            option_of(mem().snapshot_interval(Some(Duration::ZERO))),
             "snapshot_interval"
         );
         assert_eq!(
-            option_of(Options::new().snapshot_wal_bytes(Some(0))),
+            option_of(mem().snapshot_wal_bytes(Some(0))),
             "snapshot_wal_bytes"
         );
-        assert_eq!(
-            option_of(Options::new().snapshots_retained(0)),
-            "snapshots_retained"
-        );
-        assert_eq!(option_of(Options::new().segment_size(0)), "segment_size");
-        assert_eq!(option_of(Options::new().segment_size(100)), "segment_size");
-        assert_eq!(option_of(Options::new().max_key_size(0)), "max_key_size");
-        assert_eq!(
-            option_of(Options::new().max_value_size(0)),
-            "max_value_size"
-        );
-        assert_eq!(option_of(Options::new().max_entries(0)), "max_entries");
-        assert_eq!(option_of(Options::new().max_bytes(Some(0))), "max_bytes");
-        assert_eq!(option_of(Options::new().shards(3)), "shards");
-        assert_eq!(
-            option_of(Options::new().write_stripes(1000)),
-            "write_stripes"
-        );
+        assert_eq!(option_of(mem().snapshots_retained(0)), "snapshots_retained");
+        assert_eq!(option_of(mem().segment_size(0)), "segment_size");
+        assert_eq!(option_of(mem().segment_size(100)), "segment_size");
+        assert_eq!(option_of(mem().max_key_size(0)), "max_key_size");
+        assert_eq!(option_of(mem().max_value_size(0)), "max_value_size");
+        assert_eq!(option_of(mem().max_entries(0)), "max_entries");
+        assert_eq!(option_of(mem().max_bytes(Some(0))), "max_bytes");
+        assert_eq!(option_of(mem().shards(3)), "shards");
+        assert_eq!(option_of(mem().write_stripes(1000)), "write_stripes");
     }
 
     #[test]
     fn the_error_message_names_the_option() {
-        let err = Options::new().shards(6).validate().unwrap_err();
+        let err = mem().shards(6).validate().unwrap_err();
         assert!(err.to_string().contains("shards"), "{err}");
     }
 

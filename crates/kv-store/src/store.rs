@@ -91,9 +91,10 @@ impl Store {
         })
     }
 
-    /// Opens a pure in-memory store with the default options.
+    /// Opens a store that keeps nothing on disk, with the default options: what
+    /// `Store::open(Options::new().persistence(PersistenceMode::None))` opens.
     pub fn in_memory() -> Result<Self> {
-        Self::open(Options::new())
+        Self::open(Options::new().persistence(PersistenceMode::None))
     }
 
     pub(crate) fn inner(&self) -> &Inner {
