@@ -46,6 +46,7 @@ impl KvAdapter for KvStoreMemAdapter {
 
     fn build(spec: &CacheSpec) -> Option<Self> {
         let options = kv_store::Options::new()
+            .persistence(PersistenceMode::None)
             .max_entries(usize::try_from(spec.capacity).ok()?)
             .eviction(EvictionPolicy::Lfu);
         Some(Self {
@@ -174,7 +175,9 @@ impl DurableAdapter for KvStoreNoDiskAdapter {
     }
 
     fn open(_dir: &Path, _mode: SyncMode) -> anyhow::Result<Self> {
-        let options = kv_store::Options::new().max_entries(DURABLE_MAX_ENTRIES);
+        let options = kv_store::Options::new()
+            .persistence(PersistenceMode::None)
+            .max_entries(DURABLE_MAX_ENTRIES);
         Ok(Self {
             store: Store::open(options)?,
         })
