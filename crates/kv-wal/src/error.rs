@@ -79,24 +79,29 @@ impl Error {
     }
 }
 
+/// Each message names the cause a user can act on: the operation, the file and the
+/// operating system's error for I/O; the file, offset and what is wrong for damage.
+/// None repeats itself along [`source`](std::error::Error::source): only
+/// [`Error::Poisoned`], whose message says what to do rather than what failed, has a
+/// source (the failed sync's error).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io { op, file, source } => write!(f, "wal: {op} `{file}`: {source}"),
+            Error::Io { op, file, source } => write!(f, "{op} `{file}`: {source}"),
             Error::Corrupt { file, offset, kind } => {
-                write!(f, "wal: corrupt segment `{file}` at offset {offset}: {kind}")
+                write!(f, "damaged log segment `{file}` at offset {offset}: {kind}")
             }
             Error::RecordTooLarge { size, max } => write!(
                 f,
-                "wal: a record of {size} bytes cannot fit in a segment (at most {max} bytes)"
+                "a log record of {size} bytes cannot fit in a segment (at most {max} bytes)"
             ),
-            Error::Poisoned { op, cause } => write!(
+            Error::Poisoned { op, .. } => write!(
                 f,
-                "wal: writer poisoned by an earlier failed {op} ({cause}); reopen the log to recover"
+                "the log refuses writes since an earlier {op} failed; reopen it to recover"
             ),
-            Error::Closed => f.write_str("wal: the log is closed"),
-            Error::InvalidOptions { reason } => write!(f, "wal: invalid options: {reason}"),
-            Error::SeqExhausted => f.write_str("wal: sequence numbers exhausted"),
+            Error::Closed => f.write_str("the log is closed"),
+            Error::InvalidOptions { reason } => write!(f, "invalid log options: {reason}"),
+            Error::SeqExhausted => f.write_str("the log's sequence numbers are exhausted"),
         }
     }
 }
@@ -104,9 +109,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
             Error::Poisoned { cause, .. } => Some(&**cause),
-            Error::Corrupt { kind, .. } => Some(kind),
             _ => None,
         }
     }
@@ -260,3 +263,68 @@ impl fmt::Display for Corruption {
 }
 
 impl std::error::Error for Corruption {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// One error of every variant.
+    fn every() -> Vec<Error> {
+        vec![
+            Error::io(
+                "write",
+                "/data/wal-00000000000000000002.log",
+                io::Error::from_raw_os_error(28),
+            ),
+            Error::corrupt(
+                "/data/wal-00000000000000000001.log",
+                120,
+                Corruption::RecordChecksum {
+                    expected: 1,
+                    found: 2,
+                },
+            ),
+            Error::RecordTooLarge { size: 10, max: 5 },
+            Error::Poisoned {
+                op: "sync",
+                cause: Arc::new(io::Error::from_raw_os_error(5)),
+            },
+            Error::Closed,
+            Error::InvalidOptions {
+                reason: "segment_size 1 is too small".into(),
+            },
+            Error::SeqExhausted,
+        ]
+    }
+
+    #[test]
+    fn messages_name_the_cause_and_never_repeat_along_the_source_chain() {
+        for e in every() {
+            let mut above = vec![e.to_string()];
+            let mut cur = e.source();
+            while let Some(inner) = cur {
+                let text = inner.to_string();
+                for outer in &above {
+                    assert!(!outer.contains(&text), "`{outer}` repeats `{text}`");
+                }
+                above.push(text);
+                cur = inner.source();
+            }
+        }
+        let [io, corrupt, ..] = &every()[..] else {
+            unreachable!()
+        };
+        assert_eq!(
+            io.to_string(),
+            "write `/data/wal-00000000000000000002.log`: No space left on device (os error 28)"
+        );
+        let text = corrupt.to_string();
+        assert!(
+            text.contains("wal-00000000000000000001.log")
+                && text.contains("offset 120")
+                && text.contains("checksum"),
+            "{text}"
+        );
+    }
+}

@@ -161,7 +161,8 @@ pub fn scan_dir(
     report.temp_files.sort();
 
     let mut log: Option<LogId> = None;
-    let mut prev: Option<(SegmentId, Seq)> = None;
+    // The last good segment: its id, next sequence number, file and end of records.
+    let mut prev: Option<(SegmentId, Seq, String, u64)> = None;
     for (i, &id) in ids.iter().enumerate() {
         let name = id.file_name();
         let file = desc(&name);
@@ -205,12 +206,19 @@ pub fn scan_dir(
             }
         };
         summary.first_seq = Some(header.first_seq);
-        if let Some((prev_id, prev_next)) = prev {
-            let kind = header.follows(prev_id, prev_next, id);
-            if let Some(kind) = kind {
+        if let Some((prev_id, prev_next, prev_file, prev_end)) = &prev {
+            if let Some(kind) = header.follows(*prev_id, *prev_next, id) {
+                // Records missing after the previous segment's last one: the damage is
+                // there, where its records end.
+                let (file, offset) = match kind {
+                    Corruption::SeqGap { found, .. } if found > *prev_next => {
+                        (prev_file.clone(), *prev_end)
+                    }
+                    _ => (file.clone(), 0),
+                };
                 report.problems.push(Damage {
-                    file: file.clone(),
-                    offset: 0,
+                    file,
+                    offset,
                     len: 0,
                     kind,
                 });
@@ -249,7 +257,7 @@ pub fn scan_dir(
             });
         }
         summary.used_bytes = scanner.end();
-        prev = Some((id, scanner.expected()));
+        prev = Some((id, scanner.expected(), file.clone(), scanner.end()));
         visitor.segment(&summary);
         report.segments.push(summary);
     }

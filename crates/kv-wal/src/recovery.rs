@@ -70,7 +70,8 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
 
     let mut log = None;
     let mut goods: Vec<Good> = Vec::new();
-    let mut prev: Option<(SegmentId, Seq)> = None;
+    // The last good segment: its id, next sequence number, file and end of records.
+    let mut prev: Option<(SegmentId, Seq, String, u64)> = None;
     let mut bytes = Vec::new();
     for (i, &id) in ids.iter().enumerate() {
         let name = id.file_name();
@@ -112,16 +113,22 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
             }
             Err(kind) => return Err(Error::corrupt(desc, 0, kind)),
         };
-        if let Some((prev_id, prev_next)) = prev {
-            let gap = header.follows(prev_id, prev_next, id);
+        if let Some((prev_id, prev_next, prev_desc, prev_end)) = &prev {
+            let gap = header.follows(*prev_id, *prev_next, id);
             if let Some(kind) = gap {
+                let backwards = header.first_seq < *prev_next;
+                // Records missing after the previous segment's last one: the damage is
+                // there, where its records end.
+                let (file, offset) = match kind {
+                    Corruption::SeqGap { .. } if !backwards => (prev_desc.clone(), *prev_end),
+                    _ => (desc.clone(), 0),
+                };
                 if mode != RecoveryMode::SalvageValid {
-                    return Err(Error::corrupt(desc, 0, kind));
+                    return Err(Error::corrupt(file, offset, kind));
                 }
-                let backwards = header.first_seq < prev_next;
                 report.damage.push(Damage {
-                    file: desc.clone(),
-                    offset: 0,
+                    file,
+                    offset,
                     len: if backwards { bytes.len() as u64 } else { 0 },
                     kind,
                 });
@@ -133,7 +140,7 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
         log.get_or_insert(header.log);
         let is_last = i + 1 == ids.len();
         let mut scanner = Scanner::new(
-            desc,
+            desc.clone(),
             Seed::new(header.log, id),
             mode,
             is_last,
@@ -147,7 +154,7 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
             report.last_seq = Some(found.seq);
         }
         report.damage.append(&mut scanner.damage);
-        prev = Some((id, scanner.expected()));
+        prev = Some((id, scanner.expected(), desc, scanner.end()));
         goods.push(Good {
             id,
             first_seq: header.first_seq,

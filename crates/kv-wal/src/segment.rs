@@ -86,7 +86,10 @@ pub(crate) enum CreateError {
 
 /// Creates segment `id` atomically: `wal-N.log.tmp` is created with its blocks
 /// allocated, the header written and synced, renamed to `wal-N.log`, and the directory
-/// synced. On an error before the rename the temporary file is removed.
+/// synced. On any error before the rename the temporary file is removed (a file system
+/// that cannot allocate the blocks leaves it behind, empty), and a temporary file left
+/// by an earlier attempt is removed first: a full disk fails this creation, never a
+/// later one.
 pub(crate) fn create(
     storage: &dyn Storage,
     log: LogId,
@@ -96,34 +99,33 @@ pub(crate) fn create(
 ) -> Result<Active, CreateError> {
     let tmp = id.temp_name();
     let name = id.file_name();
-    let cleanup = |e: CreateError| {
+    let io = |op, e| CreateError::Io(Error::io(op, storage.describe(&tmp), e));
+    match storage.remove(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove leftover", e)),
+    }
+    let made = (|| {
+        let file = storage
+            .create(&tmp, size)
+            .map_err(|e| io("create segment", e))?;
+        let header = Header {
+            log,
+            segment: id,
+            first_seq,
+            capacity: size,
+        };
+        file.write_at(0, &header.encode())
+            .map_err(|e| io("write header", e))?;
+        file.sync(0, HEADER_LEN)
+            .map_err(|e| CreateError::Sync("sync of a new segment", e))?;
+        storage
+            .rename(&tmp, &name)
+            .map_err(|e| io("rename segment", e))?;
+        Ok(file)
+    })();
+    let file = made.inspect_err(|_| {
         let _ = storage.remove(&tmp);
-        e
-    };
-    let file = storage
-        .create(&tmp, size)
-        .map_err(|e| CreateError::Io(Error::io("create segment", storage.describe(&tmp), e)))?;
-    let header = Header {
-        log,
-        segment: id,
-        first_seq,
-        capacity: size,
-    };
-    file.write_at(0, &header.encode()).map_err(|e| {
-        cleanup(CreateError::Io(Error::io(
-            "write header",
-            storage.describe(&tmp),
-            e,
-        )))
-    })?;
-    file.sync(0, HEADER_LEN)
-        .map_err(|e| cleanup(CreateError::Sync("sync of a new segment", e)))?;
-    storage.rename(&tmp, &name).map_err(|e| {
-        cleanup(CreateError::Io(Error::io(
-            "rename segment",
-            storage.describe(&tmp),
-            e,
-        )))
     })?;
     storage
         .sync_dir()

@@ -15,7 +15,9 @@ use crate::storage::{out_of_bounds, SegmentFile, Storage};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// The `nth` file creation fails with ENOSPC (disk full).
+    /// The `nth` file creation fails with ENOSPC (disk full), leaving the file behind,
+    /// empty, as a real file system does when `fallocate` fails after the file was
+    /// created.
     NoSpaceOnCreate {
         /// Which creation, counting from 1.
         nth: u64,
@@ -348,14 +350,18 @@ impl Storage for SimStorage {
             let mut d = self.disk.lock();
             d.creates += 1;
             let n = d.creates;
-            if d.fires(n, |f| matches!(f, Fault::NoSpaceOnCreate { .. })) {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-            }
             if d.names.contains_key(name) {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     format!("`{name}` exists"),
                 ));
+            }
+            if d.fires(n, |f| matches!(f, Fault::NoSpaceOnCreate { .. })) {
+                // The file was created; allocating its blocks failed.
+                let inode = d.inodes.len();
+                d.inodes.push(Inode::default());
+                d.names.insert(name.to_owned(), inode);
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
             }
             let len =
                 usize::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::ENOSPC))?;
@@ -566,6 +572,8 @@ mod tests {
         sim.inject(Fault::NoSpaceOnCreate { nth: 1 });
         let err = sim.create("b", 8).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(sim.file("b"), Some(Vec::new()), "left behind, empty");
+        sim.remove("b").unwrap();
         assert!(sim.create("b", 8).is_ok());
         sim.inject(Fault::RenameFails { nth: 1 });
         assert!(sim.rename("b", "c").is_err());

@@ -270,3 +270,36 @@ fn a_failed_background_flush_poisons_the_writer() {
     assert!(err.to_string().contains("reopen"), "{err}");
     assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
 }
+
+#[test]
+fn a_full_disk_at_segment_creation_leaves_no_temp_file_and_the_next_write_succeeds() {
+    // Issue 13 #2: the file system creates the temporary file, then allocating its
+    // blocks fails. The leftover `.tmp` made every later rotation fail with "exists".
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(&sim, SEG, SyncPolicy::Never, RecoveryMode::TolerateTornTail).unwrap();
+    // Three full disks in a row, then space again.
+    for nth in 1..=3 {
+        sim.inject(Fault::NoSpaceOnCreate { nth });
+    }
+    let mut acked = Vec::new();
+    let mut full = 0;
+    for i in 0..40 {
+        match append(&wal, &put(i, 100), i) {
+            Ok(seq) => acked.push(record(seq, i, 100)),
+            Err(e) => {
+                let Error::Io { source, .. } = &e else {
+                    panic!("unexpected error {e}")
+                };
+                assert_eq!(source.raw_os_error(), Some(libc_enospc()), "{e}");
+                assert_no_temp_files(&sim);
+                full += 1;
+            }
+        }
+    }
+    assert_eq!(full, 3, "every full disk fails one write, and only one");
+    assert_eq!(acked.len(), 37);
+    assert!(wal.stats().segments >= 3, "rotations resumed");
+    assert_eq!(replay_all(&wal), acked);
+    wal.close().unwrap();
+    check_after_crash(&sim, &acked, 0);
+}

@@ -259,3 +259,31 @@ fn leftover_temp_file_is_listed_not_removed_and_missing_dir_is_an_error() {
     let report = verify_dir(empty.path()).unwrap();
     assert!(report.is_clean() && report.segments.is_empty() && report.records == 0);
 }
+
+#[test]
+fn a_sequence_gap_at_the_end_of_an_older_segment_is_a_problem_where_its_records_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_log(tmp.path(), 40, 1024);
+    let report = verify_dir(tmp.path()).unwrap();
+    let first = &report.segments[0];
+    assert!(first.records >= 2);
+    // Zero the first segment's last record: it ends cleanly, one record short.
+    let path = segment_path(tmp.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut at = 64usize;
+    let mut starts = Vec::new();
+    while at + 8 <= bytes.len() && bytes[at + 4..at + 8] != [0; 4] {
+        starts.push(at);
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        at = (at + 8 + len).div_ceil(8) * 8;
+    }
+    let last = *starts.last().unwrap();
+    bytes[last..].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    let report = verify_dir(tmp.path()).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let p = &report.problems[0];
+    assert_eq!(p.file, path.display().to_string());
+    assert_eq!(p.offset, last as u64);
+    assert!(matches!(p.kind, Corruption::SeqGap { .. }), "{p:?}");
+}

@@ -445,3 +445,42 @@ fn salvage_starts_a_new_segment_after_an_unusable_last_one() {
     assert_eq!(again.len(), kept.len() + 1);
     assert_eq!(again.last().unwrap().op, OwnedOp::Clear);
 }
+
+#[test]
+fn a_sequence_gap_at_the_end_of_an_older_segment_is_reported_where_its_records_end() {
+    // Issue 13 #7: the lost records are at the end of the first segment; the error
+    // named offset 0 of the second.
+    let (sim, _) = multi_segment();
+    let names = sim.file_names();
+    let first = sim.file(&names[0]).unwrap();
+    let starts: Vec<usize> = offsets(&first, 5)
+        .into_iter()
+        .filter(|&o| first[o + 4] != 0)
+        .collect();
+    // Zero the last record of the first segment: its records now end cleanly, one
+    // short of where the second segment begins.
+    let last = *starts.last().unwrap();
+    let mut cut = first.clone();
+    cut[last..].fill(0);
+    for mode in [
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::TolerateTornTail,
+    ] {
+        let s = sim.crash(kv_wal::CrashMode::KeepUnsynced);
+        s.set_file(&names[0], &cut);
+        let err = open_sim(&s, 1024, SyncPolicy::Never, mode).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { file, offset, kind: Corruption::SeqGap { .. } }
+                if file.ends_with(&names[0]) && *offset == last as u64),
+            "{err}"
+        );
+    }
+    let s = sim.crash(kv_wal::CrashMode::KeepUnsynced);
+    s.set_file(&names[0], &cut);
+    let (_, report) = open_sim(&s, 1024, SyncPolicy::Never, RecoveryMode::SalvageValid).unwrap();
+    assert_eq!(report.damage.len(), 1, "{:?}", report.damage);
+    let d = &report.damage[0];
+    assert!(d.file.ends_with(&names[0]), "{d:?}");
+    assert_eq!(d.offset, last as u64);
+    assert!(matches!(d.kind, Corruption::SeqGap { .. }), "{d:?}");
+}
