@@ -108,6 +108,8 @@ fn command(ctx: &mut Ctx<'_>, store: &Store) -> Result<Outcome> {
                 Ttl::Missing => return Ok(not_found(key)),
                 Ttl::Persistent => ("persistent".to_owned(), None),
                 Ttl::Remaining(d) => (crate::duration::human(d), Some(d.as_millis() as u64)),
+                // `Ttl` is non-exhaustive; a state this tool does not know reads as absent.
+                _ => return Ok(not_found(key)),
             };
             if json {
                 json_line(ctx.out, &json!({"persistent": ms.is_none(), "ttl_ms": ms}))?;

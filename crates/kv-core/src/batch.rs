@@ -1,10 +1,12 @@
 //! Batches: [`BatchOp`] and [`BatchOutcome`] (applied by
 //! [`Cache::apply_batch`](crate::Cache::apply_batch)).
 
-use crate::{Entry, Write};
+use crate::write::Write;
+use crate::Entry;
 
 /// One operation of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BatchOp<'a> {
     /// Store `value` under `key` with the given metadata.
     Put {
@@ -12,7 +14,7 @@ pub enum BatchOp<'a> {
         key: &'a [u8],
         /// The value.
         value: &'a [u8],
-        /// Expiry, version and times, as for [`Cache::insert`](crate::Cache::insert).
+        /// Expiry, version and times, as for [`Hooks::insert`](crate::Hooks::insert).
         write: Write,
     },
     /// Remove `key` if present.
@@ -47,6 +49,7 @@ impl<'a> BatchOp<'a> {
 
 /// What a successful batch did.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct BatchOutcome {
     /// The version each put got, in the order of the puts.
     pub versions: Vec<u64>,

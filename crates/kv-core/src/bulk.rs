@@ -3,69 +3,40 @@
 
 use crate::entry::size_of;
 use crate::hash::shard_of;
-use crate::{Cache, Result, Write};
+use crate::write::Write;
+use crate::{Cache, Result};
 
-/// One entry for [`Cache::insert_bulk`].
+/// One entry for [`Hooks::insert_bulk`](crate::hooks::Hooks::insert_bulk).
 #[derive(Clone, Copy, Debug)]
 pub struct BulkPut<'a> {
     /// The key.
     pub key: &'a [u8],
     /// The value.
     pub value: &'a [u8],
-    /// Its metadata, as for [`Cache::insert`].
+    /// Its metadata, as for [`Hooks::insert`](crate::hooks::Hooks::insert).
     pub write: Write,
 }
 
 impl Cache {
-    /// Makes room for about `additional` more entries (spread over the shards by key
-    /// hash), so that inserting them rebuilds no shard's table on the way; capped at
-    /// `max_entries`. Loading a snapshot or replaying a log of known size calls it
-    /// first. Only memory use changes: entries, limits and eviction are unaffected.
-    ///
-    /// ```
-    /// let cache = kv_core::Cache::new(kv_core::Options::default())?;
-    /// cache.reserve(10_000);
-    /// cache.insert(b"k", b"v", kv_core::Write::default())?;
-    /// assert_eq!(cache.len(), 1);
-    /// # Ok::<(), kv_core::Error>(())
-    /// ```
-    pub fn reserve(&self, additional: usize) {
-        let additional = additional.min(self.opts.max_entries);
-        let shards = self.shards.len();
+    /// Makes room for about `additional` more entries (see
+    /// [`Hooks::reserve`](crate::hooks::Hooks::reserve)).
+    pub(crate) fn reserve(&self, additional: usize) {
+        let additional = additional.min(self.inner.opts.max_entries);
+        let shards = self.inner.shards.len();
         // Hashes spread keys evenly; a margin of about three standard deviations
         // covers the unevenness, and a shard that still overflows grows as usual.
         let mean = additional.div_ceil(shards);
         let per = mean + 3 * mean.isqrt() + 8;
-        for shard in self.shards.iter() {
-            shard.write().reserve(&self.hasher, per);
+        for shard in self.inner.shards.iter() {
+            shard.write().reserve(&self.inner.hasher, per);
         }
     }
 }
 
 impl Cache {
-    /// Inserts `puts` in order (a later put of the same key wins), as many
-    /// [`insert`](Cache::insert)s would, if they all fit within the limits without
-    /// evicting: then each shard is locked once and `Ok(true)` is returned. If they
-    /// might not fit, nothing changes and `Ok(false)` says to insert them one by one
-    /// (which evicts as usual). A key or value over its size limit fails the whole
-    /// call with nothing changed.
-    ///
-    /// Meant for loading a recovered state: no callbacks run, and an expired entry a
-    /// put replaces goes without an expiry event.
-    ///
-    /// ```
-    /// use kv_core::{BulkPut, Cache, Options, Write};
-    /// let cache = Cache::new(Options::default())?;
-    /// let puts = [
-    ///     BulkPut { key: b"a", value: b"1", write: Write::default().version(7) },
-    ///     BulkPut { key: b"b", value: b"2", write: Write::default() },
-    /// ];
-    /// assert!(cache.insert_bulk(&puts)?);
-    /// assert_eq!(cache.get_entry(b"a").map(|e| e.version()), Some(7));
-    /// assert_eq!(cache.len(), 2);
-    /// # Ok::<(), kv_core::Error>(())
-    /// ```
-    pub fn insert_bulk(&self, puts: &[BulkPut<'_>]) -> Result<bool> {
+    /// Inserts `puts` if they all fit without evicting (see
+    /// [`Hooks::insert_bulk`](crate::hooks::Hooks::insert_bulk)).
+    pub(crate) fn insert_bulk(&self, puts: &[BulkPut<'_>]) -> Result<bool> {
         for p in puts {
             if let Err(e) = self.validate(p.key, p.value) {
                 return self.fail(e);
@@ -83,8 +54,8 @@ impl Cache {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let hash = self.hasher.hash(p.key);
-                (shard_of(hash, self.mask), hash, i)
+                let hash = self.inner.hasher.hash(p.key);
+                (shard_of(hash, self.inner.mask), hash, i)
             })
             .collect();
         // Stable: puts of one key keep their order.
@@ -92,7 +63,7 @@ impl Cache {
         let now = self.now();
         let (mut replaced, mut freed) = (0usize, 0u64);
         for group in order.chunk_by(|a, b| a.0 == b.0) {
-            let mut st = self.shards[group[0].0].write();
+            let mut st = self.inner.shards[group[0].0].write();
             for &(_, hash, i) in group {
                 let BulkPut { key, value, write } = puts[i];
                 let found = st.find(hash, key);
@@ -103,27 +74,24 @@ impl Cache {
                         replaced += 1;
                         freed += size_of(&old) as u64;
                     }
-                    None => drop(st.push(&self.hasher, hash, raw)),
+                    None => drop(st.push(&self.inner.hasher, hash, raw)),
                 }
             }
         }
         self.release(replaced, freed);
-        self.metrics.local().sets(puts.len() as u64);
+        self.inner.metrics.local().sets(puts.len() as u64);
         Ok(true)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{BulkPut, Cache, EvictionPolicy, Options, Timestamp, Write};
+    use crate::hooks::{BulkPut, Write};
+    use crate::{Cache, EvictionPolicy, Options, Timestamp};
 
     #[test]
     fn bulk_insert_matches_single_inserts_and_refuses_what_does_not_fit() {
-        let opts = || Options {
-            max_entries: 100,
-            shards: 4,
-            ..Options::default()
-        };
+        let opts = || Options::default().max_entries(100).shards(4);
         let keys: Vec<Vec<u8>> = (0..60u32)
             .map(|i| (i % 50).to_le_bytes().to_vec())
             .collect();
@@ -133,12 +101,10 @@ mod tests {
             .map(|(i, k)| BulkPut {
                 key: k,
                 value: if i < 50 { b"first" } else { b"second!" },
-                write: Write {
-                    version: Some(i as u64 + 1),
-                    created: Some(Timestamp::from_millis(1000 * i as u64)),
-                    updated: Some(Timestamp::from_millis(2000 * i as u64)),
-                    ..Write::default()
-                },
+                write: Write::default()
+                    .version(i as u64 + 1)
+                    .created(Timestamp::from_millis(1000 * i as u64))
+                    .updated(Timestamp::from_millis(2000 * i as u64)),
             })
             .collect();
         let bulk = Cache::new(opts()).unwrap();
@@ -182,12 +148,12 @@ mod tests {
 
     #[test]
     fn reserved_cache_keeps_every_entry_and_its_limits() {
-        let cache = Cache::new(Options {
-            max_entries: 1000,
-            shards: 4,
-            eviction: EvictionPolicy::Lru,
-            ..Options::default()
-        })
+        let cache = Cache::new(
+            Options::default()
+                .max_entries(1000)
+                .shards(4)
+                .eviction(EvictionPolicy::Lru),
+        )
         .unwrap();
         cache.reserve(5000);
         for i in 0..1500u32 {

@@ -2,6 +2,7 @@
 //! expiry operations. Writes live in `write.rs`, batches in `batch.rs`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
@@ -14,29 +15,38 @@ use crate::header::LfuParams;
 use crate::metrics::{thread_slot, Metrics};
 use crate::shard::Shard;
 use crate::{
-    Entry, EntryInfo, Error, ExpiryCause, MetricsSnapshot, Options, Result, StoreLimit, Timestamp,
-    Ttl, Value,
+    Entry, EntryInfo, Error, EvictionPolicy, ExpiryCause, MetricsSnapshot, Options, Result,
+    StoreLimit, Timestamp, Ttl, Value,
 };
 
 /// A concurrent in-memory key-value cache: keys and values are bytes, entries carry
 /// metadata and an optional expiry, limits are enforced by an eviction policy.
 ///
-/// `Cache` is `Send + Sync` and every method takes `&self`: share it with an `Arc`.
-/// The map is split into shards, each behind its own reader-writer lock; a read takes
-/// its shard's lock shared, copies out a [`Value`] handle and lets go, so no lock is
-/// held while the caller uses the value. Callbacks run after every lock is released.
+/// `Cache` is a handle: cloning it is a reference-count increment, and every clone
+/// reaches the same entries (as with moka's caches). It is `Send + Sync` and every
+/// method takes `&self`. The map is split into shards, each behind its own
+/// reader-writer lock; a read takes its shard's lock shared, copies out a [`Value`]
+/// handle and lets go, so no lock is held while the caller uses the value. Callbacks
+/// run after every lock is released.
 ///
 /// ```
 /// use kv_core::{Cache, Options};
 ///
 /// let cache = Cache::new(Options::default())?;
+/// let other = cache.clone(); // the same cache
 /// cache.set(b"user:1", b"Alice")?;
-/// assert_eq!(cache.get(b"user:1").unwrap(), b"Alice");
-/// assert!(cache.delete(b"user:1"));
+/// assert_eq!(other.get(b"user:1").unwrap(), b"Alice");
+/// assert!(other.delete(b"user:1"));
 /// assert_eq!(cache.get(b"user:1"), None);
 /// # Ok::<(), kv_core::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Cache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What every handle of one cache shares.
+pub(crate) struct Inner {
     pub(crate) shards: Box<[CachePadded<Shard>]>,
     pub(crate) mask: usize,
     pub(crate) hasher: KeyHasher,
@@ -53,7 +63,7 @@ impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
             .field("len", &self.len())
-            .field("options", &self.opts)
+            .field("options", &self.inner.opts)
             .finish_non_exhaustive()
     }
 }
@@ -72,53 +82,63 @@ impl Cache {
             ),
         );
         Ok(Cache {
-            shards: (0..options.shards)
-                .map(|_| CachePadded::new(Shard::default()))
-                .collect(),
-            mask: options.shards - 1,
-            hasher: KeyHasher::default(),
-            evictor,
-            opts: options,
-            len: CachePadded::new(AtomicUsize::new(0)),
-            bytes: CachePadded::new(AtomicU64::new(0)),
-            metrics: Metrics::new(),
-            purge_shard: AtomicUsize::new(0),
+            inner: Arc::new(Inner {
+                shards: (0..options.shards)
+                    .map(|_| CachePadded::new(Shard::default()))
+                    .collect(),
+                mask: options.shards - 1,
+                hasher: KeyHasher::default(),
+                evictor,
+                opts: options,
+                len: CachePadded::new(AtomicUsize::new(0)),
+                bytes: CachePadded::new(AtomicU64::new(0)),
+                metrics: Metrics::new(),
+                purge_shard: AtomicUsize::new(0),
+            }),
         })
     }
 
-    /// The options the cache was built with.
-    pub fn options(&self) -> &Options {
-        &self.opts
+    /// Most entries the cache holds ([`Options::max_entries`]).
+    pub fn max_entries(&self) -> usize {
+        self.inner.opts.max_entries
+    }
+
+    /// The budget for key and value bytes, if any ([`Options::max_bytes`]).
+    pub fn max_bytes(&self) -> Option<u64> {
+        self.inner.opts.max_bytes
+    }
+
+    /// What a write into the full cache does ([`Options::eviction`]).
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        self.inner.opts.eviction
     }
 
     /// The current time on the cache's clock.
     pub fn now(&self) -> Timestamp {
-        self.opts.clock.now()
+        self.inner.opts.clock.now()
     }
 
     /// Checks a key and value against the size limits, as every write does first.
-    /// (kv-store calls it before logging a write.)
-    pub fn validate(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    pub(crate) fn validate(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.validate_key(key)?;
-        if value.len() > self.opts.max_value_size {
+        if value.len() > self.inner.opts.max_value_size {
             return Err(Error::ValueTooLarge {
                 size: value.len(),
-                limit: self.opts.max_value_size,
+                limit: self.inner.opts.max_value_size,
             });
         }
         Ok(())
     }
 
-    /// Checks a key against this cache's limits (non-empty, at most `max_key_size`)
-    /// without touching the map: for deletes and TTL changes checked before logging.
-    pub fn validate_key(&self, key: &[u8]) -> Result<()> {
+    /// Checks a key against this cache's limits (non-empty, at most `max_key_size`).
+    pub(crate) fn validate_key(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {
             return Err(Error::EmptyKey);
         }
-        if key.len() > self.opts.max_key_size {
+        if key.len() > self.inner.opts.max_key_size {
             return Err(Error::KeyTooLarge {
                 size: key.len(),
-                limit: self.opts.max_key_size,
+                limit: self.inner.opts.max_key_size,
             });
         }
         Ok(())
@@ -126,14 +146,14 @@ impl Cache {
 
     /// Reports `e` to `on_error`, then returns it.
     pub(crate) fn fail<T>(&self, e: Error) -> Result<T> {
-        if let Some(cb) = &self.opts.on_error {
+        if let Some(cb) = &self.inner.opts.on_error {
             cb(&e);
         }
         Err(e)
     }
 
     pub(crate) fn shard(&self, hash: u64) -> &Shard {
-        &self.shards[shard_of(hash, self.mask)]
+        &self.inner.shards[shard_of(hash, self.inner.mask)]
     }
 
     /// Runs the callbacks gathered under locks. Call only with no lock held.
@@ -141,12 +161,12 @@ impl Cache {
         if pending.is_empty() {
             return;
         }
-        if let Some(cb) = &self.opts.on_evict {
+        if let Some(cb) = &self.inner.opts.on_evict {
             for (e, cause) in &pending.evicted {
                 cb(e, *cause);
             }
         }
-        if let Some(cb) = &self.opts.on_expire {
+        if let Some(cb) = &self.inner.opts.on_expire {
             for (e, cause) in &pending.expired {
                 cb(e, *cause);
             }
@@ -156,26 +176,27 @@ impl Cache {
     /// Takes `entries` entries and `bytes` bytes out of the limits, or says which limit
     /// is in the way.
     pub(crate) fn try_reserve(&self, entries: usize, bytes: u64) -> Result<(), StoreLimit> {
-        let max = self.opts.max_entries;
+        let max = self.inner.opts.max_entries;
         if entries > 0 {
-            self.len
+            self.inner
+                .len
                 .fetch_update(Relaxed, Relaxed, |n| {
                     (n + entries <= max).then_some(n + entries)
                 })
                 .map_err(|_| StoreLimit::Entries(max))?;
         }
         if bytes > 0 {
-            match self.opts.max_bytes {
+            match self.inner.opts.max_bytes {
                 None => {
-                    self.bytes.fetch_add(bytes, Relaxed);
+                    self.inner.bytes.fetch_add(bytes, Relaxed);
                 }
                 Some(budget) => {
-                    let r = self.bytes.fetch_update(Relaxed, Relaxed, |b| {
+                    let r = self.inner.bytes.fetch_update(Relaxed, Relaxed, |b| {
                         (b + bytes <= budget).then_some(b + bytes)
                     });
                     if r.is_err() {
                         if entries > 0 {
-                            self.len.fetch_sub(entries, Relaxed);
+                            self.inner.len.fetch_sub(entries, Relaxed);
                         }
                         return Err(StoreLimit::Bytes(budget));
                     }
@@ -188,10 +209,10 @@ impl Cache {
     /// Gives back what entries took from the limits.
     pub(crate) fn release(&self, entries: usize, bytes: u64) {
         if entries > 0 {
-            self.len.fetch_sub(entries, Relaxed);
+            self.inner.len.fetch_sub(entries, Relaxed);
         }
         if bytes > 0 {
-            self.bytes.fetch_sub(bytes, Relaxed);
+            self.inner.bytes.fetch_sub(bytes, Relaxed);
         }
     }
 
@@ -210,7 +231,7 @@ impl Cache {
             let mut st = self.shard(hash).write();
             match st.find(hash, key_of(raw)) {
                 Some(pos) if same(st.at(pos), raw) => {
-                    let r = st.remove_at(&self.hasher, pos);
+                    let r = st.remove_at(&self.inner.hasher, pos);
                     self.release(1, size_of(&r) as u64);
                     Some(r)
                 }
@@ -218,8 +239,8 @@ impl Cache {
             }
         };
         if let Some(r) = removed {
-            self.metrics.local().expirations(1);
-            if let Some(cb) = &self.opts.on_expire {
+            self.inner.metrics.local().expirations(1);
+            if let Some(cb) = &self.inner.opts.on_expire {
                 cb(&Entry::new(r), cause);
             }
         }
@@ -227,7 +248,7 @@ impl Cache {
 
     /// The live entry for `key` (an expired one is removed on the way), untouched.
     pub(crate) fn live(&self, key: &[u8]) -> Option<Raw> {
-        self.live_hashed(self.hasher.hash(key), key)
+        self.live_hashed(self.inner.hasher.hash(key), key)
     }
 
     /// [`live`](Self::live) with the key's hash already computed.
@@ -243,7 +264,7 @@ impl Cache {
     /// A read: the live entry for `key`, touched and counted as a hit or a miss.
     #[inline]
     fn read(&self, key: &[u8]) -> Option<Raw> {
-        self.read_hashed(self.hasher.hash(key), key)
+        self.read_hashed(self.inner.hasher.hash(key), key)
     }
 
     /// [`read`](Self::read) with the key's hash already computed.
@@ -267,24 +288,24 @@ impl Cache {
             }
             now
         } else {
-            self.opts.clock.recent()
+            self.inner.opts.clock.recent()
         };
-        h.touch(now, tick, self.evictor.touch_params());
-        self.metrics.local_at(slot).hits(1);
+        h.touch(now, tick, self.inner.evictor.touch_params());
+        self.inner.metrics.local_at(slot).hits(1);
         Some(raw)
     }
 
     /// A read that found nothing.
     #[cold]
     fn read_missed(&self, slot: usize) -> Option<Raw> {
-        self.metrics.local_at(slot).misses(1);
+        self.inner.metrics.local_at(slot).misses(1);
         None
     }
 
     /// A read that found `raw` expired: a miss, and the entry goes.
     #[cold]
     fn read_expired(&self, slot: usize, hash: u64, raw: &Raw) -> Option<Raw> {
-        self.metrics.local_at(slot).misses(1);
+        self.inner.metrics.local_at(slot).misses(1);
         self.expire_entry(hash, raw, ExpiryCause::Access);
         None
     }
@@ -333,14 +354,13 @@ impl Cache {
     }
 
     /// Removes `key` only if its live entry has exactly `version`; `true` if it did.
-    /// kv-store replays a logged eviction with it: a newer write must survive.
-    pub fn remove_if_version(&self, key: &[u8], version: u64) -> bool {
+    pub(crate) fn remove_if_version(&self, key: &[u8], version: u64) -> bool {
         self.remove_where(key, |raw| header(raw).version() == version)
             .is_some()
     }
 
     fn remove_where(&self, key: &[u8], pred: impl Fn(&Raw) -> bool) -> Option<Entry> {
-        let hash = self.hasher.hash(key);
+        let hash = self.inner.hasher.hash(key);
         let now = self.now();
         let (removed, expired) = {
             let mut st = self.shard(hash).write();
@@ -350,14 +370,14 @@ impl Cache {
             if !expired && !pred(raw) {
                 return None;
             }
-            let r = st.remove_at(&self.hasher, pos);
+            let r = st.remove_at(&self.inner.hasher, pos);
             self.release(1, size_of(&r) as u64);
             (r, expired)
         };
-        let counters = self.metrics.local();
+        let counters = self.inner.metrics.local();
         if expired {
             counters.expirations(1);
-            if let Some(cb) = &self.opts.on_expire {
+            if let Some(cb) = &self.inner.opts.on_expire {
                 cb(&Entry::new(removed), ExpiryCause::Access);
             }
             return None;
@@ -370,7 +390,7 @@ impl Cache {
     /// without changing its value, version or update time. `true` if the key was
     /// there. An instant not after now makes the entry expired at once.
     pub fn expire(&self, key: &[u8], expires_at: Option<Timestamp>) -> bool {
-        let hash = self.hasher.hash(key);
+        let hash = self.inner.hasher.hash(key);
         let now = self.now();
         let expired = {
             let st = self.shard(hash).write();
@@ -402,7 +422,7 @@ impl Cache {
     /// Number of entries, including expired ones that no read or purge has removed
     /// yet (what counts against `max_entries`).
     pub fn len(&self) -> usize {
-        self.len.load(Relaxed)
+        self.inner.len.load(Relaxed)
     }
 
     /// Whether [`len`](Self::len) is zero.
@@ -412,13 +432,13 @@ impl Cache {
 
     /// Key and value bytes held (what counts against `max_bytes`).
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Relaxed)
+        self.inner.bytes.load(Relaxed)
     }
 
     /// Removes every entry, one shard at a time (no callbacks, not counted as
     /// deletes). Writes running at the same time may survive it.
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
+        for shard in self.inner.shards.iter() {
             let taken = shard.write().take_all();
             let bytes: u64 = taken.iter().map(|r| size_of(r) as u64).sum();
             self.release(taken.len(), bytes);
@@ -428,7 +448,8 @@ impl Cache {
 
     /// The counters now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.metrics
-            .snapshot(self.len() as u64, self.bytes.load(Relaxed))
+        self.inner
+            .metrics
+            .snapshot(self.len() as u64, self.inner.bytes.load(Relaxed))
     }
 }

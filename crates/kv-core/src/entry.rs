@@ -91,7 +91,7 @@ pub(crate) fn same_flight(
 /// Cloning it is a reference-count increment; it holds no lock, and the entry's bytes
 /// live as long as any handle does, even after the entry leaves the cache. Entries
 /// come from iteration ([`Cache::iter`](crate::Cache::iter),
-/// [`Cache::shard_entries`](crate::Cache::shard_entries)), from
+/// [`Hooks::shard_entries`](crate::Hooks::shard_entries)), from
 /// [`Cache::get_entry`](crate::Cache::get_entry), from eviction reports and from
 /// callbacks.
 #[derive(Clone)]
@@ -115,7 +115,7 @@ impl Entry {
     }
 
     /// The version: it grows with each write to the key (see
-    /// [`Write::version`](crate::Write::version)).
+    /// [`Write::version`](crate::hooks::Write::version)).
     pub fn version(&self) -> u64 {
         header(&self.raw).version()
     }

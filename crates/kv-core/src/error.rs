@@ -1,9 +1,11 @@
 //! The crate's one error type.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Which limit a write ran into when the cache could not make room for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreLimit {
     /// The entry count limit, `Options::max_entries`.
     Entries(usize),
@@ -43,6 +45,13 @@ pub enum Error {
         /// The limit in force.
         limit: usize,
     },
+    /// A write's time to live is under one millisecond, the expiry's resolution
+    /// (zero, say): the key would expire before anyone could read it. Redis refuses
+    /// `SET … EX 0` alike. Nothing was changed.
+    InvalidTtl {
+        /// The TTL given.
+        ttl: Duration,
+    },
     /// The write needs room that the cache cannot make: the eviction policy is
     /// [`EvictionPolicy::None`](crate::EvictionPolicy::None), or the entry alone is
     /// larger than the byte budget, or nothing could be evicted. Nothing was changed.
@@ -72,6 +81,10 @@ impl fmt::Display for Error {
                     "value of {size} bytes exceeds the limit of {limit} bytes"
                 )
             }
+            Error::InvalidTtl { ttl } => write!(
+                f,
+                "invalid TTL of {ttl:?}: a key must live at least 1 ms (use delete to remove it)"
+            ),
             Error::StoreFull { limit } => write!(f, "store is full ({limit})"),
             Error::InvalidOption { option, reason } => {
                 write!(f, "invalid option `{option}`: {reason}")

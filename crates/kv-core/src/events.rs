@@ -7,6 +7,7 @@ use crate::{Entry, Error};
 
 /// Why an entry was evicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EvictionCause {
     /// A write needed an entry slot under `Options::max_entries`.
     Entries,
@@ -16,6 +17,7 @@ pub enum EvictionCause {
 
 /// How an expired entry was found and removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExpiryCause {
     /// A read or an update of the key found it expired (lazy expiry).
     Access,

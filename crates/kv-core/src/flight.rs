@@ -6,7 +6,8 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use crate::entry::same_flight;
-use crate::{Cache, Error, Result, Value, Write};
+use crate::write::Write;
+use crate::{Cache, Error, Result, Value};
 
 /// One computation in flight for one key.
 pub(crate) struct Flight {
@@ -99,7 +100,7 @@ impl Cache {
         if let Err(e) = self.validate_key(key) {
             return Err(E::from(self.fail::<()>(e).unwrap_err()));
         }
-        let hash = self.hasher.hash(key);
+        let hash = self.inner.hasher.hash(key);
         let mut f = Some(f);
         loop {
             if let Some(raw) = self.read_hashed(hash, key) {
@@ -143,7 +144,7 @@ impl Cache {
                 unreachable!("the closure was already run");
             };
             let value = f()?;
-            let put = [crate::BatchOp::Put {
+            let put = [crate::batch::BatchOp::Put {
                 key,
                 value: value.as_ref(),
                 write: Write::default(),

@@ -10,6 +10,7 @@ use crate::Timestamp;
 /// `created`, `updated` and `last_accessed` have whole-second precision (the
 /// milliseconds are zero); `expires_at` keeps milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntryInfo {
     /// When the key was first written (kept across overwrites of a live key).
     pub created: Timestamp,
@@ -31,6 +32,7 @@ pub struct EntryInfo {
 
 /// The remaining time to live of a key, as [`Cache::ttl`](crate::Cache::ttl) reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ttl {
     /// The key is absent (or already expired).
     Missing,

@@ -5,17 +5,15 @@ use crate::entry::header;
 use crate::{Cache, Entry};
 
 impl Cache {
-    /// How many shards the cache has (see [`shard_entries`](Self::shard_entries)).
-    pub fn shard_count(&self) -> usize {
-        self.shards.len()
+    /// How many shards the cache has.
+    pub(crate) fn shard_count(&self) -> usize {
+        self.inner.shards.len()
     }
 
-    /// The live entries of shard `shard` (none if out of range), as owned handles
-    /// with full metadata. The shard's read lock is held only while the handles are
-    /// copied (no bytes are), so walking the cache shard by shard never stops the
-    /// world: kv-store's snapshot writer walks it so. Expired entries are skipped.
-    pub fn shard_entries(&self, shard: usize) -> Vec<Entry> {
-        let Some(s) = self.shards.get(shard) else {
+    /// The live entries of shard `shard` (none if out of range), copied out as
+    /// handles under the shard's read lock.
+    pub(crate) fn shard_entries(&self, shard: usize) -> Vec<Entry> {
+        let Some(s) = self.inner.shards.get(shard) else {
             return Vec::new();
         };
         let now = self.now();

@@ -92,6 +92,7 @@ mod eviction;
 mod flight;
 mod hash;
 mod header;
+pub mod hooks;
 mod index;
 mod info;
 mod iter;
@@ -104,12 +105,11 @@ mod time;
 mod value;
 mod write;
 
-pub use batch::{BatchOp, BatchOutcome};
-pub use bulk::BulkPut;
 pub use cache::Cache;
 pub use entry::Entry;
 pub use error::{Error, StoreLimit};
 pub use events::{ErrorCallback, EvictCallback, EvictionCause, ExpireCallback, ExpiryCause};
+pub use hooks::Hooks;
 pub use info::{EntryInfo, Ttl};
 pub use iter::Iter;
 pub use metrics::MetricsSnapshot;
@@ -121,7 +121,7 @@ pub use options::{
 pub use purge::PurgeStats;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use value::Value;
-pub use write::{Write, WriteOutcome};
+pub use write::WriteOutcome;
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

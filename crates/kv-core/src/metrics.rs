@@ -181,6 +181,7 @@ impl Metrics {
 
 /// The cache's counters at one moment (each read atomically; the set of them not).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetricsSnapshot {
     /// Reads (`get` and the lookup of `get_or_insert_with`) that found a live entry.
     pub hits: u64,

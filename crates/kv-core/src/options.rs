@@ -25,6 +25,7 @@ pub const MAX_SHARDS: usize = 1 << 16;
 
 /// What a write into a full cache does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EvictionPolicy {
     /// Evict nothing: the write fails with [`Error::StoreFull`] and changes nothing.
     /// The default, as in the design documents.
@@ -54,59 +55,36 @@ impl fmt::Display for EvictionPolicy {
     }
 }
 
-/// How to build a [`Cache`](crate::Cache). Start from [`Options::default`] and change
-/// fields (or chain the setters); [`Cache::new`](crate::Cache::new) validates them and
-/// names the first invalid one. Nothing is silently adjusted.
+/// How to build a [`Cache`](crate::Cache). Start from [`Options::default`] and chain
+/// the setters (each says its default); [`Cache::new`](crate::Cache::new) validates
+/// them and names the first invalid one. Nothing is silently adjusted.
 ///
 /// ```
 /// use kv_core::{Cache, EvictionPolicy, Options};
 ///
-/// let cache = Cache::new(Options {
-///     max_entries: 10_000,
-///     eviction: EvictionPolicy::Lru,
-///     ..Options::default()
-/// })?;
+/// let cache = Cache::new(
+///     Options::default()
+///         .max_entries(10_000)
+///         .eviction(EvictionPolicy::Lru),
+/// )?;
+/// assert_eq!(cache.max_entries(), 10_000);
 /// # Ok::<(), kv_core::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Options {
-    /// Longest key in bytes. Default 1 KiB ([`DEFAULT_MAX_KEY_SIZE`]); at least 1 and
-    /// at most 65,535.
-    pub max_key_size: usize,
-    /// Longest value in bytes. Default 1 MiB ([`DEFAULT_MAX_VALUE_SIZE`]); at least 1.
-    pub max_value_size: usize,
-    /// Most entries the cache holds. Default 1,000,000 ([`DEFAULT_MAX_ENTRIES`]); at
-    /// least 1 and at most `u32::MAX`. Entries that are expired but not yet reclaimed
-    /// count until they are.
-    pub max_entries: usize,
-    /// Optional budget for the key and value bytes of all entries. Default `None` (no
-    /// budget); if set, at least 1.
-    pub max_bytes: Option<u64>,
-    /// Number of shards, each with its own lock: a power of two from 1 to
-    /// [`MAX_SHARDS`]. Default: four per available core, rounded up to a power of two,
-    /// at most 256.
-    pub shards: usize,
-    /// What a write into a full cache does. Default [`EvictionPolicy::None`].
-    pub eviction: EvictionPolicy,
-    /// How many random entries of the writing shard an eviction samples; they are
-    /// scored together with the shard's pool of up to 16 earlier candidates, as in
-    /// Redis. A shard with no more entries than this is scanned whole (exact choice).
-    /// Default 5 ([`DEFAULT_EVICTION_SAMPLES`]); 1 to 1024.
-    pub eviction_samples: usize,
-    /// LFU counter's logarithm factor: higher means slower growth. Default 10; at most
-    /// 1,000,000.
-    pub lfu_log_factor: u32,
-    /// LFU counters lose one step per this much idle time. Default one minute; whole
-    /// minutes; zero means no decay.
-    pub lfu_decay: Duration,
-    /// Where time comes from. Default [`SystemClock`].
-    pub clock: Arc<dyn Clock>,
-    /// Called after each eviction, outside every lock. Default none.
-    pub on_evict: Option<EvictCallback>,
-    /// Called after each removal of an expired entry, outside every lock. Default none.
-    pub on_expire: Option<ExpireCallback>,
-    /// Called with each error an operation returns, outside every lock. Default none.
-    pub on_error: Option<ErrorCallback>,
+    pub(crate) max_key_size: usize,
+    pub(crate) max_value_size: usize,
+    pub(crate) max_entries: usize,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) shards: usize,
+    pub(crate) eviction: EvictionPolicy,
+    pub(crate) eviction_samples: usize,
+    pub(crate) lfu_log_factor: u32,
+    pub(crate) lfu_decay: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) on_evict: Option<EvictCallback>,
+    pub(crate) on_expire: Option<ExpireCallback>,
+    pub(crate) on_error: Option<ErrorCallback>,
 }
 
 impl Default for Options {
@@ -136,55 +114,89 @@ pub fn default_shards() -> usize {
 }
 
 impl Options {
-    /// Sets `max_entries`.
+    /// Longest key in bytes: 1 to 65,535. Default 1 KiB ([`DEFAULT_MAX_KEY_SIZE`]).
+    pub fn max_key_size(mut self, bytes: usize) -> Self {
+        self.max_key_size = bytes;
+        self
+    }
+
+    /// Longest value in bytes: at least 1. Default 1 MiB ([`DEFAULT_MAX_VALUE_SIZE`]).
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// Most entries the cache holds: 1 to `u32::MAX`. Entries that are expired but not
+    /// yet reclaimed count until they are. Default 1,000,000 ([`DEFAULT_MAX_ENTRIES`]).
     pub fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = n;
         self
     }
 
-    /// Sets `max_bytes`.
+    /// Budget for the key and value bytes of all entries; at least 1 when set.
+    /// Default `None` (no budget).
     pub fn max_bytes(mut self, n: Option<u64>) -> Self {
         self.max_bytes = n;
         self
     }
 
-    /// Sets `shards`.
+    /// Number of shards, each with its own lock: a power of two from 1 to
+    /// [`MAX_SHARDS`]. Default [`default_shards`]: four per available core, rounded up
+    /// to a power of two, at most 256.
     pub fn shards(mut self, n: usize) -> Self {
         self.shards = n;
         self
     }
 
-    /// Sets `eviction`.
+    /// What a write into a full cache does. Default [`EvictionPolicy::None`].
     pub fn eviction(mut self, policy: EvictionPolicy) -> Self {
         self.eviction = policy;
         self
     }
 
-    /// Sets `eviction_samples`.
+    /// How many random entries of the writing shard an eviction samples, 1 to 1024;
+    /// they are scored together with the shard's pool of up to 16 earlier candidates,
+    /// as in Redis. A shard with no more entries than this is scanned whole (exact
+    /// choice). Default 5 ([`DEFAULT_EVICTION_SAMPLES`]).
     pub fn eviction_samples(mut self, n: usize) -> Self {
         self.eviction_samples = n;
         self
     }
 
-    /// Sets `clock`.
+    /// The LFU counter's logarithm factor, at most 1,000,000: higher means slower
+    /// growth. Default 10 ([`DEFAULT_LFU_LOG_FACTOR`]).
+    pub fn lfu_log_factor(mut self, factor: u32) -> Self {
+        self.lfu_log_factor = factor;
+        self
+    }
+
+    /// LFU counters lose one step per this much idle time: whole minutes, zero for no
+    /// decay. Default one minute ([`DEFAULT_LFU_DECAY`]).
+    pub fn lfu_decay(mut self, period: Duration) -> Self {
+        self.lfu_decay = period;
+        self
+    }
+
+    /// Where time comes from (tests inject a [`ManualClock`](crate::ManualClock)).
+    /// Default [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
-    /// Sets `on_evict`.
+    /// Called after each eviction, outside every lock. Default none.
     pub fn on_evict(mut self, f: impl Fn(&Entry, EvictionCause) + Send + Sync + 'static) -> Self {
         self.on_evict = Some(Arc::new(f));
         self
     }
 
-    /// Sets `on_expire`.
+    /// Called after each removal of an expired entry, outside every lock. Default none.
     pub fn on_expire(mut self, f: impl Fn(&Entry, ExpiryCause) + Send + Sync + 'static) -> Self {
         self.on_expire = Some(Arc::new(f));
         self
     }
 
-    /// Sets `on_error`.
+    /// Called with each error an operation returns, outside every lock. Default none.
     pub fn on_error(mut self, f: impl Fn(&Error) + Send + Sync + 'static) -> Self {
         self.on_error = Some(Arc::new(f));
         self
@@ -292,27 +304,9 @@ mod tests {
     #[test]
     fn each_invalid_option_is_named() {
         let d = Options::default;
-        assert_eq!(
-            option_of(Options {
-                max_key_size: 0,
-                ..d()
-            }),
-            "max_key_size"
-        );
-        assert_eq!(
-            option_of(Options {
-                max_key_size: 70_000,
-                ..d()
-            }),
-            "max_key_size"
-        );
-        assert_eq!(
-            option_of(Options {
-                max_value_size: 0,
-                ..d()
-            }),
-            "max_value_size"
-        );
+        assert_eq!(option_of(d().max_key_size(0)), "max_key_size");
+        assert_eq!(option_of(d().max_key_size(70_000)), "max_key_size");
+        assert_eq!(option_of(d().max_value_size(0)), "max_value_size");
         assert_eq!(option_of(d().max_entries(0)), "max_entries");
         assert_eq!(
             option_of(d().max_entries(u32::MAX as usize + 1)),
@@ -323,18 +317,9 @@ mod tests {
         assert_eq!(option_of(d().shards(0)), "shards");
         assert_eq!(option_of(d().shards(1 << 17)), "shards");
         assert_eq!(option_of(d().eviction_samples(0)), "eviction_samples");
+        assert_eq!(option_of(d().lfu_log_factor(u32::MAX)), "lfu_log_factor");
         assert_eq!(
-            option_of(Options {
-                lfu_log_factor: u32::MAX,
-                ..d()
-            }),
-            "lfu_log_factor"
-        );
-        assert_eq!(
-            option_of(Options {
-                lfu_decay: Duration::from_secs(90),
-                ..d()
-            }),
+            option_of(d().lfu_decay(Duration::from_secs(90))),
             "lfu_decay"
         );
     }

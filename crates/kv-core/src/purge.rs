@@ -12,6 +12,7 @@ const CHUNK: usize = 64;
 
 /// What one [`Cache::purge_expired`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PurgeStats {
     /// Entries examined.
     pub examined: usize,
@@ -31,11 +32,11 @@ impl Cache {
     /// finished a pass over every shard. `on_expire` runs after the locks are released.
     pub fn purge_expired(&self, budget: usize) -> PurgeStats {
         let mut stats = PurgeStats::default();
-        let n = self.shards.len();
+        let n = self.inner.shards.len();
         let mut finished_shards = 0;
         while stats.examined < budget && finished_shards < n {
-            let si = self.purge_shard.load(Relaxed) & self.mask;
-            let shard = &self.shards[si];
+            let si = self.inner.purge_shard.load(Relaxed) & self.inner.mask;
+            let shard = &self.inner.shards[si];
             let now = self.now();
             let want = (budget - stats.examined).min(CHUNK);
             let (found, finished) = {
@@ -63,9 +64,12 @@ impl Cache {
             };
             if finished {
                 finished_shards += 1;
-                let _ =
-                    self.purge_shard
-                        .compare_exchange(si, (si + 1) & self.mask, Relaxed, Relaxed);
+                let _ = self.inner.purge_shard.compare_exchange(
+                    si,
+                    (si + 1) & self.inner.mask,
+                    Relaxed,
+                    Relaxed,
+                );
             }
             if found.is_empty() {
                 continue;
@@ -74,10 +78,10 @@ impl Cache {
             {
                 let mut st = shard.write();
                 for raw in &found {
-                    let hash = self.hasher.hash(key_of(raw));
+                    let hash = self.inner.hasher.hash(key_of(raw));
                     if let Some(pos) = st.find(hash, key_of(raw)) {
                         if same(st.at(pos), raw) {
-                            let r = st.remove_at(&self.hasher, pos);
+                            let r = st.remove_at(&self.inner.hasher, pos);
                             self.release(1, size_of(&r) as u64);
                             pending.expired.push((Entry::new(r), ExpiryCause::Purge));
                         }
@@ -85,7 +89,8 @@ impl Cache {
                 }
             }
             stats.expired += pending.expired.len();
-            self.metrics
+            self.inner
+                .metrics
                 .local()
                 .expirations(pending.expired.len() as u64);
             self.dispatch(pending);

@@ -11,7 +11,8 @@ use crate::flight::Flight;
 use crate::hash::KeyHasher;
 use crate::index::Table;
 use crate::lock::{self, StripedRwLock};
-use crate::{Timestamp, Write};
+use crate::write::Write;
+use crate::Timestamp;
 
 /// A shard: its lock-protected state and the side tables that live outside the lock.
 #[derive(Default)]

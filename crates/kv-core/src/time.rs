@@ -58,6 +58,18 @@ pub trait Clock: Send + Sync {
     }
 }
 
+/// A shared clock is a clock (so an `Arc<dyn Clock>` can be handed to
+/// [`Options::clock`](crate::Options::clock)).
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+
+    fn recent(&self) -> Timestamp {
+        (**self).recent()
+    }
+}
+
 /// The system's wall clock ([`SystemTime::now`]); the default clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

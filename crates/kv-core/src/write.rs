@@ -16,11 +16,14 @@ use crate::{
     Cache, Entry, Error, EvictionCause, EvictionPolicy, ExpiryCause, Result, StoreLimit, Timestamp,
 };
 
-/// Metadata for a write. Every field is optional; `Write::default()` is a plain set.
+/// Metadata for a write through the storage hooks. Every field is optional;
+/// `Write::default()` is a plain set; the builder methods set each field (the fields
+/// are public to read).
 ///
 /// kv-store writes with `version` set to the log's sequence number, and restores
 /// entries at recovery with all four fields as they were.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Write {
     /// When the entry expires; `None` (default) means never (a write replaces any
     /// earlier expiry).
@@ -37,9 +40,9 @@ pub struct Write {
 }
 
 impl Write {
-    /// Sets `expires_at`.
-    pub fn expires_at(mut self, t: Timestamp) -> Self {
-        self.expires_at = Some(t);
+    /// Sets `expires_at` (a [`Timestamp`], or an `Option` of one: `None` never).
+    pub fn expires_at(mut self, t: impl Into<Option<Timestamp>>) -> Self {
+        self.expires_at = t.into();
         self
     }
 
@@ -74,6 +77,7 @@ impl Write {
 
 /// What a successful write did.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct WriteOutcome {
     /// The version the written entry got.
     pub version: u64,
@@ -130,6 +134,15 @@ impl Displaced {
     }
 }
 
+/// The expiry of a write with time to live `ttl` at `now`; [`Error::InvalidTtl`] for
+/// a TTL under one millisecond, the expiry's resolution (as Redis refuses `EX 0`).
+pub(crate) fn expiry_after(now: Timestamp, ttl: Duration) -> Result<Timestamp> {
+    if ttl.as_millis() == 0 {
+        return Err(Error::InvalidTtl { ttl });
+    }
+    Ok(now.saturating_add(ttl))
+}
+
 impl Cache {
     /// Stores `value` under `key` with no expiry (replacing any value and expiry).
     ///
@@ -141,13 +154,20 @@ impl Cache {
     }
 
     /// Stores `value` under `key`, expiring `ttl` from now.
+    ///
+    /// A TTL under one millisecond (the expiry's resolution) fails with
+    /// [`Error::InvalidTtl`] and changes nothing, as Redis refuses `SET … EX 0`: such
+    /// a key would be gone before anyone could read it.
     pub fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<WriteOutcome> {
-        let at = self.now().saturating_add(ttl);
+        let at = match expiry_after(self.now(), ttl) {
+            Ok(at) => at,
+            Err(e) => return self.fail(e),
+        };
         self.insert(key, value, Write::default().expires_at(at))
     }
 
     /// Stores `value` under `key` with explicit metadata (see [`Write`]).
-    pub fn insert(&self, key: &[u8], value: &[u8], write: Write) -> Result<WriteOutcome> {
+    pub(crate) fn insert(&self, key: &[u8], value: &[u8], write: Write) -> Result<WriteOutcome> {
         let op = [BatchOp::Put { key, value, write }];
         let applied = self.apply(&op)?;
         let version = applied.last_put.map_or(0, |r| header(&r).version());
@@ -162,7 +182,7 @@ impl Cache {
     /// after the last. Every op is validated first, and room is made for the net
     /// effect first: an invalid op, or a full cache that may not evict, fails the
     /// whole batch with nothing changed.
-    pub fn apply_batch(&self, ops: &[BatchOp<'_>]) -> Result<BatchOutcome> {
+    pub(crate) fn apply_batch(&self, ops: &[BatchOp<'_>]) -> Result<BatchOutcome> {
         let applied = self.apply(ops)?;
         Ok(BatchOutcome {
             versions: match ops.len() {
@@ -205,10 +225,13 @@ impl Cache {
         let one: [u64; 1];
         let many: Vec<u64>;
         let hashes: &[u64] = if let [op] = ops {
-            one = [hash.unwrap_or_else(|| self.hasher.hash(op.key()))];
+            one = [hash.unwrap_or_else(|| self.inner.hasher.hash(op.key()))];
             &one
         } else {
-            many = ops.iter().map(|op| self.hasher.hash(op.key())).collect();
+            many = ops
+                .iter()
+                .map(|op| self.inner.hasher.hash(op.key()))
+                .collect();
             &many
         };
         let now = self.now();
@@ -238,22 +261,26 @@ impl Cache {
             evicted: &mut evicted,
         };
         let result = if let [hash] = hashes[..] {
-            let si = shard_of(hash, self.mask);
-            let mut guards = [(si, self.shards[si].write())];
+            let si = shard_of(hash, self.inner.mask);
+            let mut guards = [(si, self.inner.shards[si].write())];
             self.apply_locked(&mut guards, ops, hashes, now, &mut out)
         } else {
-            let mut ids: Vec<usize> = hashes.iter().map(|&h| shard_of(h, self.mask)).collect();
+            let mut ids: Vec<usize> = hashes
+                .iter()
+                .map(|&h| shard_of(h, self.inner.mask))
+                .collect();
             ids.sort_unstable();
             ids.dedup();
             let mut guards: Vec<_> = ids
                 .into_iter()
-                .map(|i| (i, self.shards[i].write()))
+                .map(|i| (i, self.inner.shards[i].write()))
                 .collect();
             self.apply_locked(&mut guards, ops, hashes, now, &mut out)
         };
         let result = match result {
             Err(Stop::NeedAllShards) => {
                 let mut guards: Vec<_> = self
+                    .inner
                     .shards
                     .iter()
                     .enumerate()
@@ -271,7 +298,7 @@ impl Cache {
             }
             Err(Stop::Fail(e)) => self.fail(e),
             Err(Stop::NeedAllShards) => self.fail(Error::StoreFull {
-                limit: StoreLimit::Entries(self.opts.max_entries),
+                limit: StoreLimit::Entries(self.inner.opts.max_entries),
             }),
         }
     }
@@ -291,7 +318,7 @@ impl Cache {
             evicted,
         } = out;
         let slot = |guards: &Guards<'_>, hash: u64| {
-            let si = shard_of(hash, self.mask);
+            let si = shard_of(hash, self.inner.mask);
             guards
                 .binary_search_by_key(&si, |(i, _)| *i)
                 .unwrap_or_else(|_| unreachable!("every involved shard is locked"))
@@ -310,9 +337,9 @@ impl Cache {
             match st.find(hash, op.key()) {
                 Some(pos) => {
                     if header(st.at(pos)).is_expired(now) {
-                        let r = st.remove_at(&self.hasher, pos);
+                        let r = st.remove_at(&self.inner.hasher, pos);
                         self.release(1, size_of(&r) as u64);
-                        self.metrics.local().expirations(1);
+                        self.inner.metrics.local().expirations(1);
                         pending.expired.push((Entry::new(r), ExpiryCause::Write));
                         absent = single;
                     } else if single {
@@ -403,12 +430,12 @@ impl Cache {
                     sets += 1;
                     match found {
                         Some(pos) => displaced.push(st.replace(pos, raw)),
-                        None => drop(st.push(&self.hasher, hash, raw)),
+                        None => drop(st.push(&self.inner.hasher, hash, raw)),
                     }
                 }
                 BatchOp::Delete { .. } => {
                     if let Some(pos) = found {
-                        displaced.push(st.remove_at(&self.hasher, pos));
+                        displaced.push(st.remove_at(&self.inner.hasher, pos));
                         deleted += 1;
                     }
                 }
@@ -417,7 +444,7 @@ impl Cache {
 
         // 5. Give back what the changes freed (step 3 took what they need).
         self.release((-d_entries).max(0) as usize, (-d_bytes).max(0) as u64);
-        let counters = self.metrics.local();
+        let counters = self.inner.metrics.local();
         counters.sets(sets);
         counters.deletes(deleted as u64);
         Ok(Applied {
@@ -431,10 +458,10 @@ impl Cache {
     /// Fails if `(entries, bytes)` alone exceed the limits.
     fn check_fits(&self, (entries, bytes): (usize, u64)) -> Result<(), Stop> {
         let full = |limit| Stop::Fail(Error::StoreFull { limit });
-        if entries > self.opts.max_entries {
-            return Err(full(StoreLimit::Entries(self.opts.max_entries)));
+        if entries > self.inner.opts.max_entries {
+            return Err(full(StoreLimit::Entries(self.inner.opts.max_entries)));
         }
-        match self.opts.max_bytes {
+        match self.inner.opts.max_bytes {
             Some(budget) if bytes > budget => Err(full(StoreLimit::Bytes(budget))),
             _ => Ok(()),
         }
@@ -459,13 +486,14 @@ impl Cache {
                 Ok(()) => return Ok(()),
                 Err(limit) => limit,
             };
-            if self.opts.eviction == EvictionPolicy::None {
+            if self.inner.opts.eviction == EvictionPolicy::None {
                 return Err(full(limit));
             }
             // The fullest locked shard first (the only one, for a single write).
             let pick = |g: usize, guards: &mut Guards<'_>| {
-                self.evictor
-                    .pick(&mut guards[g].1, &self.hasher, now, exclude)
+                self.inner
+                    .evictor
+                    .pick(&mut guards[g].1, &self.inner.hasher, now, exclude)
                     .map(|p| (g, p))
             };
             let victim = if guards.len() == 1 {
@@ -476,36 +504,36 @@ impl Cache {
                 order.into_iter().find_map(|g| pick(g, guards))
             };
             let Some((g, pos)) = victim else {
-                return Err(if guards.len() == self.shards.len() {
+                return Err(if guards.len() == self.inner.shards.len() {
                     full(limit)
                 } else {
                     Stop::NeedAllShards
                 });
             };
             let st = &mut guards[g].1;
-            let raw = st.remove_at(&self.hasher, pos);
+            let raw = st.remove_at(&self.inner.hasher, pos);
             let freed = size_of(&raw) as u64;
             // One entry in for one out, with no byte budget: the victim's place in the
             // count passes to the new entry and the bytes move by the difference, in
             // at most one atomic operation (none for equal sizes) instead of a release
             // and a new reservation (these counters are shared by every writing thread).
-            let handed_over = entries == 1 && self.opts.max_bytes.is_none();
+            let handed_over = entries == 1 && self.inner.opts.max_bytes.is_none();
             if handed_over {
                 if bytes > freed {
-                    self.bytes.fetch_add(bytes - freed, Relaxed);
+                    self.inner.bytes.fetch_add(bytes - freed, Relaxed);
                 } else if bytes < freed {
-                    self.bytes.fetch_sub(freed - bytes, Relaxed);
+                    self.inner.bytes.fetch_sub(freed - bytes, Relaxed);
                 }
             } else {
                 self.release(1, freed);
             }
-            self.metrics.local().evictions(1);
+            self.inner.metrics.local().evictions(1);
             let cause = match limit {
                 StoreLimit::Entries(_) => EvictionCause::Entries,
                 StoreLimit::Bytes(_) => EvictionCause::Bytes,
             };
             let entry = Entry::new(raw);
-            if self.opts.on_evict.is_some() {
+            if self.inner.opts.on_evict.is_some() {
                 pending.evicted.push((entry.clone(), cause));
             }
             evicted.push(entry);

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, OnceLock, Weak};
 use std::time::Duration;
 
-use kv_core::{BatchOp, Cache, Error, EvictionPolicy, ManualClock, Options, Timestamp};
+use kv_core::hooks::BatchOp;
+use kv_core::{Cache, Error, EvictionPolicy, ManualClock, Options, Timestamp};
 
 const START: u64 = 1_700_000_000_000;
 
@@ -102,6 +103,7 @@ fn mixed_operations_from_many_threads_end_in_the_expected_state() {
                                 let k2 = format!("t{t}:{}", rng.below(200)).into_bytes();
                                 let v = format!("batch-{t}-{i}").into_bytes();
                                 let out = cache
+                                    .hooks()
                                     .apply_batch(&[BatchOp::put(&k, &v), BatchOp::delete(&k2)])
                                     .unwrap();
                                 model.insert(k.clone(), v);
@@ -222,6 +224,7 @@ fn callbacks_that_reenter_the_cache_do_not_deadlock() {
                                 let k2 = format!("k{}", rng.below(500)).into_bytes();
                                 if k2 != k {
                                     let out = cache
+                                        .hooks()
                                         .apply_batch(&[
                                             BatchOp::put(&k, b"b"),
                                             BatchOp::put(&k2, b"b"),
@@ -334,11 +337,7 @@ fn a_panicking_or_failing_closure_does_not_wedge_the_key() {
             .unwrap();
         assert_eq!(v, b"ok");
         // A value too large is the cache's own error, converted.
-        let small = Cache::new(Options {
-            max_value_size: 2,
-            ..Options::default()
-        })
-        .unwrap();
+        let small = Cache::new(Options::default().max_value_size(2)).unwrap();
         assert_eq!(
             small
                 .get_or_insert_with(b"k", || b"toolong".to_vec())

@@ -203,7 +203,8 @@ fn the_byte_budget_evicts_until_the_write_fits() {
 #[test]
 fn the_evicted_entries_come_back_with_versions_and_values() {
     let (c, clock) = cache(EvictionPolicy::Lru, 1);
-    c.insert(b"a", b"va", kv_core::Write::default().version(77))
+    c.hooks()
+        .insert(b"a", b"va", kv_core::hooks::Write::default().version(77))
         .unwrap();
     sec(&clock);
     let out = c.set(b"b", b"vb").unwrap();

@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kv_core::{
-    BatchOp, Cache, Clock, Error, EvictionPolicy, ManualClock, Options, Timestamp, Ttl, Write,
-};
+use kv_core::hooks::{BatchOp, Write};
+use kv_core::{Cache, Clock, Error, EvictionPolicy, ManualClock, Options, Timestamp, Ttl};
 use proptest::prelude::*;
 
 const START: u64 = 1_700_000_000_000;
@@ -118,7 +117,7 @@ impl Run {
 
     fn write(&mut self, k: Vec<u8>, v: Vec<u8>, w: Write) {
         let explicit = w.version.is_some();
-        match self.cache.insert(&k, &v, w) {
+        match self.cache.hooks().insert(&k, &v, w) {
             Ok(out) => {
                 let keys: Vec<_> = out.evicted.iter().map(|e| e.key().to_vec()).collect();
                 self.evicted(&keys, std::slice::from_ref(&k));
@@ -129,7 +128,7 @@ impl Run {
                 self.sets += 1;
             }
             Err(Error::StoreFull { .. }) => {
-                assert_eq!(self.cache.options().eviction, EvictionPolicy::None);
+                assert_eq!(self.cache.eviction_policy(), EvictionPolicy::None);
                 // An overwrite needs no new slot, only the bytes it adds.
                 if let Some(old) = self.model.live(&k) {
                     assert!(self.max_bytes.is_some() && v.len() > old.len());
@@ -191,7 +190,7 @@ impl Run {
                         None => BatchOp::delete(k),
                     })
                     .collect();
-                match self.cache.apply_batch(&batch) {
+                match self.cache.hooks().apply_batch(&batch) {
                     Ok(out) => {
                         let evicted: Vec<_> =
                             out.evicted.iter().map(|e| e.key().to_vec()).collect();
@@ -212,7 +211,7 @@ impl Run {
                         }
                     }
                     Err(Error::StoreFull { .. }) => {
-                        if self.cache.options().eviction != EvictionPolicy::None {
+                        if self.cache.eviction_policy() != EvictionPolicy::None {
                             // Eviction never takes the batch's own keys, so it fails
                             // only if those alone break a limit.
                             let mut after = BTreeMap::new();

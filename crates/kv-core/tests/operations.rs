@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kv_core::hooks::{BatchOp, Write};
 use kv_core::{
-    BatchOp, Cache, Error, EvictionPolicy, ExpiryCause, ManualClock, Options, StoreLimit,
-    Timestamp, Ttl, Write,
+    Cache, Error, EvictionPolicy, ExpiryCause, ManualClock, Options, StoreLimit, Timestamp, Ttl,
 };
 
 const START: u64 = 1_700_000_000_000;
@@ -153,7 +153,7 @@ fn explicit_metadata_is_kept_exactly() {
         .created(ts(1_600_000_000_000))
         .updated(ts(1_650_000_000_000))
         .expires_at(ts(START + 99_999));
-    let out = c.insert(b"k", b"v", w).unwrap();
+    let out = c.hooks().insert(b"k", b"v", w).unwrap();
     assert_eq!(out.version, 1234);
     let e = c.get_entry(b"k").unwrap();
     assert_eq!(e.version(), 1234);
@@ -168,7 +168,7 @@ fn explicit_metadata_is_kept_exactly() {
         .created(e.created())
         .updated(e.updated())
         .expires_at(e.expires_at().unwrap());
-    c.insert(b"k", &e.value(), again).unwrap();
+    c.hooks().insert(b"k", &e.value(), again).unwrap();
     let back = c.get_entry(b"k").unwrap();
     assert_eq!(
         (
@@ -184,12 +184,14 @@ fn explicit_metadata_is_kept_exactly() {
 #[test]
 fn remove_if_version_removes_only_that_version() {
     let (c, _) = cache();
-    c.insert(b"k", b"v", Write::default().version(5)).unwrap();
-    assert!(!c.remove_if_version(b"k", 4));
+    c.hooks()
+        .insert(b"k", b"v", Write::default().version(5))
+        .unwrap();
+    assert!(!c.hooks().remove_if_version(b"k", 4));
     assert!(c.exists(b"k"));
-    assert!(c.remove_if_version(b"k", 5));
+    assert!(c.hooks().remove_if_version(b"k", 5));
     assert!(!c.exists(b"k"));
-    assert!(!c.remove_if_version(b"k", 5));
+    assert!(!c.hooks().remove_if_version(b"k", 5));
 }
 
 #[test]
@@ -197,14 +199,12 @@ fn invalid_keys_and_values_are_refused_and_reported() {
     let errors = Arc::new(AtomicUsize::new(0));
     let count = errors.clone();
     let (c, _) = cache_with(
-        Options {
-            max_key_size: 4,
-            max_value_size: 8,
-            ..Options::default()
-        }
-        .on_error(move |_| {
-            count.fetch_add(1, Ordering::SeqCst);
-        }),
+        Options::default()
+            .max_key_size(4)
+            .max_value_size(8)
+            .on_error(move |_| {
+                count.fetch_add(1, Ordering::SeqCst);
+            }),
     );
     assert_eq!(c.set(b"", b"v").unwrap_err(), Error::EmptyKey);
     assert_eq!(
@@ -240,6 +240,7 @@ fn a_batch_applies_in_order_and_reports_versions() {
     c.set(b"gone", b"x").unwrap();
     let w = Write::default().version(40);
     let out = c
+        .hooks()
         .apply_batch(&[
             BatchOp::Put {
                 key: b"a",
@@ -274,7 +275,7 @@ fn a_batch_applies_in_order_and_reports_versions() {
 #[test]
 fn an_empty_batch_does_nothing() {
     let (c, _) = cache();
-    let out = c.apply_batch(&[]).unwrap();
+    let out = c.hooks().apply_batch(&[]).unwrap();
     assert!(out.versions.is_empty() && out.evicted.is_empty());
     assert_eq!(out.deleted, 0);
     assert!(c.is_empty());
@@ -285,12 +286,14 @@ fn an_invalid_or_unfitting_batch_changes_nothing() {
     let (c, _) = cache_with(Options::default().max_entries(3));
     c.set(b"a", b"1").unwrap();
     let err = c
+        .hooks()
         .apply_batch(&[BatchOp::put(b"b", b"2"), BatchOp::put(b"", b"3")])
         .unwrap_err();
     assert_eq!(err, Error::EmptyKey);
     assert!(!c.exists(b"b"));
     // Three new keys do not fit beside `a`.
     let err = c
+        .hooks()
         .apply_batch(&[
             BatchOp::put(b"b", b"2"),
             BatchOp::put(b"c", b"3"),
@@ -306,13 +309,14 @@ fn an_invalid_or_unfitting_batch_changes_nothing() {
     assert_eq!(c.len(), 1);
     assert!(!c.exists(b"b") && !c.exists(b"c") && !c.exists(b"d"));
     // But a batch whose net effect fits does.
-    c.apply_batch(&[
-        BatchOp::put(b"b", b"2"),
-        BatchOp::put(b"c", b"3"),
-        BatchOp::delete(b"a"),
-        BatchOp::put(b"d", b"4"),
-    ])
-    .unwrap();
+    c.hooks()
+        .apply_batch(&[
+            BatchOp::put(b"b", b"2"),
+            BatchOp::put(b"c", b"3"),
+            BatchOp::delete(b"a"),
+            BatchOp::put(b"d", b"4"),
+        ])
+        .unwrap();
     assert_eq!(c.len(), 3);
 }
 
@@ -330,6 +334,7 @@ fn a_batch_with_eviction_never_evicts_its_own_keys() {
     clock.advance(Duration::from_secs(1));
     c.set(b"a", b"v").unwrap();
     let out = c
+        .hooks()
         .apply_batch(&[
             BatchOp::put(b"a", b"w"),
             BatchOp::put(b"b", b"v"),
@@ -380,7 +385,7 @@ fn readers_never_see_part_of_a_batch() {
         }
         let value = [generation];
         let ops: Vec<BatchOp<'_>> = keys.iter().map(|k| BatchOp::put(k, &value)).collect();
-        c.apply_batch(&ops).unwrap();
+        c.hooks().apply_batch(&ops).unwrap();
     }
     stop.store(true, Ordering::Relaxed);
     assert!(reader.join().unwrap() >= 20);
@@ -411,9 +416,11 @@ fn iteration_yields_each_live_entry_once() {
         .collect();
     seen.sort_unstable();
     assert_eq!(seen, (0..100).collect::<Vec<_>>());
-    let by_shard: usize = (0..c.shard_count()).map(|s| c.shard_entries(s).len()).sum();
+    let by_shard: usize = (0..c.hooks().shard_count())
+        .map(|s| c.hooks().shard_entries(s).len())
+        .sum();
     assert_eq!(by_shard, 100);
-    assert!(c.shard_entries(c.shard_count()).is_empty());
+    assert!(c.hooks().shard_entries(c.hooks().shard_count()).is_empty());
     // Writing from inside the loop is fine: no lock is held while it runs.
     for e in &c {
         c.set(e.key(), b"rewritten").unwrap();

@@ -42,14 +42,11 @@ fn main() -> Result<()> {
     };
 
     // The floor under recovery: inserting into kv-core with explicit metadata.
-    let cache = kv_core::Cache::new(kv_core::Options {
-        max_entries: n as usize * 2,
-        ..kv_core::Options::default()
-    })?;
+    let cache = kv_core::Cache::new(kv_core::Options::default().max_entries(n as usize * 2))?;
     let t = Instant::now();
     for (i, k) in keys.iter().enumerate() {
-        let w = kv_core::Write::default().version(i as u64 + 1);
-        cache.insert(k, &[0x5a_u8; 100], w)?;
+        let w = kv_core::hooks::Write::default().version(i as u64 + 1);
+        cache.hooks().insert(k, &[0x5a_u8; 100], w)?;
     }
     println!(
         "kv-core insert with explicit metadata, 1 thread: {:.0}/s ({:.0} ms for {n})",

@@ -30,10 +30,15 @@ impl Iterator for Iter<'_> {
                     return Some((e.key().to_vec(), e.value()));
                 }
             }
-            if self.next_shard >= self.inner.cache.shard_count() {
+            if self.next_shard >= self.inner.cache.hooks().shard_count() {
                 return None;
             }
-            self.buf = self.inner.cache.shard_entries(self.next_shard).into_iter();
+            self.buf = self
+                .inner
+                .cache
+                .hooks()
+                .shard_entries(self.next_shard)
+                .into_iter();
             self.next_shard += 1;
         }
     }

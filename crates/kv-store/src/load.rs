@@ -5,7 +5,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use kv_core::{BulkPut, Cache};
+use kv_core::hooks::BulkPut;
+use kv_core::Cache;
 use kv_snapshot::SnapshotReader;
 use parking_lot::Mutex;
 
@@ -69,7 +70,9 @@ pub(crate) fn load(
     // Size the map's shards once for the whole snapshot (the count is checked by the
     // header's checksum; bounded by what the file can hold all the same).
     let count = reader.header().entry_count;
-    cache.reserve(usize::try_from(count.min(reader.file_len() / 16)).unwrap_or(usize::MAX));
+    cache
+        .hooks()
+        .reserve(usize::try_from(count.min(reader.file_len() / 16)).unwrap_or(usize::MAX));
     let inserters = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
@@ -186,10 +189,13 @@ fn insert_chunk(chunk: &Chunk, cache: &Cache, now_ms: u64, mine: &mut Gathered) 
             write: crate::mem::exact_write(it.expires_at, it.created, it.updated, it.version),
         })
         .collect();
-    let fitted = cache.insert_bulk(&puts).map_err(|source| Error::Replay {
-        seq: live.first().map_or(0, |it| it.version),
-        source,
-    })?;
+    let fitted = cache
+        .hooks()
+        .insert_bulk(&puts)
+        .map_err(|source| Error::Replay {
+            seq: live.first().map_or(0, |it| it.version),
+            source,
+        })?;
     if fitted {
         mine.entries += puts.len() as u64;
         return Ok(());

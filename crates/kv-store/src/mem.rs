@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_core::{BatchOp as CoreOp, Cache, Entry, Timestamp, Write};
+use kv_core::hooks::{BatchOp as CoreOp, Write};
+use kv_core::{Cache, Entry, Timestamp};
 use kv_wal::{BatchOp as WalOp, Op, Seq, Wal, WalOptions};
 
 use crate::recovery::ts;
@@ -14,19 +15,21 @@ use crate::write::{Evicted, Stamp};
 use crate::{Error, Options, Result};
 
 pub(crate) fn new_cache(opts: &Options) -> Result<Cache> {
-    let mut co = kv_core::Options {
-        max_key_size: opts.max_key_size,
-        max_value_size: opts.max_value_size,
-        max_entries: opts.max_entries,
-        max_bytes: opts.max_bytes,
-        eviction: opts.eviction,
-        clock: Arc::clone(&opts.clock),
-        on_evict: opts.on_evict.clone(),
-        on_expire: opts.on_expire.clone(),
-        ..kv_core::Options::default()
-    };
+    let mut co = kv_core::Options::default()
+        .max_key_size(opts.max_key_size)
+        .max_value_size(opts.max_value_size)
+        .max_entries(opts.max_entries)
+        .max_bytes(opts.max_bytes)
+        .eviction(opts.eviction)
+        .clock(Arc::clone(&opts.clock));
+    if let Some(f) = opts.on_evict.clone() {
+        co = co.on_evict(move |e, cause| f(e, cause));
+    }
+    if let Some(f) = opts.on_expire.clone() {
+        co = co.on_expire(move |e, cause| f(e, cause));
+    }
     if let Some(shards) = opts.shards {
-        co.shards = shards;
+        co = co.shards(shards);
     }
     Ok(Cache::new(co)?)
 }
@@ -104,12 +107,11 @@ pub(crate) fn exact_write(
     updated: u64,
     version: u64,
 ) -> Write {
-    Write {
-        expires_at: expires_at.map(ts),
-        version: Some(version),
-        created: Some(ts(created)),
-        updated: Some(ts(updated)),
-    }
+    Write::default()
+        .expires_at(expires_at.map(ts))
+        .version(version)
+        .created(ts(created))
+        .updated(ts(updated))
 }
 
 /// Inserts an entry with explicit expiry, times and version.
@@ -122,7 +124,7 @@ pub(crate) fn insert_exact(
     updated: u64,
     version: u64,
 ) -> Result<Evicted> {
-    match cache.insert(
+    match cache.hooks().insert(
         key,
         value,
         exact_write(expires_at, created, updated, version),
@@ -142,12 +144,10 @@ impl Inner {
     /// The metadata of a live write: the record's sequence number as version and its
     /// timestamp as update time (creation time kept by the map for a live key).
     pub(crate) fn write_meta(&self, stamp: Stamp, expires_at: Option<Timestamp>) -> Write {
-        Write {
-            expires_at,
-            version: Some(stamp.seq),
-            created: None,
-            updated: Some(stamp.now),
-        }
+        Write::default()
+            .expires_at(expires_at)
+            .version(stamp.seq)
+            .updated(stamp.now)
     }
 
     /// Applies a logged batch to the map, with the batch's sequence number as every
@@ -169,7 +169,7 @@ impl Inner {
                 _ => None,
             })
             .collect();
-        let out = self.cache.apply_batch(&core)?;
+        let out = self.cache.hooks().apply_batch(&core)?;
         Ok(evicted(out.evicted))
     }
 
@@ -222,14 +222,13 @@ impl Inner {
         };
         for (key, entry) in &current {
             if let Some((e, v)) = entry {
-                let write = Write {
-                    expires_at: e.expires_at(),
-                    version: Some(restamp.seq),
-                    created: Some(e.created()),
-                    updated: Some(restamp.now),
-                };
+                let write = Write::default()
+                    .expires_at(e.expires_at())
+                    .version(restamp.seq)
+                    .created(e.created())
+                    .updated(restamp.now);
                 // Rewriting a live entry with its own value needs no room.
-                self.cache.insert(key, v, write)?;
+                self.cache.hooks().insert(key, v, write)?;
             }
         }
         Ok(())

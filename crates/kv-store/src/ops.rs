@@ -169,6 +169,7 @@ impl Inner {
         self.log_and_apply(&op, |stamp| {
             match self
                 .cache
+                .hooks()
                 .insert(key, value, self.write_meta(stamp, expires_at))
             {
                 Ok(outcome) => Ok(((), crate::mem::evicted(outcome.evicted))),

@@ -394,10 +394,10 @@ impl<'c> Overlay<'c> {
 
     /// The put of slot `i`, if it writes an entry into the map: the key, the value
     /// and the entry's exact metadata.
-    pub(crate) fn put_at(&self, i: usize) -> Option<kv_core::BulkPut<'_>> {
+    pub(crate) fn put_at(&self, i: usize) -> Option<kv_core::hooks::BulkPut<'_>> {
         let slot = self.slots.get(i)?;
         let e = slot.state.as_ref().filter(|_| slot.changed)?;
-        Some(kv_core::BulkPut {
+        Some(kv_core::hooks::BulkPut {
             key: self.bytes(slot.key),
             value: self.bytes(e.value),
             write: crate::mem::exact_write(e.expires_at, e.created, e.updated, e.version),

@@ -52,7 +52,9 @@ fn finish_parts(cache: &kv_core::Cache, parts: &[Overlay<'_>]) -> Result<(Evicte
     }
     // Every put is a new key: the map's shards can be sized once.
     if parts.iter().all(Overlay::all_new) {
-        cache.reserve(parts.iter().map(Overlay::put_count).sum());
+        cache
+            .hooks()
+            .reserve(parts.iter().map(Overlay::put_count).sum());
     }
     let mut evictions = Evicted::new();
     for part in insert_parallel(cache, parts) {
@@ -183,13 +185,16 @@ fn insert_parallel(cache: &kv_core::Cache, parts: &[Overlay<'_>]) -> Vec<Result<
             }
             // Many at a time under one lock per shard while they fit; else one by
             // one, evicting as the limits require.
-            let fitted = cache.insert_bulk(&puts).map_err(|source| Error::Replay {
-                seq: puts.first().and_then(|p| p.write.version).unwrap_or(0),
-                source,
-            })?;
+            let fitted = cache
+                .hooks()
+                .insert_bulk(&puts)
+                .map_err(|source| Error::Replay {
+                    seq: puts.first().and_then(|p| p.write.version).unwrap_or(0),
+                    source,
+                })?;
             if !fitted {
                 for p in &puts {
-                    match cache.insert(p.key, p.value, p.write) {
+                    match cache.hooks().insert(p.key, p.value, p.write) {
                         Ok(out) => evicted.extend(crate::mem::evicted(out.evicted)),
                         Err(source) => {
                             return Err(Error::Replay {
@@ -492,11 +497,7 @@ mod tests {
     fn replayed(base: &[(Vec<u8>, u8)], ops: &[OwnedOp], n: usize, compact: bool) -> Vec<Seen> {
         // The map's clock reads the replay's "now", so it hides what replay dropped.
         let clock = kv_core::ManualClock::new(kv_core::Timestamp::from_millis(1_000_000));
-        let cache = kv_core::Cache::new(kv_core::Options {
-            clock: std::sync::Arc::new(clock),
-            ..kv_core::Options::default()
-        })
-        .unwrap();
+        let cache = kv_core::Cache::new(kv_core::Options::default().clock(clock)).unwrap();
         for (i, (k, v)) in base.iter().enumerate() {
             crate::mem::insert_exact(
                 &cache,

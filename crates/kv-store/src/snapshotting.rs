@@ -128,10 +128,10 @@ impl Inner {
         let now = self.opts.clock.now().as_millis();
         let ctx = "writing a snapshot";
         let mut writer = snaps.begin(seq, now).map_err(Error::snapshot(ctx))?;
-        for shard in 0..self.cache.shard_count() {
+        for shard in 0..self.cache.hooks().shard_count() {
             // One shard's entry handles are copied out under its read lock; the file
             // is written with no lock held.
-            for e in self.cache.shard_entries(shard) {
+            for e in self.cache.hooks().shard_entries(shard) {
                 writer
                     .push(EntryRef {
                         key: e.key(),

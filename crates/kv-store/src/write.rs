@@ -23,12 +23,12 @@ pub(crate) struct Stamp {
 impl Inner {
     /// Validates a key the way the map will, before anything is logged.
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
-        Ok(self.cache.validate_key(key)?)
+        Ok(self.cache.hooks().validate_key(key)?)
     }
 
     /// Validates a key and value the way the map will, before anything is logged.
     pub(crate) fn check_entry(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        Ok(self.cache.validate(key, value)?)
+        Ok(self.cache.hooks().validate(key, value)?)
     }
 
     /// Logs `op` and then runs `apply` with its stamp. The caller holds the stripes of
