@@ -104,7 +104,11 @@ fn dispatch(ctx: &mut Ctx<'_>) -> Result<Outcome> {
             salvage,
             ..
         } => crate::cmd_dump::run(ctx, &dir, *format, output.as_deref(), *salvage),
-        Command::Load { file, batch, .. } => crate::cmd_load::run(ctx, &dir, file, *batch),
+        Command::Load { batch, .. } => {
+            let cli = ctx.cli;
+            let file = cli.load_file().unwrap_or(std::path::Path::new("-"));
+            crate::cmd_load::run(ctx, &dir, file, *batch)
+        }
         Command::Compact { .. } => crate::cmd_compact::run(ctx, &dir),
         Command::Repair { backup, .. } => crate::cmd_repair::run(ctx, &dir, backup.as_deref()),
         _ => crate::cmd_hand::run(ctx, &dir),

@@ -137,14 +137,12 @@ pub enum Command {
         salvage: bool,
     },
     /// Import JSON lines (as `kv dump` writes them) from FILE (`-` for stdin), in
-    /// batches.
+    /// batches, into the data directory (--dir, or DIR given before FILE).
     Load {
-        /// The data directory (created if missing).
-        #[arg(value_name = "DIR")]
-        path: PathBuf,
-        /// The JSON-lines file; `-` reads stdin.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        /// `[DIR] FILE`: the data directory (default: --dir; created if missing), then
+        /// the JSON-lines file (`-` reads stdin).
+        #[arg(value_name = "[DIR] FILE", num_args = 1..=2, required = true)]
+        paths: Vec<PathBuf>,
         /// Entries per batch (each batch is one log record, all or nothing).
         #[arg(long, value_name = "N", default_value_t = 1000,
               value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -188,10 +186,18 @@ impl Cli {
             | Command::Dump { path, .. }
             | Command::Compact { path }
             | Command::Repair { path, .. } => path.clone(),
-            Command::Load { path, .. } => Some(path.clone()),
+            Command::Load { paths, .. } if paths.len() == 2 => Some(paths[0].clone()),
             _ => None,
         };
         path.unwrap_or_else(|| self.dir.clone())
+    }
+
+    /// The input file of `kv load` (its last path argument).
+    pub fn load_file(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Command::Load { paths, .. } => paths.last().map(PathBuf::as_path),
+            _ => None,
+        }
     }
 }
 
@@ -231,5 +237,14 @@ mod tests {
         assert!(Cli::try_parse_from(["kv", "expire", "k"]).is_err());
         assert!(Cli::try_parse_from(["kv", "expire", "k", "--persist"]).is_ok());
         assert!(Cli::try_parse_from(["kv", "set", "k", "--ttl", "soon"]).is_err());
+        // `load` takes --dir like every other command, and DIR before FILE still works.
+        let cli = Cli::try_parse_from(["kv", "--dir", "/a", "load", "in.jsonl"]).unwrap();
+        assert_eq!(cli.data_dir(), PathBuf::from("/a"));
+        assert_eq!(cli.load_file(), Some(PathBuf::from("in.jsonl").as_path()));
+        let cli = Cli::try_parse_from(["kv", "load", "/b", "in.jsonl"]).unwrap();
+        assert_eq!(cli.data_dir(), PathBuf::from("/b"));
+        assert_eq!(cli.load_file(), Some(PathBuf::from("in.jsonl").as_path()));
+        assert!(Cli::try_parse_from(["kv", "load"]).is_err());
+        assert!(Cli::try_parse_from(["kv", "load", "a", "b", "c"]).is_err());
     }
 }

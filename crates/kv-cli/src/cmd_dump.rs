@@ -1,12 +1,14 @@
-//! `kv dump DIR`: every live entry, sorted by key, as JSON lines or text; read-only.
+//! `kv dump DIR`: every live entry, sorted by key, as JSON lines or text, from the
+//! store opened read-only (it works beside a running store).
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use kv_store::RecoveryMode;
+
 use crate::app::{Ctx, Outcome};
 use crate::cli::DumpFormat;
-use crate::datadir::{self, Need};
 use crate::output::escape;
 use crate::progress::Progress;
 use crate::{Error, Result};
@@ -18,13 +20,20 @@ pub(crate) fn run(
     output: Option<&Path>,
     salvage: bool,
 ) -> Result<Outcome> {
-    datadir::check(dir, Need::Existing)?;
-    let lock = datadir::lock_shared(dir)?;
-    let now = datadir::now_ms();
     let reading = Progress::spinner(ctx.progress, "reading records");
-    let state = crate::replay::rebuild(dir, now, salvage, &reading)?;
+    let recovery = if salvage {
+        RecoveryMode::SalvageValid
+    } else {
+        RecoveryMode::default()
+    };
+    let store = crate::cmd_hand::open_reader(dir, recovery)?;
+    let mut entries: Vec<(Vec<u8>, kv_store::Value, Option<u64>)> = Vec::new();
+    for (key, value) in store.iter()? {
+        let at = store.info(&key)?.and_then(|i| i.expires_at);
+        entries.push((key, value, at.map(|t| t.as_millis())));
+    }
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     reading.finish();
-    drop(lock);
 
     let mut file;
     let out: &mut dyn Write = match output {
@@ -38,20 +47,20 @@ pub(crate) fn run(
         }
         None => &mut *ctx.out,
     };
-    let writing = Progress::bytes(ctx.progress, state.entries.len() as u64, "dump");
+    let writing = Progress::bytes(ctx.progress, entries.len() as u64, "dump");
     let io_err = Error::io("write", output.unwrap_or(Path::new("")));
     let mut written = 0u64;
     let result = (|| -> std::io::Result<()> {
-        for (key, e) in &state.entries {
+        for (key, value, expires_at) in &entries {
             match format {
                 DumpFormat::Jsonl => {
-                    let v = crate::jsonl::encode(key, &e.value, e.expires_at);
+                    let v = crate::jsonl::encode(key, value, *expires_at);
                     serde_json::to_writer(&mut *out, &v)?;
                     out.write_all(b"\n")?;
                 }
                 DumpFormat::Text => {
-                    write!(out, "{}\t{}", escape(key), escape(&e.value))?;
-                    if let Some(at) = e.expires_at {
+                    write!(out, "{}\t{}", escape(key), escape(value))?;
+                    if let Some(at) = expires_at {
                         write!(out, "\texpires_at_ms={at}")?;
                     }
                     out.write_all(b"\n")?;

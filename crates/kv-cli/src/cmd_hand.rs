@@ -1,11 +1,13 @@
 //! Working with a store by hand: `get`, `set`, `del`, `ttl`, `expire`, `exists`,
-//! `keys`, `scan`, each through [`kv_store::Store`].
+//! `keys`, `scan`, each through [`kv_store::Store`]. The reading commands open the
+//! store read-only (no lock: they work beside a running store); the writing ones need
+//! the directory to themselves.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use kv_store::{Options, Store, SyncPolicy, Ttl};
+use kv_store::{Options, RecoveryMode, Store, SyncPolicy, Ttl};
 use serde_json::json;
 
 use crate::app::{Ctx, Outcome};
@@ -28,6 +30,16 @@ pub(crate) fn open_store(dir: &Path, need: Need) -> Result<Store> {
     )?)
 }
 
+/// Opens the store in `dir` read-only: no lock taken, nothing written, so it works
+/// while another process has the store open and writing (see
+/// [`Store::open_read_only`]).
+pub(crate) fn open_reader(dir: &Path, recovery: RecoveryMode) -> Result<Store> {
+    datadir::check(dir, Need::Existing)?;
+    Ok(Store::open_read_only(
+        Options::new().dir(dir).recovery(recovery),
+    )?)
+}
+
 fn bytes(s: &OsStr) -> &[u8] {
     s.as_bytes()
 }
@@ -39,11 +51,11 @@ fn not_found(key: &[u8]) -> Outcome {
 
 /// Runs one of the hand commands on the store in `dir`.
 pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
-    let need = match ctx.cli.command {
-        Command::Set { .. } => Need::MayCreate,
-        _ => Need::Existing,
+    let store = match ctx.cli.command {
+        Command::Set { .. } => open_store(dir, Need::MayCreate)?,
+        Command::Del { .. } | Command::Expire { .. } => open_store(dir, Need::Existing)?,
+        _ => open_reader(dir, RecoveryMode::default())?,
     };
-    let store = open_store(dir, need)?;
     let outcome = command(ctx, &store)?;
     store.close()?;
     Ok(outcome)

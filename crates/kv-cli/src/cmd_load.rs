@@ -1,4 +1,4 @@
-//! `kv load DIR FILE`: bulk import of JSON lines (as `kv dump` writes them) through
+//! `kv load [DIR] FILE`: bulk import of JSON lines (as `kv dump` writes them) through
 //! batches, each one log record, all or nothing.
 
 use std::fs::File;
@@ -123,6 +123,14 @@ fn load(
             line: lineno,
             reason,
         })?;
+        // Checked line by line, so that a key or value the store refuses is reported
+        // at its own line, not as a refused batch.
+        store
+            .validate(&entry.key, &entry.value)
+            .map_err(|e| Error::Input {
+                line: lineno,
+                reason: e.to_string(),
+            })?;
         if batch.is_empty() {
             first_line = lineno;
         }
@@ -148,12 +156,12 @@ fn load(
 }
 
 fn apply(store: &Store, batch: &Batch, first: u64, last: u64, done: &mut Loaded) -> Result<()> {
-    store.apply(batch).map_err(|e| Error::Input {
-        line: first,
-        reason: format!(
-            "the batch of lines {first}..={last} was refused (none of it loaded): {}",
-            crate::error::chain(&e)
-        ),
+    // Every line was valid on its own (checked as read): what is refused here is the
+    // batch as a whole (a full store, say).
+    store.apply(batch).map_err(|e| Error::Refused {
+        first,
+        last,
+        source: e,
     })?;
     done.entries += batch.len() as u64;
     done.batches += 1;

@@ -132,7 +132,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path, backup: Option<&Path>) -> Resul
         line(
             ctx.out,
             &format!(
-                "backup: {} ({} files, {})",
+                "backup: {} ({} files, {}; it holds a .gitignore, so git does not list it)",
                 copied.path.display(),
                 copied.files,
                 size(copied.bytes)
@@ -150,33 +150,40 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path, backup: Option<&Path>) -> Resul
             ),
         )?;
         for p in &dropped {
-            line(ctx.out, &format!("dropped: {}", problem_line(p)))?;
+            line(ctx.out, &format!("dropped: {}", problem_line(p, true)))?;
         }
         let lost_text = match (lost, &rec.snapshot) {
             (None, _) => "lost: the records of unreadable or missing log segments (how many \
                           cannot be told)"
                 .to_owned(),
             (Some(0), Some(snap)) if !only_tail => format!(
-                "lost: no log record after snapshot {} (sequence {})",
+                "lost: nothing (every damaged record is covered by snapshot {}, which holds \
+                 the state up to sequence {})",
                 snap.display(),
                 rec.snapshot_seq
             ),
-            (Some(0), _) => "lost: no log record".to_owned(),
+            (Some(0), _) => "lost: nothing".to_owned(),
             (Some(n), _) => format!("lost: {n} log record(s) in the damaged ranges"),
         };
         line(ctx.out, &lost_text)?;
         for a in &actions {
             line(ctx.out, a)?;
         }
+        let how = match &rec.snapshot {
+            Some(snap) => format!(
+                "{} from snapshot {}, then {} log record(s) replayed after it",
+                rec.snapshot_entries,
+                snap.display(),
+                rec.records_replayed
+            ),
+            None => format!("{} log record(s) replayed", rec.records_replayed),
+        };
         line(
             ctx.out,
-            &format!(
-                "recovered {} entries ({} log records replayed)",
-                rec.entries, rec.records_replayed
-            ),
+            &format!("recovered {} entries ({how})", rec.entries),
         )?;
         for p in &remaining {
-            line(ctx.out, &format!("still: {}", problem_line(p)))?;
+            line(ctx.out, &format!("still: {}", problem_line(p, true)))?;
         }
         line(
             ctx.out,

@@ -1,46 +1,48 @@
 //! `kv stats DIR`: entries, bytes, segments, snapshots, sequence range and log
-//! metrics, read without changing anything.
+//! metrics, from the store opened read-only (it works beside a running store).
 
 use std::path::Path;
 
+use kv_store::RecoveryMode;
 use serde_json::json;
 
 use crate::app::{Ctx, Outcome};
-use crate::datadir::{self, Need};
 use crate::inspect::{inspect, total_bytes};
 use crate::output::{json_line, line, size};
 use crate::progress::Progress;
 use crate::Result;
 
 pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
-    datadir::check(dir, Need::Existing)?;
-    let _lock = datadir::lock_shared(dir)?;
-    let now = datadir::now_ms();
+    let counting = Progress::spinner(ctx.progress, "entries and records");
+    // As the store would open; a damaged directory that the store refuses still gets
+    // its figures, from the salvaging recovery (the problems are counted).
+    let (store, health) = match crate::cmd_hand::open_reader(dir, RecoveryMode::default()) {
+        Ok(store) => (store, None),
+        Err(crate::Error::Store(e)) if crate::error::is_damage(&e) => (
+            crate::cmd_hand::open_reader(dir, RecoveryMode::SalvageValid)?,
+            Some(e.to_string()),
+        ),
+        Err(e) => return Err(e),
+    };
+    counting.finish();
     let progress = Progress::bytes(ctx.progress, total_bytes(dir), "stats");
     let found = inspect(dir, &progress)?;
     progress.finish();
-    // Salvage: a damaged directory still gets its figures (the problems are counted).
-    let counting = Progress::spinner(ctx.progress, "entries and records");
-    let state = crate::replay::rebuild(dir, now, true, &counting)?;
-    counting.finish();
     let problems = found.problems();
 
-    let entries = state.entries.len() as u64;
-    let key_bytes: u64 = state.entries.keys().map(|k| k.len() as u64).sum();
-    let value_bytes: u64 = state.entries.values().map(|e| e.value.len() as u64).sum();
-    let with_ttl = state
-        .entries
-        .values()
-        .filter(|e| e.expires_at.is_some())
-        .count() as u64;
-    let snapshot_seq = state.snapshot.as_ref().map(|(_, s)| *s);
-    let last_seq = found
-        .wal
-        .last_seq
-        .map(|s| s.0)
-        .max(snapshot_seq)
-        .unwrap_or(0);
-    let r = state.replayed;
+    let rec = store.recovery().clone();
+    let (mut entries, mut key_bytes, mut value_bytes, mut with_ttl) = (0u64, 0u64, 0u64, 0u64);
+    for (key, value) in store.iter()? {
+        entries += 1;
+        key_bytes += key.len() as u64;
+        value_bytes += value.len() as u64;
+        with_ttl += u64::from(store.info(&key)?.is_some_and(|i| i.expires_at.is_some()));
+    }
+    let snapshot_seq = rec.snapshot.as_ref().map(|_| rec.snapshot_seq);
+    let last_seq = store.metrics().last_seq;
+    let r = rec.replayed;
+    let expired = rec.expired_dropped;
+    store.close()?;
 
     if ctx.cli.json {
         let snapshots: Vec<_> = found
@@ -60,11 +62,11 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
             "dir": dir.display().to_string(),
             "entries": entries,
             "entries_with_ttl": with_ttl,
-            "expired_dropped": state.expired,
+            "expired_dropped": expired,
             "key_bytes": key_bytes,
             "value_bytes": value_bytes,
             "snapshots": snapshots,
-            "snapshot_used": state.snapshot.as_ref().map(|(p, _)| p.display().to_string()),
+            "snapshot_used": rec.snapshot.as_ref().map(|p| p.display().to_string()),
             "snapshot_seq": snapshot_seq,
             "wal": {
                 "segments": found.wal.segments.len(),
@@ -81,6 +83,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
                 "batch_ops": r.batch_ops,
             },
             "problems": problems.len(),
+            "opens": health.is_none(),
         });
         json_line(ctx.out, &v)?;
         return Ok(Outcome::Done);
@@ -91,8 +94,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
         (
             "entries",
             format!(
-                "{entries} live ({with_ttl} with a TTL, {} expired not counted); keys {}, values {}",
-                state.expired,
+                "{entries} live ({with_ttl} with a TTL, {expired} expired not counted); keys {}, values {}",
                 size(key_bytes),
                 size(value_bytes)
             ),
@@ -142,10 +144,15 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
     ));
     rows.push((
         "health",
-        if problems.is_empty() {
-            "clean".to_owned()
-        } else {
-            format!("{} problem(s): see `kv verify`", problems.len())
+        match (&health, problems.len()) {
+            (None, 0) => "clean".to_owned(),
+            (None, n) => format!(
+                "opens with every acknowledged write; {n} file problem(s) it does not need: see `kv verify`"
+            ),
+            (Some(e), n) => format!(
+                "DAMAGED: the store does not open ({e}); {n} file problem(s); figures above are \
+                 what salvaging would keep: see `kv verify`"
+            ),
         },
     ));
     for (name, value) in rows {

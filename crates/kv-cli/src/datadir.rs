@@ -147,6 +147,11 @@ pub(crate) fn backup(dir: &Path, to: &Path, mut progress: impl FnMut(u64)) -> Re
         done.bytes += bytes;
         progress(bytes);
     }
+    // A backup lands beside the data directory, often inside a project's work tree:
+    // it ignores itself, so that `git status` does not offer to commit a copy of the
+    // data.
+    let ignore = to.join(".gitignore");
+    fs::write(&ignore, "*\n").map_err(Error::io("write", &ignore))?;
     File::open(to)
         .and_then(|f| f.sync_all())
         .map_err(Error::io("sync", to))?;
@@ -224,6 +229,7 @@ mod tests {
             b"abc"
         );
         assert!(!to.join(LOCK_FILE).exists());
+        assert_eq!(fs::read_to_string(to.join(".gitignore")).unwrap(), "*\n");
         assert!(matches!(
             backup(&dir, &to, |_| {}),
             Err(Error::BackupExists { .. })

@@ -60,6 +60,15 @@ pub enum Error {
         /// How many problems there are.
         count: usize,
     },
+    /// The store refused a whole batch of `kv load` (each of its lines was valid).
+    Refused {
+        /// The batch's first input line.
+        first: u64,
+        /// Its last input line.
+        last: u64,
+        /// Why.
+        source: kv_store::Error,
+    },
     /// The backup path of `kv repair` already exists.
     BackupExists {
         /// The path.
@@ -84,17 +93,19 @@ impl fmt::Display for Error {
             ),
             Error::Locked { dir } => write!(
                 f,
-                "data directory {} is locked: another process has it open; stop it and try again",
+                "data directory {} is locked: another process has the store open, and this \
+                 command writes, which needs the directory to itself (stop that process and \
+                 try again; get, keys, scan, ttl, exists, stats, verify and dump work beside \
+                 it)",
                 dir.display()
             ),
             Error::Store(e) if is_damage(e) => write!(
                 f,
-                "{}\n(`kv verify DIR` lists the damage; `kv repair DIR` keeps a backup and mends it)",
-                chain(e)
+                "{e}\n(`kv verify DIR` lists the damage; `kv repair DIR` keeps a backup and mends it)"
             ),
-            Error::Store(e) => write!(f, "{}", chain(e)),
-            Error::Wal(e) => write!(f, "{}", chain(e)),
-            Error::Snapshot(e) => write!(f, "{}", chain(e)),
+            Error::Store(e) => write!(f, "{e}"),
+            Error::Wal(e) => write!(f, "{e}"),
+            Error::Snapshot(e) => write!(f, "{e}"),
             Error::Io { op, path, source } if path.as_os_str().is_empty() => {
                 write!(f, "cannot {op}: {source}")
             }
@@ -108,6 +119,14 @@ impl fmt::Display for Error {
                  list, `kv repair` to mend it, or add --salvage",
                 dir.display()
             ),
+            Error::Refused {
+                first,
+                last,
+                source,
+            } => write!(
+                f,
+                "the batch of input lines {first}..={last} was refused, none of it loaded: {source}"
+            ),
             Error::BackupExists { path } => write!(
                 f,
                 "backup path {} already exists; choose another with --backup",
@@ -120,10 +139,12 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Store(e) => Some(e),
-            Error::Wal(e) => Some(e),
-            Error::Snapshot(e) => Some(e),
-            Error::Io { source, .. } => Some(source),
+            // Each message above is the wrapped error's own: continue below it.
+            Error::Store(e) => e.source(),
+            Error::Wal(e) => e.source(),
+            Error::Snapshot(e) => e.source(),
+            Error::Io { source, .. } => source.source(),
+            Error::Refused { source, .. } => source.source(),
             _ => None,
         }
     }
@@ -163,27 +184,15 @@ impl Error {
     }
 }
 
-/// Whether the store failed on damaged files (which `kv repair` mends).
-fn is_damage(e: &kv_store::Error) -> bool {
+/// Whether the store failed on damaged or missing files (which `kv repair` mends),
+/// rather than on the environment (permissions, I/O, a lock).
+pub(crate) fn is_damage(e: &kv_store::Error) -> bool {
     match e {
         kv_store::Error::Wal { source, .. } => source.is_corruption(),
         kv_store::Error::Snapshot { source, .. } => source.is_unreadable_snapshot(),
+        kv_store::Error::LogGap { .. }
+        | kv_store::Error::LogBehindSnapshot { .. }
+        | kv_store::Error::Replay { .. } => true,
         _ => false,
     }
-}
-
-/// An error and its sources, joined with `: ` (the layers' errors name file and offset
-/// in their sources).
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
 }

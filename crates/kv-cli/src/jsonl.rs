@@ -48,7 +48,15 @@ pub(crate) fn put_bytes(obj: &mut Map<String, Value>, name: &str, bytes: &[u8]) 
 
 /// Parses one line of the format.
 pub(crate) fn decode(text: &str) -> Result<Line, String> {
-    let raw: Raw = serde_json::from_str(text).map_err(|e| format!("invalid JSON entry: {e}"))?;
+    let raw: Raw = serde_json::from_str(text).map_err(|e| {
+        // serde_json ends its message with "at line L column C"; the caller names the
+        // input's line, and a JSON line is one line: only the column is news.
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        format!("invalid JSON entry (column {}): {message}", e.column())
+    })?;
     let key = pick("key", raw.key, raw.key_hex)?;
     let value = pick("value", raw.value, raw.value_hex)?;
     Ok(Line {
@@ -157,6 +165,9 @@ mod tests {
             let err = decode(text).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");
         }
+        // One line number only: the caller's.
+        let err = decode("{\"key\":\"a\",\n").unwrap_err();
+        assert!(!err.contains("line"), "{err}");
         assert_eq!(unhex("00FFaB").unwrap(), vec![0, 255, 0xab]);
         assert_eq!(hex(&[0, 255, 0xab]), "00ffab");
     }

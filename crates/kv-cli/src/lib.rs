@@ -51,7 +51,6 @@ mod inspect;
 mod jsonl;
 mod output;
 mod progress;
-mod replay;
 
 pub use app::{run, run_with};
 pub use cli::{Cli, Command, DumpFormat, DEFAULT_DIR};

@@ -104,9 +104,15 @@ fn ttl_expire_and_persist() {
     ok(kv(["--dir", d, "expire", "plain", "--persist"]));
     assert_eq!(ok(kv(["--dir", d, "ttl", "plain"])), "persistent\n");
     assert_eq!(code(&kv(["--dir", d, "expire", "nothing", "5s"])), 1);
-    // A TTL of 0 expires the key at once.
-    ok(kv(["--dir", d, "expire", "plain", "0"]));
-    assert_eq!(code(&kv(["--dir", d, "get", "plain"])), 1);
+    // A TTL of 0 is refused (as Redis refuses `EX 0`), and nothing changes.
+    let zero = kv(["--dir", d, "expire", "plain", "0"]);
+    assert_eq!(code(&zero), 2);
+    assert!(stderr(&zero).contains("TTL"), "{}", stderr(&zero));
+    assert_eq!(ok(kv(["--dir", d, "get", "plain"])), "x");
+    let zero = kv(["--dir", d, "set", "--ttl", "0", "fresh", "v"]);
+    assert_eq!(code(&zero), 2);
+    assert!(stderr(&zero).contains("TTL"), "{}", stderr(&zero));
+    assert_eq!(code(&kv(["--dir", d, "get", "fresh"])), 1);
     let bad = kv(["--dir", d, "set", "--ttl", "soon", "k", "v"]);
     assert_eq!(code(&bad), 2);
     assert!(stderr(&bad).contains("soon"), "{}", stderr(&bad));
@@ -203,12 +209,19 @@ fn missing_foreign_and_locked_directories_are_clear_errors() {
     init(&data);
     ok(kv(["--dir", s(&data), "set", "k", "v"]));
     let store = kv_store::Store::open(kv_store::Options::new().dir(&data)).unwrap();
+    // Reading works beside the open store (read-only opens take no lock) ...
     for args in [
         vec!["--dir", s(&data), "get", "k"],
-        vec!["--dir", s(&data), "set", "k", "w"],
         vec!["verify", s(&data)],
         vec!["stats", s(&data)],
         vec!["dump", s(&data)],
+    ] {
+        ok(kv(&args));
+    }
+    // ... writing needs the directory to itself, and says so.
+    for args in [
+        vec!["--dir", s(&data), "set", "k", "w"],
+        vec!["--dir", s(&data), "del", "k"],
         vec!["compact", s(&data)],
         vec!["repair", s(&data)],
     ] {

@@ -157,6 +157,39 @@ impl Hooks<'_> {
         Ok(())
     }
 
+    /// Recovery's delete: removes `key`'s entry, expired or not; `true` if it had one.
+    /// No callbacks, no metrics.
+    pub fn remove_unchecked(&self, key: &[u8]) -> bool {
+        self.remove_unchecked_where(key, |_| true)
+    }
+
+    /// Recovery's eviction: removes `key`'s entry, expired or not, only if it has
+    /// exactly `version`; `true` if it did. No callbacks, no metrics. (A replayed
+    /// `Evict` record names the version that was live when it was logged; an entry of
+    /// another version, even one that has expired since, is a newer write and stays.)
+    pub fn remove_version_unchecked(&self, key: &[u8], version: u64) -> bool {
+        self.remove_unchecked_where(key, |raw| header(raw).version() == version)
+    }
+
+    fn remove_unchecked_where(&self, key: &[u8], pred: impl Fn(&Raw) -> bool) -> bool {
+        let inner = &self.cache.inner;
+        let hash = inner.hasher.hash(key);
+        let removed = {
+            let mut st = self.cache.shard(hash).write();
+            let Some(pos) = st.find(hash, key) else {
+                return false;
+            };
+            if !pred(st.at(pos)) {
+                return false;
+            }
+            st.remove_at(&inner.hasher, pos)
+        };
+        self.cache.release(1, size_of(&removed) as u64);
+        // The entry's memory is freed here, with no lock held.
+        drop(removed);
+        true
+    }
+
     /// Recovery's expire: sets (`Some`) or clears (`None`) the expiry of `key`'s
     /// entry, expired or not, without changing anything else. `true` if the key had
     /// an entry. No callbacks, no metrics.

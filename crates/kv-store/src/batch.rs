@@ -1,6 +1,7 @@
 //! `Batch`: puts and deletes applied atomically (one log record, all-or-nothing after
 //! a crash, and no reader sees half of it).
 
+use std::ops::Range;
 use std::time::Duration;
 
 use kv_core::Timestamp;
@@ -17,33 +18,39 @@ enum Expiry {
     In(Duration),
 }
 
+/// One operation; its key (and a put's value) live in the batch's byte buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
-    Put {
-        key: Vec<u8>,
-        value: Vec<u8>,
-        expiry: Expiry,
-    },
-    Delete {
-        key: Vec<u8>,
-    },
+struct Item {
+    key: Range<usize>,
+    /// `Some` for a put.
+    put: Option<(Range<usize>, Expiry)>,
 }
 
 /// A list of puts and deletes that [`Store::apply`] applies atomically, in order (a
 /// later operation on the same key wins).
 ///
+/// Keys and values are copied once, into one buffer the batch owns (no allocation
+/// per operation), and go from there straight into the log record and the map.
+/// [`Batch::clear`] empties a batch and keeps its memory, so one batch can be filled
+/// and applied again and again.
+///
 /// ```
 /// # fn main() -> kv_store::Result<()> {
 /// let store = kv_store::Store::in_memory()?;
-/// let mut batch = kv_store::Batch::new();
+/// let mut batch = kv_store::Batch::with_capacity(2, 64);
 /// batch.put(b"a", b"1").put(b"b", b"2").delete(b"c");
 /// store.apply(&batch)?;
 /// assert_eq!(store.get(b"b")?.as_deref(), Some(&b"2"[..]));
+/// batch.clear();
+/// batch.delete(b"a");
+/// store.apply(&batch)?;
+/// assert!(store.get(b"a")?.is_none());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
-    entries: Vec<Entry>,
+    bytes: Vec<u8>,
+    ops: Vec<Item>,
 }
 
 impl Batch {
@@ -52,50 +59,68 @@ impl Batch {
         Self::default()
     }
 
-    /// Adds a put with no expiry.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) -> &mut Self {
-        self.push_put(key, value, Expiry::Never)
+    /// An empty batch with room for `ops` operations and `bytes` bytes of keys and
+    /// values before it allocates.
+    pub fn with_capacity(ops: usize, bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ops: Vec::with_capacity(ops),
+        }
     }
 
-    /// Adds a put that expires `ttl` after the batch is applied.
+    /// Adds a put with no expiry.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> &mut Self {
+        self.push(key, Some((value, Expiry::Never)))
+    }
+
+    /// Adds a put that expires `ttl` after the batch is applied (a zero `ttl` makes
+    /// [`Store::apply`] fail, as a zero TTL does everywhere).
     pub fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> &mut Self {
-        self.push_put(key, value, Expiry::In(ttl))
+        self.push(key, Some((value, Expiry::In(ttl))))
     }
 
     /// Adds a put that expires at the absolute time `at`.
     pub fn put_with_expiry(&mut self, key: &[u8], value: &[u8], at: Timestamp) -> &mut Self {
-        self.push_put(key, value, Expiry::At(at))
+        self.push(key, Some((value, Expiry::At(at))))
     }
 
     /// Adds a delete.
     pub fn delete(&mut self, key: &[u8]) -> &mut Self {
-        self.entries.push(Entry::Delete { key: key.to_vec() });
-        self
+        self.push(key, None)
     }
 
     /// Number of operations.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.ops.len()
     }
 
     /// True if the batch holds no operation.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.ops.is_empty()
     }
 
-    fn push_put(&mut self, key: &[u8], value: &[u8], expiry: Expiry) -> &mut Self {
-        self.entries.push(Entry::Put {
-            key: key.to_vec(),
-            value: value.to_vec(),
-            expiry,
-        });
+    /// Removes every operation, keeping the memory for the next ones.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ops.clear();
+    }
+
+    fn push(&mut self, key: &[u8], put: Option<(&[u8], Expiry)>) -> &mut Self {
+        let key = self.keep(key);
+        let put = put.map(|(value, expiry)| (self.keep(value), expiry));
+        self.ops.push(Item { key, put });
         self
     }
 
+    /// Copies `bytes` into the buffer.
+    fn keep(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
+    }
+
     fn keys(&self) -> impl Iterator<Item = &[u8]> {
-        self.entries.iter().map(|e| match e {
-            Entry::Put { key, .. } | Entry::Delete { key } => key.as_slice(),
-        })
+        self.ops.iter().map(|op| &self.bytes[op.key.clone()])
     }
 }
 
@@ -106,38 +131,34 @@ impl Store {
     /// nothing changed.
     pub fn apply(&self, batch: &Batch) -> Result<()> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         if batch.is_empty() {
             return Ok(());
         }
-        for e in &batch.entries {
-            match e {
-                Entry::Put { key, value, .. } => inner.check_entry(key, value)?,
-                Entry::Delete { key } => inner.check_key(key)?,
-            }
+        let mut ops: Vec<BatchOp<'_>> = Vec::with_capacity(batch.ops.len());
+        for op in &batch.ops {
+            let key = &batch.bytes[op.key.clone()];
+            ops.push(match &op.put {
+                Some((value, expiry)) => {
+                    let value = &batch.bytes[value.clone()];
+                    inner.check_entry(key, value)?;
+                    let at = match *expiry {
+                        Expiry::Never => None,
+                        Expiry::At(t) => Some(t),
+                        Expiry::In(d) => Some(inner.expiry_after(d)?),
+                    };
+                    BatchOp::Put {
+                        key,
+                        value,
+                        expires_at: at.map(Timestamp::as_millis),
+                    }
+                }
+                None => {
+                    inner.check_key(key)?;
+                    BatchOp::Delete { key }
+                }
+            });
         }
-        let now = inner.opts.clock.now();
-        let expiry = |x: Expiry| match x {
-            Expiry::Never => None,
-            Expiry::At(t) => Some(t),
-            Expiry::In(d) => Some(now.saturating_add(d)),
-        };
-        let ops: Vec<BatchOp<'_>> = batch
-            .entries
-            .iter()
-            .map(|e| match e {
-                Entry::Put {
-                    key,
-                    value,
-                    expiry: x,
-                } => BatchOp::Put {
-                    key,
-                    value,
-                    expires_at: expiry(*x).map(Timestamp::as_millis),
-                },
-                Entry::Delete { key } => BatchOp::Delete { key },
-            })
-            .collect();
         let deletes = ops
             .iter()
             .filter(|op| matches!(op, BatchOp::Delete { .. }))

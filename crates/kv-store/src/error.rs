@@ -103,6 +103,12 @@ pub enum Error {
         /// Why it could not be applied.
         source: kv_core::Error,
     },
+    /// A log record of a kind this version of kv does not know (written by a newer
+    /// one).
+    UnknownRecord {
+        /// The record's sequence number.
+        seq: u64,
+    },
     /// A background worker panicked (a bug); the store keeps serving.
     WorkerPanicked {
         /// The worker's name.
@@ -152,6 +158,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "cannot recover: the usable snapshot covers up to sequence {snapshot_seq} but the log starts at {log_first_seq} ({snapshots_skipped} damaged snapshot(s) skipped); records are missing"
+            ),
+            Self::UnknownRecord { seq } => write!(
+                f,
+                "log record {seq} is of a kind this version of kv does not know (written by a newer one?)"
             ),
             Self::WorkerPanicked { worker } => write!(f, "background worker `{worker}` panicked"),
         }

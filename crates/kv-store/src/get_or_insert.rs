@@ -43,7 +43,7 @@ impl Store {
         f: impl FnOnce() -> V,
     ) -> Result<Value> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         inner.check_key(key)?;
         let mut f = Some(f);
         loop {

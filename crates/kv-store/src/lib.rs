@@ -51,15 +51,13 @@ mod error;
 mod fsutil;
 mod get_or_insert;
 mod iter;
-mod load;
 mod lock;
-mod logops;
 mod mem;
 mod metrics;
 mod ops;
 mod options;
-mod overlay;
 mod recovery;
+mod replay;
 mod report;
 mod snapshotting;
 mod store;
@@ -83,7 +81,8 @@ pub use options::{
     DEFAULT_SNAPSHOT_GROWTH_PERCENT, DEFAULT_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_WAL_BYTES,
     DEFAULT_SYNC_INTERVAL, DEFAULT_WRITE_STRIPES,
 };
-pub use report::RecoveryReport;
+pub use replay::ReplayCounts;
+pub use report::{Limits, RecoveryReport};
 pub use snapshotting::SnapshotInfo;
 pub use store::Store;
 

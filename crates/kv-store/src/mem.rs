@@ -9,7 +9,6 @@ use kv_core::hooks::{BatchOp as CoreOp, Write};
 use kv_core::{Cache, Entry, Timestamp};
 use kv_wal::{BatchOp as WalOp, Op, Seq, Wal, WalOptions};
 
-use crate::recovery::ts;
 use crate::store::Inner;
 use crate::write::{Evicted, Stamp};
 use crate::{Error, Options, Result};
@@ -39,7 +38,6 @@ pub(crate) struct WalOpened {
     pub(crate) bytes_cut: u64,
     pub(crate) cut_at: String,
     pub(crate) first_seq: Option<u64>,
-    pub(crate) records: u64,
 }
 
 pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<(Wal, WalOpened)> {
@@ -83,7 +81,6 @@ pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<
             bytes_cut: report.discarded_bytes,
             cut_at,
             first_seq: report.first_seq.map(|s| s.0),
-            records: report.records,
         },
     ))
 }
@@ -98,43 +95,6 @@ pub(crate) fn evicted(entries: Vec<Entry>) -> Evicted {
         .into_iter()
         .map(|e| (e.key().to_vec(), e.version()))
         .collect()
-}
-
-/// The metadata of a recovered entry, exactly as it was.
-pub(crate) fn exact_write(
-    expires_at: Option<u64>,
-    created: u64,
-    updated: u64,
-    version: u64,
-) -> Write {
-    Write::default()
-        .expires_at(expires_at.map(ts))
-        .version(version)
-        .created(ts(created))
-        .updated(ts(updated))
-}
-
-/// Inserts an entry with explicit expiry, times and version.
-pub(crate) fn insert_exact(
-    cache: &Cache,
-    key: &[u8],
-    value: &[u8],
-    expires_at: Option<u64>,
-    created: u64,
-    updated: u64,
-    version: u64,
-) -> Result<Evicted> {
-    match cache.hooks().insert(
-        key,
-        value,
-        exact_write(expires_at, created, updated, version),
-    ) {
-        Ok(out) => Ok(evicted(out.evicted)),
-        Err(source) => Err(Error::Replay {
-            seq: version,
-            source,
-        }),
-    }
 }
 
 /// A key and its live entry (with the value handle), if any.
@@ -163,7 +123,7 @@ impl Inner {
                 } => Some(CoreOp::Put {
                     key,
                     value,
-                    write: self.write_meta(stamp, expires_at.map(ts)),
+                    write: self.write_meta(stamp, expires_at.map(Timestamp::from_millis)),
                 }),
                 WalOp::Delete { key } => Some(CoreOp::Delete { key }),
                 _ => None,
@@ -187,7 +147,7 @@ impl Inner {
             .map(|k| {
                 (
                     *k,
-                    self.cache.get_entry(k).map(|e| {
+                    self.cache.hooks().peek(k).map(|e| {
                         let v = e.value();
                         (e, v)
                     }),

@@ -24,15 +24,22 @@ impl Store {
         Ok(inner.cache.exists(key))
     }
 
+    /// Checks `key` and `value` against this store's limits (empty key, key and value
+    /// sizes) as a write would, without writing: the error a `set` would return.
+    pub fn validate(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.inner().check_entry(key, value)
+    }
+
     /// Sets `key` to `value` with no expiry (clearing any earlier one).
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.inner().put(key, value, None)
     }
 
-    /// Sets `key` to `value`, expiring `ttl` from now (on the store's clock).
+    /// Sets `key` to `value`, expiring `ttl` from now (on the store's clock). A zero
+    /// `ttl` is an error (Redis refuses `EX 0` too).
     pub fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
         let inner = self.inner();
-        let at = inner.opts.clock.now().saturating_add(ttl);
+        let at = inner.expiry_after(ttl)?;
         inner.put(key, value, Some(at))
     }
 
@@ -50,7 +57,7 @@ impl Store {
     /// come back after a crash.
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         inner.check_key(key)?;
         let _stripe = inner.stripes.lock(key);
         if !inner.cache.exists(key) {
@@ -67,10 +74,11 @@ impl Store {
     /// [`Store::delete`]).
     pub fn remove(&self, key: &[u8]) -> Result<Option<Value>> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         inner.check_key(key)?;
         let _stripe = inner.stripes.lock(key);
-        let Some(value) = inner.cache.get_entry(key).map(|e| e.value()) else {
+        // A removal is not a read: it counts no hit (the map counts the delete).
+        let Some(value) = inner.cache.hooks().peek(key).map(|e| e.value()) else {
             return Ok(None);
         };
         inner.log_and_apply(&Op::Delete { key }, |_| {
@@ -80,10 +88,11 @@ impl Store {
         Ok(Some(value))
     }
 
-    /// Makes `key` expire `ttl` from now; false if the key is absent.
+    /// Makes `key` expire `ttl` from now; false if the key is absent. A zero `ttl`
+    /// is an error (delete the key to remove it now).
     pub fn expire(&self, key: &[u8], ttl: Duration) -> Result<bool> {
         let inner = self.inner();
-        let at = inner.opts.clock.now().saturating_add(ttl);
+        let at = inner.expiry_after(ttl)?;
         inner.set_expiry(key, Some(at))
     }
 
@@ -127,7 +136,7 @@ impl Store {
     /// Removes every entry (logged as one record).
     pub fn clear(&self) -> Result<()> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         let _all = inner.stripes.lock_all();
         let removed = inner.log_and_apply(&Op::Clear, |_| {
             let n = inner.cache.len();
@@ -147,7 +156,7 @@ impl Inner {
         value: &[u8],
         expires_at: Option<Timestamp>,
     ) -> Result<()> {
-        self.check_open()?;
+        self.check_write()?;
         self.check_entry(key, value)?;
         let _stripe = self.stripes.lock(key);
         self.put_locked(key, value, expires_at)
@@ -191,7 +200,7 @@ impl Inner {
         let max = self.opts.max_entries;
         if self.opts.eviction != EvictionPolicy::None
             || self.cache.len() < max
-            || self.cache.get_entry(key).is_some()
+            || self.cache.hooks().peek(key).is_some()
         {
             return Ok(());
         }
@@ -207,7 +216,7 @@ impl Inner {
     }
 
     fn set_expiry(&self, key: &[u8], at: Option<Timestamp>) -> Result<bool> {
-        self.check_open()?;
+        self.check_write()?;
         self.check_key(key)?;
         let _stripe = self.stripes.lock(key);
         if !self.cache.exists(key) {

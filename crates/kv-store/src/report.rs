@@ -3,6 +3,34 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ReplayCounts;
+
+/// Where the store stood against its limits (`max_entries`, `max_bytes`) after
+/// recovery. Recovery loads every acknowledged entry whatever the limits of the
+/// options it is opened with (they may be lower than the ones the data was written
+/// under: the directory does not remember them, see `docs/durability.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limits {
+    /// Within the limits: nothing to do.
+    #[default]
+    Within,
+    /// Over them; the eviction policy evicted this many entries (each eviction
+    /// logged), and the store is within them now.
+    Evicted {
+        /// Entries evicted.
+        entries: u64,
+    },
+    /// Over them, and nothing was evicted (`EvictionPolicy::None`, or a read-only
+    /// store): the store works, but refuses new keys until deletes bring it under.
+    Over {
+        /// Entries held.
+        entries: u64,
+        /// Key and value bytes held.
+        bytes: u64,
+    },
+}
+
 /// What recovery did when the store was opened (all zero for an in-memory store).
 ///
 /// Also emitted as one `tracing::info!` event (target `kv_store::recovery`) and
@@ -21,6 +49,8 @@ pub struct RecoveryReport {
     pub snapshots_skipped: Vec<(PathBuf, String)>,
     /// Log records replayed after the snapshot.
     pub records_replayed: u64,
+    /// Those records, by kind.
+    pub replayed: ReplayCounts,
     /// Bytes cut from a torn log tail (0 when the log ended cleanly).
     pub bytes_cut: u64,
     /// Where the cut began, as the log described it (empty when nothing was cut).
@@ -29,6 +59,8 @@ pub struct RecoveryReport {
     pub entries: u64,
     /// Entries dropped because they had expired while the store was closed.
     pub expired_dropped: u64,
+    /// Whether the recovered entries fit the limits, and what was done if not.
+    pub limits: Limits,
     /// How long recovery took.
     pub duration: Duration,
 }

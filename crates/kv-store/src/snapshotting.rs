@@ -221,7 +221,7 @@ impl Store {
     /// Writers keep going meanwhile. Needs a persistence mode with snapshots.
     pub fn snapshot(&self) -> Result<SnapshotInfo> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         // Unconditional: `None` (skipped) cannot come back.
         inner
             .take_snapshot(Truncate::KeepFallback, false)?
@@ -235,7 +235,7 @@ impl Store {
     /// directory, at the price of having no log behind the previous snapshot.
     pub fn compact(&self) -> Result<SnapshotInfo> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         inner
             .take_snapshot(Truncate::All, false)?
             .ok_or(Error::Unsupported {
@@ -247,7 +247,7 @@ impl Store {
     /// Makes every acknowledged write durable now (flush and fsync of the log).
     pub fn sync(&self) -> Result<()> {
         let inner = self.inner();
-        inner.check_open()?;
+        inner.check_write()?;
         if let Some(wal) = &inner.wal {
             wal.sync().map_err(Error::wal("syncing the log"))?;
         }

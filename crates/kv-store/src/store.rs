@@ -8,6 +8,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::lock::DirLock;
 use crate::metrics::Counters;
+use crate::recovery::{Access, Opened};
 use crate::stripes::Stripes;
 use crate::workers::Workers;
 use crate::{Error, Options, PersistenceMode, RecoveryReport, Result};
@@ -74,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) in_flight: Mutex<InFlight>,
     pub(crate) recovery: RecoveryReport,
     pub(crate) dir_lock: Mutex<Option<DirLock>>,
+    /// Opened with [`Store::open_read_only`]: every write is refused.
+    pub(crate) read_only: bool,
 }
 
 impl Store {
@@ -84,10 +87,39 @@ impl Store {
     /// another store has the directory open (nothing is touched then), or a
     /// wrapped log or snapshot error when the directory cannot be recovered.
     pub fn open(options: Options) -> Result<Self> {
-        let inner = Arc::new(crate::recovery::open(options)?);
+        options.validate()?;
+        let opened = crate::recovery::open(&options, Access::Owner)?;
+        let inner = Arc::new(Inner::new(options, opened, false));
         crate::background::start(&inner)?;
         Ok(Self {
             handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    /// Opens the store in `options`' directory read-only, for looking at the data of a
+    /// store that may be open and writing in another process: no lock is taken and
+    /// nothing in the directory is written, created or truncated.
+    ///
+    /// The view is the newest snapshot that verifies plus the log up to its last
+    /// complete record at the moment of opening (files that a concurrent snapshot
+    /// removes meanwhile stay readable through the handles already open). Recovery
+    /// decides as [`Store::open`] does (the same replay, the same checks): what this
+    /// opens, `open` would open, except that a record still being written by a live
+    /// owner is left out as a torn tail. Every write returns [`Error::ReadOnly`]; no
+    /// background worker runs.
+    pub fn open_read_only(options: Options) -> Result<Self> {
+        options.validate()?;
+        if options.dir.is_none() {
+            return Err(Error::InvalidOption {
+                option: "dir",
+                reason: "a read-only open needs the data directory to read".to_owned(),
+            });
+        }
+        let opened = crate::recovery::open(&options, Access::ReadOnly)?;
+        Ok(Self {
+            handle: Arc::new(Handle {
+                inner: Arc::new(Inner::new(options, opened, true)),
+            }),
         })
     }
 
@@ -135,6 +167,50 @@ impl std::fmt::Debug for Store {
 }
 
 impl Inner {
+    fn new(opts: Options, opened: Opened, read_only: bool) -> Self {
+        let (kick_tx, kick_rx) = crossbeam_channel::bounded(1);
+        let counters = Counters::default();
+        counters
+            .last_snapshot_seq
+            .store(opened.report.snapshot_seq, Ordering::Relaxed);
+        if let Some(w) = &opened.wal {
+            counters
+                .wal_bytes_at_snapshot
+                .store(crate::mem::wal_bytes(w), Ordering::Relaxed);
+        }
+        Inner {
+            mode: opts.persistence_mode(),
+            cache: opened.cache,
+            wal: opened.wal,
+            snaps: opened.snaps,
+            gate: RwLock::new(()),
+            stripes: Stripes::new(opts.write_stripes),
+            seq: AtomicU64::new(opened.last_seq),
+            closed: AtomicBool::new(false),
+            closing: Mutex::new(()),
+            snapshotting: Mutex::new(()),
+            workers: Mutex::new(Workers::new()),
+            kick_snapshot: Some(kick_tx),
+            kick_rx: Mutex::new(Some(kick_rx)),
+            counters,
+            snapshot_seqs: Mutex::new(opened.snapshot_seqs),
+            in_flight: Mutex::new(std::collections::HashMap::new()),
+            recovery: opened.report,
+            dir_lock: Mutex::new(opened.dir_lock),
+            read_only,
+            opts,
+        }
+    }
+
+    /// Refuses a write on a closed or read-only store.
+    pub(crate) fn check_write(&self) -> Result<()> {
+        self.check_open()?;
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+
     /// Reports an error that has no caller: tracing, the counter, `on_error`.
     pub(crate) fn report(&self, e: &Error) {
         Counters::add(&self.counters.worker_errors, 1);
@@ -165,7 +241,7 @@ impl Inner {
         // acknowledged write (it matters for snapshot-only stores).
         self.closed.store(true, Ordering::Release);
         drop(self.gate.write());
-        if self.mode.uses_snapshots() && self.opts.snapshot_on_close {
+        if self.mode.uses_snapshots() && self.opts.snapshot_on_close && !self.read_only {
             if let Err(e) = self.take_snapshot(crate::snapshotting::Truncate::KeepFallback, true) {
                 first_err.get_or_insert(e);
             }

@@ -31,6 +31,12 @@ impl Inner {
         Ok(self.cache.hooks().validate(key, value)?)
     }
 
+    /// The expiry `ttl` from now on the store's clock; a zero `ttl` is an error (as
+    /// Redis refuses `EX 0`), never a key that vanishes at once.
+    pub(crate) fn expiry_after(&self, ttl: std::time::Duration) -> Result<Timestamp> {
+        Ok(self.cache.hooks().expiry_after(ttl)?)
+    }
+
     /// Logs `op` and then runs `apply` with its stamp. The caller holds the stripes of
     /// every key `op` touches. `apply` returns the keys (and versions) the map evicted
     /// to make room; they are logged before this returns, so the write is
@@ -41,7 +47,7 @@ impl Inner {
         apply: impl FnOnce(Stamp) -> Result<(R, Evicted)>,
     ) -> Result<R> {
         let _gate = self.gate.read();
-        self.check_open()?;
+        self.check_write()?;
         let now = self.opts.clock.now();
         let seq = match &self.wal {
             Some(wal) => {

@@ -264,6 +264,18 @@ fn fault_scenario(fault: Fault) {
             }
             Err(e) => {
                 assert!(matches!(e, Error::Wal { .. }), "{fault:?}: {e}");
+                // The top message says what was being done and why it failed, and
+                // nothing below it repeats it.
+                let text = e.to_string();
+                assert!(text.starts_with("appending a record"), "{text}");
+                if matches!(fault, Fault::NoSpaceOnCreate { .. }) {
+                    assert!(text.contains("No space left on device"), "{text}");
+                }
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    assert!(!text.contains(&s.to_string()), "`{s}` repeats in `{text}`");
+                    source = s.source();
+                }
                 assert!(
                     store.get(&k).unwrap().is_none(),
                     "a refused write is visible"

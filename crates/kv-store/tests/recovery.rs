@@ -1,0 +1,175 @@
+//! Recovery against what a user meets: limits lower than what the directory holds,
+//! entries a later record revives after their time ran out, read-only opens beside a
+//! writing store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kv_store::{
+    Clock, Error, EvictionPolicy, Limits, ManualClock, Options, Store, SyncPolicy, SystemClock,
+    Timestamp,
+};
+
+fn opts(dir: &std::path::Path) -> Options {
+    Options::new()
+        .dir(dir)
+        .sync(SyncPolicy::EveryWrite)
+        .segment_size(1 << 20)
+        .background_workers(false)
+}
+
+/// Writes `n` keys `k0..k{n}` into a store whose limit holds them all.
+fn write_keys(dir: &std::path::Path, n: u32, snapshot: bool) {
+    let store = Store::open(opts(dir).max_entries(1000).snapshot_on_close(snapshot)).unwrap();
+    for i in 0..n {
+        store.set(format!("k{i}").as_bytes(), b"v").unwrap();
+    }
+    store.close().unwrap();
+}
+
+#[test]
+fn limits_lower_than_the_data_never_block_recovery_without_eviction() {
+    for snapshot in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        write_keys(dir.path(), 15, snapshot);
+        // Reopened with a lower limit and no eviction: everything acknowledged comes
+        // back, and the store says it is over its limit.
+        let store = Store::open(opts(dir.path()).max_entries(10)).unwrap();
+        assert_eq!(store.len().unwrap(), 15, "snapshot: {snapshot}");
+        assert_eq!(
+            store.recovery().limits,
+            Limits::Over {
+                entries: 15,
+                bytes: store.metrics().cache.bytes
+            }
+        );
+        // New keys are refused with a clear error; overwrites and reads work.
+        let err = store.set(b"new", b"v").unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+        store.set(b"k0", b"again").unwrap();
+        assert_eq!(store.get(b"k3").unwrap().unwrap(), b"v");
+        // Back under the limit by deletes, a new key fits again.
+        for i in 0..6 {
+            assert!(store.delete(format!("k{i}").as_bytes()).unwrap());
+        }
+        store.set(b"new", b"v").unwrap();
+        store.close().unwrap();
+        let store = Store::open(opts(dir.path()).max_entries(10)).unwrap();
+        assert_eq!(store.len().unwrap(), 10);
+        assert_eq!(store.recovery().limits, Limits::Within);
+    }
+}
+
+#[test]
+fn limits_lower_than_the_data_are_met_by_eviction_and_the_evictions_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path(), 15, false);
+    let lru = || {
+        opts(dir.path())
+            .max_entries(10)
+            .eviction(EvictionPolicy::Lru)
+            .snapshot_on_close(false)
+    };
+    let store = Store::open(lru()).unwrap();
+    assert_eq!(store.recovery().limits, Limits::Evicted { entries: 5 });
+    assert_eq!(store.len().unwrap(), 10);
+    let kept: std::collections::BTreeSet<Vec<u8>> = store.keys().unwrap().into_iter().collect();
+    store.crash();
+    drop(store);
+    // The evictions were logged: a store with room for all sees the same ten.
+    let store = Store::open(opts(dir.path()).max_entries(1000)).unwrap();
+    let back: std::collections::BTreeSet<Vec<u8>> = store.keys().unwrap().into_iter().collect();
+    assert_eq!(back, kept);
+    assert_eq!(store.recovery().limits, Limits::Within);
+}
+
+/// The case of issue 14: an entry whose time ran out in the snapshot, revived by an
+/// `Expire` record after it, comes back for every reader.
+#[test]
+fn an_expiry_record_revives_a_snapshot_entry_that_had_run_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour = Duration::from_secs(3600);
+    let behind = ManualClock::new(Timestamp::from_millis(
+        SystemClock.now().as_millis() - hour.as_millis() as u64,
+    ));
+    let store = Store::open(
+        opts(dir.path())
+            .snapshot_on_close(false)
+            .clock(Arc::new(behind.clone())),
+    )
+    .unwrap();
+    store
+        .set_with_ttl(b"session", b"token", Duration::from_secs(10))
+        .unwrap();
+    store.snapshot().unwrap();
+    assert!(store.expire(b"session", 2 * hour).unwrap());
+    store.close().unwrap();
+    // On the system clock, an hour later than the writer's: the snapshot's copy ran
+    // out long ago, the log's expiry is an hour ahead.
+    let store = Store::open(opts(dir.path())).unwrap();
+    assert_eq!(store.get(b"session").unwrap().unwrap(), b"token");
+    assert_eq!(store.recovery().expired_dropped, 0);
+    store.close().unwrap();
+    let reader = Store::open_read_only(opts(dir.path())).unwrap();
+    assert_eq!(reader.get(b"session").unwrap().unwrap(), b"token");
+}
+
+#[test]
+fn a_read_only_open_beside_a_writing_store_sees_a_consistent_prefix_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Store::open(opts(dir.path()).snapshots_retained(1)).unwrap();
+    for round in 0..20u32 {
+        for i in 0..50u32 {
+            owner
+                .set(format!("k{i}").as_bytes(), round.to_string().as_bytes())
+                .unwrap();
+        }
+        if round % 5 == 4 {
+            // Snapshots remove older ones and truncate the log meanwhile.
+            owner.compact().unwrap();
+        }
+        let before: Vec<_> = files_and_sizes(dir.path());
+        let reader = Store::open_read_only(opts(dir.path())).unwrap();
+        // Whole rounds: every key holds this round's value (appends are synced
+        // before the owner's call returns, so all of them are complete records).
+        for i in 0..50u32 {
+            assert_eq!(
+                reader.get(format!("k{i}").as_bytes()).unwrap().unwrap(),
+                round.to_string().as_bytes()
+            );
+        }
+        assert!(matches!(reader.set(b"x", b"y"), Err(Error::ReadOnly)));
+        assert!(matches!(reader.delete(b"k0"), Err(Error::ReadOnly)));
+        assert!(matches!(reader.snapshot(), Err(Error::ReadOnly)));
+        reader.close().unwrap();
+        assert_eq!(
+            files_and_sizes(dir.path()),
+            before,
+            "the reader changed a file"
+        );
+    }
+    owner.close().unwrap();
+}
+
+fn files_and_sizes(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_read_only_open_of_a_missing_directory_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nothing-here");
+    assert!(Store::open_read_only(opts(&dir)).is_err());
+    assert!(!dir.exists());
+}
