@@ -97,7 +97,11 @@ pub(crate) fn rebuild(
         counts: OpCounts::default(),
         progress,
     };
-    state.wal = kv_wal::scan_dir(dir, Seq(base + 1), &mut replayer)?;
+    state.wal = kv_wal::scan_dir(
+        dir,
+        &kv_wal::ScanOptions::new().from(Seq(base + 1)),
+        &mut replayer,
+    )?;
     state.replayed = replayer.counts;
     if !salvage {
         let mut problems: Vec<String> = state

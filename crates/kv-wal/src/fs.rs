@@ -25,6 +25,14 @@ impl FsStorage {
         Ok(FsStorage { dir })
     }
 
+    /// Storage in `dir`, which is not created: for reading a log without changing
+    /// anything (listing a missing directory is then an error).
+    pub(crate) fn existing(dir: &Path) -> FsStorage {
+        FsStorage {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }

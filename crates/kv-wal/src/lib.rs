@@ -77,10 +77,11 @@ mod segment;
 mod sim;
 mod storage;
 mod wal;
+mod walk;
 
 pub use error::{Corruption, Error};
 pub use ids::{LogId, SegmentId, Seq};
-pub use inspect::{scan_dir, verify_dir, ScanVisitor, SegmentSummary, VerifyReport};
+pub use inspect::{scan_dir, verify_dir, ScanOptions, ScanVisitor, SegmentSummary, VerifyReport};
 pub use op::{BatchOp, Op, OwnedBatchOp, OwnedOp, Record};
 pub use options::{
     RecoveryMode, SyncPolicy, WalOptions, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,

@@ -74,6 +74,16 @@ pub struct WalOptions {
     /// The sequence number of the first record of a log created by this open (ignored
     /// when a log exists). Default 1.
     pub first_seq: Seq,
+    /// Records at or below this sequence number are covered by a snapshot: recovery
+    /// does not need them. Damage all of whose lost records lie at or below it (the
+    /// log resumes, after the damage, at a record no later than the one after it) is
+    /// tolerated in every [`RecoveryMode`]: reported in
+    /// [`OpenReport::covered_damage`](crate::OpenReport::covered_damage), skipped by
+    /// replays, and gone once [`Wal::truncate_through`](crate::Wal::truncate_through)
+    /// removes the segment holding it (a last segment holding such damage is sealed
+    /// at open, so that truncation can). Damage that lost a record above it is judged
+    /// by the recovery mode as always. Default `Seq(0)`: nothing is covered.
+    pub covered_through: Seq,
     pub(crate) storage: Option<Arc<dyn Storage>>,
 }
 
@@ -91,6 +101,7 @@ impl Default for WalOptions {
             sync: SyncPolicy::EveryWrite,
             recovery: RecoveryMode::TolerateTornTail,
             first_seq: Seq(1),
+            covered_through: Seq::ZERO,
             storage: None,
         }
     }
@@ -122,6 +133,13 @@ impl WalOptions {
     #[must_use]
     pub fn first_seq(mut self, seq: Seq) -> Self {
         self.first_seq = seq;
+        self
+    }
+
+    /// Sets [`WalOptions::covered_through`].
+    #[must_use]
+    pub fn covered_through(mut self, seq: Seq) -> Self {
+        self.covered_through = seq;
         self
     }
 

@@ -20,6 +20,9 @@ pub(crate) struct Sealed {
     /// The offset after its last record.
     pub(crate) end: u64,
     pub(crate) size: u64,
+    /// False for a segment whose header is unusable, kept only because a snapshot
+    /// covers every record it held (until a truncation removes it): replay skips it.
+    pub(crate) readable: bool,
 }
 
 /// The segment appends go to.
@@ -70,6 +73,7 @@ impl Active {
             next_seq,
             end: self.pos,
             size: self.file.size(),
+            readable: true,
         }
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) segment_size: u64,
     pub(crate) mode: RecoveryMode,
+    /// [`WalOptions::covered_through`]: replay skips damage recovery tolerated.
+    pub(crate) covered: Seq,
     pub(crate) policy: SyncPolicy,
     pub(crate) log: LogId,
     pub(crate) state: Mutex<State>,
@@ -95,6 +97,7 @@ impl Wal {
             storage,
             segment_size: options.segment_size,
             mode: options.recovery,
+            covered: options.covered_through,
             policy: options.sync,
             log: rec.log,
             state: Mutex::new(State {
@@ -246,7 +249,7 @@ impl Wal {
         let st = sh.state.lock();
         let mut plan = Vec::new();
         for s in &st.sealed {
-            if s.next_seq <= from {
+            if s.next_seq <= from || !s.readable {
                 continue;
             }
             let name = s.id.file_name();
@@ -258,7 +261,14 @@ impl Wal {
         }
         let a = &st.active;
         plan.push((a.id, a.first_seq, a.pos, a.file.clone()));
-        Ok(Replay::new(sh.storage.clone(), sh.log, sh.mode, from, plan))
+        Ok(Replay::new(
+            sh.storage.clone(),
+            sh.log,
+            sh.mode,
+            sh.covered,
+            from,
+            plan,
+        ))
     }
 
     /// Removes every segment whose records all have sequence numbers at or below
