@@ -16,6 +16,9 @@
 //!   durable marker, so damage to bytes known durable stays an error.
 //! - [`Wal::append`] is thread-safe and as durable on return as the [`SyncPolicy`]
 //!   says; with [`SyncPolicy::EveryWrite`] concurrent appenders share one flush.
+//!   [`Wal::append_nowait`] returns without waiting, and [`Wal::wait_durable`] waits
+//!   for every record up to a sequence number with one shared flush (so many writes
+//!   can be acknowledged by one fsync); [`Wal::durable_seq`] says how far it is.
 //! - A failed flush poisons the writer: every later append and sync fails with
 //!   [`Error::Poisoned`] until the log is reopened.
 //! - [`Wal::replay_from`] reads records back with `pread`; [`Wal::truncate_through`]

@@ -143,6 +143,41 @@ impl Wal {
     /// [`close`](Wal::close), or an I/O error creating the next segment (the record is
     /// then not written; earlier records are untouched).
     pub fn append(&self, op: &Op<'_>, timestamp_ms: u64) -> Result<Seq> {
+        let seq = self.append_nowait(op, timestamp_ms)?;
+        if self.shared.policy == SyncPolicy::EveryWrite {
+            self.shared.wait_durable(seq)?;
+        }
+        Ok(seq)
+    }
+
+    /// Appends `op` as [`append`](Wal::append) does, but returns as soon as the record
+    /// is in the log, whatever the [`SyncPolicy`]: a replay sees it, and a process
+    /// crash keeps it, but it is durable only once a later sync covers it (a
+    /// [`wait_durable`](Wal::wait_durable) for it or a later record, a
+    /// [`sync`](Wal::sync), the interval flusher, a rotation or a close).
+    ///
+    /// For acknowledging many writes with one flush: append each without waiting,
+    /// then wait once for the last (a server does so per batch of requests, on a
+    /// thread that may block).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kv_wal::Error> {
+    /// # let dir = std::env::temp_dir().join(format!("kv-wal-nowait-doc-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// use kv_wal::{Op, Wal, WalOptions};
+    ///
+    /// let (wal, _) = Wal::open(&dir, WalOptions::default().segment_size(1 << 16))?;
+    /// let mut last = wal.durable_seq();
+    /// for key in [b"a", b"b", b"c"] {
+    ///     last = wal.append_nowait(&Op::Delete { key }, 1)?;
+    /// }
+    /// wal.wait_durable(last)?; // one flush for the three
+    /// assert_eq!(wal.durable_seq(), last);
+    /// # drop(wal);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub fn append_nowait(&self, op: &Op<'_>, timestamp_ms: u64) -> Result<Seq> {
         let sh = &*self.shared;
         if sh.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -152,43 +187,62 @@ impl Wal {
         if framed > max {
             return Err(Error::RecordTooLarge { size: framed, max });
         }
-        let seq = {
-            let mut st = sh.state.lock();
-            sh.check_poison()?;
-            if st.active.pos + framed > st.active.file.size() {
-                self.rotate(&mut st)?;
-            }
-            let seq = st.next_seq;
-            if seq.0 == u64::MAX {
-                return Err(Error::SeqExhausted);
-            }
-            let State { active, buf, .. } = &mut *st;
-            buf.clear();
-            // The durable mark is a plain read under the lock already held: the flusher
-            // raises `synced` under this same lock once a sync has completed. It is at
-            // most `pos`, below the segment size, so within a `u32` (were it not, 0 would
-            // claim nothing, which recovery reads safely).
-            let durable = u32::try_from(active.synced).unwrap_or(0);
-            encode(op, seq, timestamp_ms, durable, &active.seed, buf);
-            active
-                .file
-                .write_at(active.pos, buf)
-                .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
-            active.pos += framed;
-            active.unmarked = true;
-            if let Some(job) = active
-                .paging
-                .due(&active.file, active.pos, active.file.size())
-            {
-                sh.pager.send(job);
-            }
-            st.next_seq = seq.next();
-            seq
-        };
-        if sh.policy == SyncPolicy::EveryWrite {
-            sh.wait_durable(seq)?;
+        let mut st = sh.state.lock();
+        sh.check_poison()?;
+        if st.active.pos + framed > st.active.file.size() {
+            self.rotate(&mut st)?;
         }
+        let seq = st.next_seq;
+        if seq.0 == u64::MAX {
+            return Err(Error::SeqExhausted);
+        }
+        let State { active, buf, .. } = &mut *st;
+        buf.clear();
+        // The durable mark is a plain read under the lock already held: the flusher
+        // raises `synced` under this same lock once a sync has completed. It is at
+        // most `pos`, below the segment size, so within a `u32` (were it not, 0 would
+        // claim nothing, which recovery reads safely).
+        let durable = u32::try_from(active.synced).unwrap_or(0);
+        encode(op, seq, timestamp_ms, durable, &active.seed, buf);
+        active
+            .file
+            .write_at(active.pos, buf)
+            .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
+        active.pos += framed;
+        active.unmarked = true;
+        if let Some(job) = active
+            .paging
+            .due(&active.file, active.pos, active.file.size())
+        {
+            sh.pager.send(job);
+        }
+        st.next_seq = seq.next();
         Ok(seq)
+    }
+
+    /// Blocks until every record up to `seq` is durable, whatever the [`SyncPolicy`]:
+    /// returns at once if it is already, else joins group commit (one flush serves
+    /// every waiter, and covers every record appended when it starts).
+    ///
+    /// Errors: [`Error::Poisoned`] if a flush failed before `seq` was durable (this
+    /// one or an earlier one), [`Error::NotAppended`] if no record `seq` was appended
+    /// yet.
+    pub fn wait_durable(&self, seq: Seq) -> Result<()> {
+        let sh = &*self.shared;
+        if sh.durable() >= seq {
+            return Ok(());
+        }
+        let last = sh.state.lock().next_seq.prev();
+        if seq > last {
+            return Err(Error::NotAppended { seq, last });
+        }
+        sh.wait_durable(seq)
+    }
+
+    /// The sequence number up to which every record is known durable (that of the
+    /// last record recovered, when nothing was flushed since opening).
+    pub fn durable_seq(&self) -> Seq {
+        self.shared.durable()
     }
 
     /// Seals the active segment (flushing it completely, so only the last segment can
