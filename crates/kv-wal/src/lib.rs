@@ -1,9 +1,11 @@
-//! The write-ahead log of kv: checksummed records in preallocated, memory-mapped
-//! segment files, with group commit, torn-tail recovery and truncation.
+//! The write-ahead log of kv: checksummed records in memory-mapped segment files,
+//! with group commit, torn-tail recovery and truncation.
 //!
 //! A log is a directory of segment files `wal-<20-digit id>.log`. Each is created
 //! atomically (temporary name, blocks allocated with `fallocate`, header synced,
-//! renamed, directory synced) and written through a shared memory map. Every record
+//! renamed, directory synced) and written through a shared memory map. A segment
+//! starts at 64 KiB and grows as records arrive (allocated and synced before a record
+//! goes there) up to the segment size, so a small log stays small. Every record
 //! carries a sequence number (strictly increasing by one) and a caller-given
 //! timestamp, and a CRC-32 seeded with the log id and segment id, so stale bytes from
 //! another segment or log never validate. The byte layout is in `docs/format.md`.

@@ -64,8 +64,11 @@ pub enum RecoveryMode {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WalOptions {
-    /// Size of each new segment file in bytes, preallocated. Default 64 MiB; at least
-    /// 512 bytes, at most 4 GiB.
+    /// The most bytes a segment file grows to: a new one starts at 64 KiB (or this, if
+    /// smaller) and grows as records arrive, each growth allocated and synced before a
+    /// record goes there; a record that would not fit goes to the next segment, and
+    /// one larger than this is refused. Default 64 MiB; at least 512 bytes, at most
+    /// 4 GiB.
     pub segment_size: u64,
     /// When appends reach the disk. Default [`SyncPolicy::EveryWrite`].
     pub sync: SyncPolicy,

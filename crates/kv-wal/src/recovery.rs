@@ -67,7 +67,7 @@ pub(crate) fn recover(storage: &dyn Storage, options: &WalOptions) -> Result<Rec
     if segments.last().is_some_and(|w| !w.skipped) {
         let last = segments.pop().expect("a last segment");
         let covered = last.covered;
-        let a = reopen(storage, log, &last, &mut report)?;
+        let a = reopen(storage, log, &last, options.segment_size, &mut report)?;
         if covered {
             // Its damage goes at the first truncation that covers it, which never
             // removes the segment appends go to: seal it (it is synced whole).
@@ -121,12 +121,13 @@ fn reopen(
     storage: &dyn Storage,
     log: LogId,
     last: &Walked,
+    capacity: u64,
     report: &mut OpenReport,
 ) -> Result<Active> {
     let name = last.id.file_name();
     let desc = &last.file;
     let file = storage
-        .open(&name, true)
+        .open(&name, Some(capacity))
         .map_err(|e| Error::io("open", desc.clone(), e))?;
     let mut dirty_end = last.end;
     if let Some((at, len)) = last.torn {

@@ -41,7 +41,8 @@ pub struct WalStats {
     pub segments: usize,
     /// Bytes used in those segments (headers and records; not preallocated space).
     pub bytes: u64,
-    /// Bytes allocated on disk for those segments.
+    /// Bytes allocated on disk for those segments (their files' sizes: each segment
+    /// is allocated a little ahead of its records).
     pub allocated_bytes: u64,
     /// The oldest record still in the log, if any.
     pub first_seq: Option<Seq>,

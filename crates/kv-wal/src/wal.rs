@@ -189,9 +189,7 @@ impl Wal {
         }
         let mut st = sh.state.lock();
         sh.check_poison()?;
-        if st.active.pos + framed > st.active.file.size() {
-            self.rotate(&mut st)?;
-        }
+        self.make_room(&mut st, framed)?;
         let seq = st.next_seq;
         if seq.0 == u64::MAX {
             return Err(Error::SeqExhausted);
@@ -243,6 +241,37 @@ impl Wal {
     /// last record recovered, when nothing was flushed since opening).
     pub fn durable_seq(&self) -> Seq {
         self.shared.durable()
+    }
+
+    /// Makes room for `len` more bytes in the active segment: grows it, within the
+    /// segment size, or rotates to the next one.
+    fn make_room(&self, st: &mut State, len: u64) -> Result<()> {
+        while st.active.pos + len > st.active.file.size() {
+            let need = st.active.pos + len;
+            if need > self.shared.segment_size {
+                self.rotate(st)?;
+            } else {
+                self.grow(st, need)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows the active segment to hold `need` bytes. Its new size is synced before a
+    /// record goes there, so that a power loss cannot cut a file whose records a sync
+    /// acknowledged. A full disk is an error, as for a rotation (the record is not
+    /// written); a failed sync poisons the writer.
+    fn grow(&self, st: &mut State, need: u64) -> Result<()> {
+        let sh = &*self.shared;
+        let a = &st.active;
+        let old = a.file.size();
+        let new = segment::grown_size(old, need, sh.segment_size);
+        a.file
+            .grow(new)
+            .map_err(|e| Error::io("grow segment", sh.storage.describe(&a.id.file_name()), e))?;
+        a.file
+            .sync(old, new - old)
+            .map_err(|e| sh.poison("sync of a grown segment", e))
     }
 
     /// Seals the active segment (flushing it completely, so only the last segment can
@@ -309,7 +338,7 @@ impl Wal {
             let name = s.id.file_name();
             let file = sh
                 .storage
-                .open(&name, false)
+                .open(&name, None)
                 .map_err(|e| Error::io("open", sh.storage.describe(&name), e))?;
             plan.push((s.id, s.first_seq, s.end, file));
         }
@@ -408,16 +437,25 @@ impl Wal {
         let sh = &*self.shared;
         let mut st = sh.state.lock();
         sh.check_poison()?;
+        let at = st.active.pos;
+        let size = st.active.file.size();
+        if !st.active.unmarked || at + MIN_RECORD > sh.segment_size.max(size) {
+            return Ok(());
+        }
+        if at + MIN_RECORD > size {
+            match self.grow(&mut st, at + MIN_RECORD) {
+                Ok(()) => {}
+                // No room on the disk: the records keep the marks they carry.
+                Err(Error::Io { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
         let State {
             active,
             buf,
             next_seq,
             ..
         } = &mut *st;
-        let at = active.pos;
-        if !active.unmarked || at + MIN_RECORD > active.file.size() {
-            return Ok(());
-        }
         buf.clear();
         // `synced` is at most `at`, within a `u32` as for records.
         let durable = u32::try_from(active.synced).unwrap_or(0);

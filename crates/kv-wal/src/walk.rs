@@ -54,7 +54,7 @@ pub(crate) fn list(storage: &dyn Storage) -> Result<Listing> {
     let mut segments = Vec::with_capacity(ids.len());
     for id in ids {
         let name = id.file_name();
-        match storage.open(&name, false) {
+        match storage.open(&name, None) {
             Ok(file) => segments.push((id, file)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => segments.clear(),
             Err(e) => return Err(Error::io("open", storage.describe(&name), e)),
