@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use kv_snapshot::{ReadSummary, SnapshotReader};
-use kv_wal::{Corruption, ScanVisitor, SegmentSummary, Seq, VerifyReport};
+use kv_wal::{Corruption, ScanVisitor, SegmentSummary, VerifyReport};
 use serde_json::{json, Value};
 
 use crate::progress::Progress;
@@ -177,7 +177,11 @@ pub(crate) fn inspect(dir: &Path, progress: &Progress) -> Result<Inspection> {
         });
     }
     // From sequence 0: every record body is decoded too, not only checksummed.
-    let wal = kv_wal::scan_dir(dir, Seq::ZERO, &mut SegmentTicks(progress))?;
+    let wal = kv_wal::scan_dir(
+        dir,
+        &kv_wal::ScanOptions::new(),
+        &mut SegmentTicks(progress),
+    )?;
     Ok(Inspection {
         snapshots,
         snapshot_temps: listing.temp_files,

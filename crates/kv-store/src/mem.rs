@@ -38,6 +38,7 @@ pub(crate) struct WalOpened {
     pub(crate) bytes_cut: u64,
     pub(crate) cut_at: String,
     pub(crate) first_seq: Option<u64>,
+    pub(crate) covered_damage: Vec<kv_wal::Damage>,
 }
 
 pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<(Wal, WalOpened)> {
@@ -54,8 +55,10 @@ pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<
     let mut wo = WalOptions::default()
         .sync(sync)
         .recovery(recovery)
-        // A new log continues after the snapshot it starts from.
-        .first_seq(Seq(snapshot_seq.saturating_add(1)));
+        // A new log continues after the snapshot it starts from, and damage to the
+        // records that snapshot covers does not stop recovery, which needs none of them.
+        .first_seq(Seq(snapshot_seq.saturating_add(1)))
+        .covered_through(Seq(snapshot_seq));
     if let Some(size) = opts.segment_size {
         wo = wo.segment_size(size);
     }
@@ -81,6 +84,7 @@ pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<
             bytes_cut: report.discarded_bytes,
             cut_at,
             first_seq: report.first_seq.map(|s| s.0),
+            covered_damage: report.covered_damage,
         },
     ))
 }

@@ -152,6 +152,20 @@ fn recover(opts: &Options, dir: &Path, access: Access, opened: &mut Opened) -> R
         };
         report.bytes_cut = log.bytes_cut;
         report.cut_at = log.cut_at;
+        for d in &log.covered {
+            tracing::warn!(
+                target: "kv_store::recovery",
+                file = %d.file,
+                offset = d.offset,
+                damage = %d.kind,
+                "damaged log records that the snapshot covers: recovery does not need them; the segment goes at the next log truncation"
+            );
+        }
+        report.covered_damage = log
+            .covered
+            .iter()
+            .map(|d| format!("{} at offset {}: {}", d.file, d.offset, d.kind))
+            .collect();
         opened.last_seq = log.last_seq;
         if access == Access::Owner && mode.uses_wal() {
             opened.wal = log.wal;
@@ -215,6 +229,8 @@ fn is_not_found(e: &kv_snapshot::Error) -> bool {
 /// What reading the log found.
 struct LogRead {
     wal: Option<Wal>,
+    /// Damage to records the snapshot covers, tolerated.
+    covered: Vec<kv_wal::Damage>,
     first_seq: Option<u64>,
     last_seq: u64,
     bytes_cut: u64,
@@ -235,6 +251,7 @@ fn replay_owned_log(
     // replayed for nothing.
     let read = LogRead {
         wal: None,
+        covered: opened.covered_damage,
         first_seq: opened.first_seq,
         last_seq,
         bytes_cut: opened.bytes_cut,
@@ -280,8 +297,11 @@ fn replay_log_read_only(
         replayer,
         error: None,
     };
-    let scan = kv_wal::scan_dir(dir, Seq(snapshot_seq.saturating_add(1)), &mut visitor)
-        .map_err(Error::wal("reading the log"))?;
+    let scan_opts = kv_wal::ScanOptions::new()
+        .from(Seq(snapshot_seq.saturating_add(1)))
+        .covered_through(Seq(snapshot_seq));
+    let scan =
+        kv_wal::scan_dir(dir, &scan_opts, &mut visitor).map_err(Error::wal("reading the log"))?;
     if let Some(e) = visitor.error {
         return Err(e);
     }
@@ -303,6 +323,7 @@ fn replay_log_read_only(
     };
     let read = LogRead {
         wal: None,
+        covered: scan.covered_damage,
         first_seq: scan.first_seq.map(|s| s.0),
         // With no record, the log stands just before its newest segment's first
         // sequence number (as an opened log's `last_seq` does); with no segment, an

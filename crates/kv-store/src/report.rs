@@ -55,6 +55,10 @@ pub struct RecoveryReport {
     pub bytes_cut: u64,
     /// Where the cut began, as the log described it (empty when nothing was cut).
     pub cut_at: String,
+    /// Damaged log records that the snapshot used already covers, each as `file at
+    /// offset N: what`: recovery did not need them (each is also a `tracing`
+    /// warning), and their segment goes at the next log truncation.
+    pub covered_damage: Vec<String>,
     /// Live entries after recovery.
     pub entries: u64,
     /// Entries dropped because they had expired while the store was closed.

@@ -54,6 +54,14 @@ pub enum Error {
     },
     /// No more sequence numbers (the log reached `u64::MAX`).
     SeqExhausted,
+    /// [`Wal::wait_durable`](crate::Wal::wait_durable) was asked for a record not
+    /// appended yet.
+    NotAppended {
+        /// The sequence number asked for.
+        seq: Seq,
+        /// The last record appended.
+        last: Seq,
+    },
 }
 
 impl Error {
@@ -102,6 +110,10 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("the log is closed"),
             Error::InvalidOptions { reason } => write!(f, "invalid log options: {reason}"),
             Error::SeqExhausted => f.write_str("the log's sequence numbers are exhausted"),
+            Error::NotAppended { seq, last } => write!(
+                f,
+                "cannot wait for log record {seq}: the last one appended is {last}"
+            ),
         }
     }
 }
@@ -295,6 +307,10 @@ mod tests {
                 reason: "segment_size 1 is too small".into(),
             },
             Error::SeqExhausted,
+            Error::NotAppended {
+                seq: Seq(9),
+                last: Seq(8),
+            },
         ]
     }
 

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use crate::mmap::{preallocate, start_write_back, MappedFile};
 use crate::storage::{out_of_bounds, SegmentFile, Storage};
 
-/// Segment files in a real directory: created with `posix_fallocate`, written through a
-/// shared memory map, synced with `msync`, read with `pread`, the directory fsynced.
+/// Segment files in a real directory: created and grown with `posix_fallocate`,
+/// written through a shared memory map of their capacity, synced with `msync`, read
+/// with `pread`, the directory fsynced.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
     dir: PathBuf,
@@ -25,6 +26,14 @@ impl FsStorage {
         Ok(FsStorage { dir })
     }
 
+    /// Storage in `dir`, which is not created: for reading a log without changing
+    /// anything (listing a missing directory is then an error).
+    pub(crate) fn existing(dir: &Path) -> FsStorage {
+        FsStorage {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
@@ -33,18 +42,27 @@ impl FsStorage {
 #[derive(Debug)]
 struct FsFile {
     file: File,
+    /// The size when opened read-only (a mapped file knows its own).
     size: u64,
     map: Option<MappedFile>,
 }
 
 impl SegmentFile for FsFile {
     fn size(&self) -> u64 {
-        self.size
+        self.map.as_ref().map_or(self.size, MappedFile::len)
+    }
+
+    fn grow(&self, len: u64) -> io::Result<()> {
+        match &self.map {
+            Some(map) => map.grow(&self.file, len),
+            None => Err(read_only()),
+        }
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset.saturating_add(buf.len() as u64) > self.size {
-            return Err(out_of_bounds(offset, buf.len(), self.size));
+        let size = self.size();
+        if offset.saturating_add(buf.len() as u64) > size {
+            return Err(out_of_bounds(offset, buf.len(), size));
         }
         self.file.read_exact_at(buf, offset)
     }
@@ -54,18 +72,15 @@ impl SegmentFile for FsFile {
         // written through the map and not yet on disk count as data). Any error, or a
         // file system without holes, gives the size: everything is read.
         match rustix::fs::seek(&self.file, rustix::fs::SeekFrom::Hole(0)) {
-            Ok(hole) => hole.min(self.size),
-            Err(_) => self.size,
+            Ok(hole) => hole.min(self.size()),
+            Err(_) => self.size(),
         }
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         match &self.map {
             Some(map) => map.write_at(offset, data),
-            None => Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "segment opened read-only",
-            )),
+            None => Err(read_only()),
         }
     }
 
@@ -90,11 +105,15 @@ impl SegmentFile for FsFile {
     }
 }
 
+fn read_only() -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, "segment opened read-only")
+}
+
 impl FsFile {
-    fn writable(file: File) -> io::Result<FsFile> {
-        let map = MappedFile::new(&file)?;
+    fn writable(file: File, capacity: u64) -> io::Result<FsFile> {
+        let map = MappedFile::new(&file, capacity)?;
         Ok(FsFile {
-            size: map.len(),
+            size: 0,
             file,
             map: Some(map),
         })
@@ -113,7 +132,7 @@ impl Storage for FsStorage {
         Ok(names)
     }
 
-    fn create(&self, name: &str, len: u64) -> io::Result<Arc<dyn SegmentFile>> {
+    fn create(&self, name: &str, len: u64, capacity: u64) -> io::Result<Arc<dyn SegmentFile>> {
         let path = self.path(name);
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create_new(true);
@@ -122,14 +141,14 @@ impl Storage for FsStorage {
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let file = opts.open(&path)?;
         preallocate(&file, len)?;
-        Ok(Arc::new(FsFile::writable(file)?))
+        Ok(Arc::new(FsFile::writable(file, capacity)?))
     }
 
-    fn open(&self, name: &str, writable: bool) -> io::Result<Arc<dyn SegmentFile>> {
+    fn open(&self, name: &str, writable: Option<u64>) -> io::Result<Arc<dyn SegmentFile>> {
         let path = self.path(name);
-        if writable {
+        if let Some(capacity) = writable {
             let file = OpenOptions::new().read(true).write(true).open(&path)?;
-            Ok(Arc::new(FsFile::writable(file)?))
+            Ok(Arc::new(FsFile::writable(file, capacity)?))
         } else {
             let file = File::open(&path)?;
             let size = file.metadata()?.len();

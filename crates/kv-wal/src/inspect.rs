@@ -4,16 +4,19 @@
 //! [`Wal::open`](crate::Wal::open) repairs as it recovers (it zero-fills a torn tail,
 //! removes leftover temporary files, syncs); tools that must not modify a directory
 //! (`kv verify`, `kv stats`, `kv dump`) use [`verify_dir`] and [`scan_dir`] instead.
-//! They read each segment with plain `read` calls, never through a map, and open
-//! nothing for writing.
+//! They walk the log as recovery does (`walk.rs`), reading each segment with `pread`,
+//! never through a map, and open nothing for writing. A store may be writing the log
+//! meanwhile: every segment file is opened before any is read (a truncation removing
+//! one then changes nothing), and a record being written is a torn tail.
 
 use std::path::Path;
 
-use crate::codec::Seed;
 use crate::error::Corruption;
-use crate::header::Header;
-use crate::scan::{Damage, Scanner};
-use crate::{Error, LogId, Record, RecoveryMode, Result, SegmentId, Seq};
+use crate::fs::FsStorage;
+use crate::scan::Damage;
+use crate::storage::Storage;
+use crate::walk::{self, Walker};
+use crate::{Record, RecoveryMode, Result, SegmentId, Seq};
 
 /// One segment file as an inspection found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +35,8 @@ pub struct SegmentSummary {
     /// Bytes in use: the offset just after its last valid record (0 when the header
     /// is unusable).
     pub used_bytes: u64,
-    /// The file's size (segments are preallocated, so usually more than used).
+    /// The file's size (space is allocated ahead of the records, so usually more than
+    /// used).
     pub file_bytes: u64,
 }
 
@@ -54,6 +58,9 @@ pub struct VerifyReport {
     /// where it starts; only [`RecoveryMode::SalvageValid`] opens such a log (and
     /// drops these ranges).
     pub problems: Vec<Damage>,
+    /// Damage every recovery mode tolerates because each record it lost is at or
+    /// below [`ScanOptions::covered_through`]: "damaged, but a snapshot covers it".
+    pub covered_damage: Vec<Damage>,
     /// Non-zero bytes after the last valid record of the last segment: a record partly
     /// written when the writer stopped. Recovery cuts it (zero-fills it) on open.
     pub torn_tail: Option<Damage>,
@@ -63,9 +70,10 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// True when every segment and record verified and the log ends cleanly.
+    /// True when every segment and record verified and the log ends cleanly: no
+    /// problem, no torn tail, no covered damage.
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.torn_tail.is_none()
+        self.problems.is_empty() && self.torn_tail.is_none() && self.covered_damage.is_empty()
     }
 
     /// Bytes in use across all segments.
@@ -98,6 +106,52 @@ struct Nothing;
 
 impl ScanVisitor for Nothing {}
 
+/// What [`scan_dir`] hands out and how it judges damage. Build with
+/// [`ScanOptions::new`] and the setters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScanOptions {
+    from: Seq,
+    covered_through: Seq,
+}
+
+impl ScanOptions {
+    /// Every record decoded and handed out; nothing covered.
+    pub fn new() -> ScanOptions {
+        ScanOptions::default()
+    }
+
+    /// Hands the visitor only records at or above `seq` (those below are checked
+    /// but not decoded). Default `Seq(0)`: every record.
+    #[must_use]
+    pub fn from(mut self, seq: Seq) -> ScanOptions {
+        self.from = seq;
+        self
+    }
+
+    /// Records at or below `seq` are covered by a snapshot: damage that lost only such
+    /// records goes to [`VerifyReport::covered_damage`] instead of
+    /// [`VerifyReport::problems`], as [`WalOptions::covered_through`] makes recovery
+    /// tolerate it. Default `Seq(0)`: nothing is covered.
+    ///
+    /// [`WalOptions::covered_through`]: crate::WalOptions::covered_through
+    #[must_use]
+    pub fn covered_through(mut self, seq: Seq) -> ScanOptions {
+        self.covered_through = seq;
+        self
+    }
+
+    /// The sequence number set by [`ScanOptions::from`].
+    pub fn first_decoded(&self) -> Seq {
+        self.from
+    }
+
+    /// The sequence number set by [`ScanOptions::covered_through`].
+    pub fn covered(&self) -> Seq {
+        self.covered_through
+    }
+}
+
 /// Checks every segment header and every record checksum of the log in `dir` without
 /// changing anything, and lists each problem with its file and offset.
 ///
@@ -122,144 +176,75 @@ impl ScanVisitor for Nothing {}
 pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     // From zero: every record body is decoded too, so a record whose checksum matches
     // but whose contents are impossible is found.
-    scan_dir(dir, Seq::ZERO, &mut Nothing)
+    scan_dir(dir, &ScanOptions::new(), &mut Nothing)
 }
 
 /// As [`verify_dir`], and hands every valid record with a sequence number at or above
-/// `from` to `visitor`, in log order. Records below `from` are checked but not decoded.
+/// [`ScanOptions::from`] to `visitor`, in log order.
 ///
 /// Records are read as [`RecoveryMode::SalvageValid`] would keep them: past damage,
 /// the scan goes on with the next record that verifies. A caller that wants what the
 /// default recovery would accept checks that [`VerifyReport::problems`] is empty.
+///
+/// The log may be in use by a writer in another process or thread: the scan sees the
+/// log as it was when it listed the directory, up to the last complete record of the
+/// last segment (a record being written then is reported as a torn tail). It opens
+/// every segment file before reading any, so a truncation meanwhile neither fails the
+/// scan nor hides a record of a segment it listed.
 pub fn scan_dir(
     dir: impl AsRef<Path>,
-    from: Seq,
+    options: &ScanOptions,
     visitor: &mut dyn ScanVisitor,
 ) -> Result<VerifyReport> {
-    let dir = dir.as_ref();
-    let desc = |name: &str| dir.join(name).display().to_string();
-    let mut report = VerifyReport::default();
-    let mut ids = Vec::new();
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Error::io("list", dir.display().to_string(), e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir.display().to_string(), e))?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if let Some(id) = SegmentId::parse_file_name(&name) {
-            ids.push(id);
-        } else if name
-            .strip_suffix(".tmp")
-            .and_then(SegmentId::parse_file_name)
-            .is_some()
-        {
-            report.temp_files.push(desc(&name));
+    let storage = FsStorage::existing(dir.as_ref());
+    let listing = walk::list(&storage)?;
+    let mut report = VerifyReport {
+        temp_files: listing
+            .temp_files
+            .iter()
+            .map(|n| storage.describe(n))
+            .collect(),
+        ..VerifyReport::default()
+    };
+    let walker = Walker {
+        storage: &storage,
+        mode: RecoveryMode::SalvageValid,
+        covered: options.covered_through,
+        decode_from: Some(options.from),
+        live: true,
+    };
+    let walked = walker.walk(listing.segments, &mut |event| match event {
+        walk::Event::Record(r) => visitor.record(r),
+        walk::Event::Segment(w) => {
+            let summary = SegmentSummary {
+                file: w.file.clone(),
+                id: w.id,
+                first_seq: w.readable.then_some(w.first_seq),
+                records: w.records,
+                last_seq: w.last_seq,
+                used_bytes: if w.readable { w.end } else { 0 },
+                file_bytes: w.size,
+            };
+            visitor.segment(&summary);
+            report.segments.push(summary);
         }
-    }
-    ids.sort();
-    report.temp_files.sort();
-
-    let mut log: Option<LogId> = None;
-    // The last good segment: its id, next sequence number, file and end of records.
-    let mut prev: Option<(SegmentId, Seq, String, u64)> = None;
-    for (i, &id) in ids.iter().enumerate() {
-        let name = id.file_name();
-        let file = desc(&name);
-        let bytes = std::fs::read(dir.join(&name)).map_err(|e| Error::io("read", &*file, e))?;
-        let mut summary = SegmentSummary {
-            file: file.clone(),
-            id,
-            first_seq: None,
-            records: 0,
-            last_seq: None,
-            used_bytes: 0,
-            file_bytes: bytes.len() as u64,
-        };
-        let header = Header::decode(&bytes).and_then(|h| {
-            if h.segment != id {
-                return Err(Corruption::SegmentIdMismatch {
-                    expected: id,
-                    found: h.segment,
-                });
-            }
-            match log {
-                Some(l) if l != h.log => Err(Corruption::ForeignLog {
-                    expected: l.0,
-                    found: h.log.0,
-                }),
-                _ => Ok(h),
-            }
-        });
-        let header = match header {
-            Ok(h) => h,
-            Err(kind) => {
-                report.problems.push(Damage {
-                    file,
-                    offset: 0,
-                    len: bytes.len() as u64,
-                    kind,
-                });
-                visitor.segment(&summary);
-                report.segments.push(summary);
-                continue;
-            }
-        };
-        summary.first_seq = Some(header.first_seq);
-        if let Some((prev_id, prev_next, prev_file, prev_end)) = &prev {
-            if let Some(kind) = header.follows(*prev_id, *prev_next, id) {
-                // Records missing after the previous segment's last one: the damage is
-                // there, where its records end.
-                let (file, offset) = match kind {
-                    Corruption::SeqGap { found, .. } if found > *prev_next => {
-                        (prev_file.clone(), *prev_end)
-                    }
-                    _ => (file.clone(), 0),
-                };
-                report.problems.push(Damage {
-                    file,
-                    offset,
-                    len: 0,
-                    kind,
-                });
-            }
+    })?;
+    for w in &walked.segments {
+        report.records += w.records;
+        if report.first_seq.is_none() {
+            report.first_seq = w.first_record;
         }
-        log.get_or_insert(header.log);
-        let is_last = i + 1 == ids.len();
-        let mut scanner = Scanner::new(
-            file.clone(),
-            Seed::new(header.log, id),
-            RecoveryMode::SalvageValid,
-            is_last,
-            header.first_seq,
-        )
-        .skip_below(from);
-        while let Some(found) = scanner.next(&bytes) {
-            // Salvage mode records damage instead of failing; an error here would be a
-            // bug in the scanner, reported rather than hidden.
-            let found = found?;
-            summary.records += 1;
-            summary.last_seq = Some(found.seq);
-            report.first_seq.get_or_insert(found.seq);
-            report.last_seq = Some(found.seq);
-            if let Some(record) = found.record {
-                visitor.record(record);
-            }
-        }
-        report.records += summary.records;
-        report.problems.append(&mut scanner.damage);
-        if let Some((offset, len)) = scanner.torn {
+        report.last_seq = w.last_seq.or(report.last_seq);
+        if let Some((offset, len)) = w.torn {
             report.torn_tail = Some(Damage {
-                file: file.clone(),
+                file: w.file.clone(),
                 offset,
                 len,
                 kind: Corruption::TornTail { bytes: len },
             });
         }
-        summary.used_bytes = scanner.end();
-        prev = Some((id, scanner.expected(), file.clone(), scanner.end()));
-        visitor.segment(&summary);
-        report.segments.push(summary);
     }
+    report.problems = walked.damage;
+    report.covered_damage = walked.covered_damage;
     Ok(report)
 }

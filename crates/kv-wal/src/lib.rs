@@ -1,9 +1,11 @@
-//! The write-ahead log of kv: checksummed records in preallocated, memory-mapped
-//! segment files, with group commit, torn-tail recovery and truncation.
+//! The write-ahead log of kv: checksummed records in memory-mapped segment files,
+//! with group commit, torn-tail recovery and truncation.
 //!
 //! A log is a directory of segment files `wal-<20-digit id>.log`. Each is created
 //! atomically (temporary name, blocks allocated with `fallocate`, header synced,
-//! renamed, directory synced) and written through a shared memory map. Every record
+//! renamed, directory synced) and written through a shared memory map. A segment
+//! starts at 64 KiB and grows as records arrive (allocated and synced before a record
+//! goes there) up to the segment size, so a small log stays small. Every record
 //! carries a sequence number (strictly increasing by one) and a caller-given
 //! timestamp, and a CRC-32 seeded with the log id and segment id, so stale bytes from
 //! another segment or log never validate. The byte layout is in `docs/format.md`.
@@ -16,6 +18,9 @@
 //!   durable marker, so damage to bytes known durable stays an error.
 //! - [`Wal::append`] is thread-safe and as durable on return as the [`SyncPolicy`]
 //!   says; with [`SyncPolicy::EveryWrite`] concurrent appenders share one flush.
+//!   [`Wal::append_nowait`] returns without waiting, and [`Wal::wait_durable`] waits
+//!   for every record up to a sequence number with one shared flush (so many writes
+//!   can be acknowledged by one fsync); [`Wal::durable_seq`] says how far it is.
 //! - A failed flush poisons the writer: every later append and sync fails with
 //!   [`Error::Poisoned`] until the log is reopened.
 //! - [`Wal::replay_from`] reads records back with `pread`; [`Wal::truncate_through`]
@@ -77,10 +82,11 @@ mod segment;
 mod sim;
 mod storage;
 mod wal;
+mod walk;
 
 pub use error::{Corruption, Error};
 pub use ids::{LogId, SegmentId, Seq};
-pub use inspect::{scan_dir, verify_dir, ScanVisitor, SegmentSummary, VerifyReport};
+pub use inspect::{scan_dir, verify_dir, ScanOptions, ScanVisitor, SegmentSummary, VerifyReport};
 pub use op::{BatchOp, Op, OwnedBatchOp, OwnedOp, Record};
 pub use options::{
     RecoveryMode, SyncPolicy, WalOptions, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,

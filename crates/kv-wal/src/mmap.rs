@@ -6,8 +6,14 @@
 //! - the file is never truncated while mapped: kv-wal never shrinks a segment, and the
 //!   data directory is locked by its user (kv-store holds a lock file) so no other
 //!   process of ours touches it; outside tampering is excluded by that lock's contract;
-//! - every block is allocated (`posix_fallocate`) before the file is mapped, so
-//!   writing a page can never meet a full disk (which would be a SIGBUS);
+//! - the map covers the segment's capacity (the most it may grow to) from the start,
+//!   so it never moves, but the file is smaller until it grows: no byte at or past the
+//!   file's size is ever touched (that would be a SIGBUS). Every access (write, msync,
+//!   page hint) is bounded by `len`, the file's size, which rises only after
+//!   `posix_fallocate` has extended the file and allocated every block below the new
+//!   size;
+//! - every block below `len` is allocated, so writing a page can never meet a full
+//!   disk (which would be a SIGBUS too): a full disk fails the `posix_fallocate`;
 //! - no Rust reference into the mapped memory is ever created: writes copy through a
 //!   raw pointer while holding `write_lock`, reads use `pread` on the file.
 #![allow(unsafe_code)]
@@ -16,9 +22,9 @@ use std::fs::File;
 use std::io;
 use std::os::unix::io::AsRawFd;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use memmap2::{Advice, MmapRaw, UncheckedAdvice};
+use memmap2::{Advice, MmapOptions, MmapRaw, UncheckedAdvice};
 use parking_lot::Mutex;
 
 use crate::storage::out_of_bounds;
@@ -66,46 +72,80 @@ pub(crate) fn start_write_back(_file: &File, _offset: u64, _len: u64) {}
 /// `MADV_WILLNEED` is tried.
 static NO_POPULATE_WRITE: AtomicBool = AtomicBool::new(false);
 
-/// A segment file mapped shared and writable.
+/// A segment file mapped shared and writable, growable up to the mapped capacity.
 #[derive(Debug)]
 pub(crate) struct MappedFile {
+    /// `capacity` bytes of the file, most of them past its end until it grows.
     map: MmapRaw,
-    len: u64,
+    /// The file's size: every block below is allocated, and nothing at or past it is
+    /// ever touched through the map.
+    len: AtomicU64,
     /// Serializes writes, so two writers can never race on the same bytes.
     write_lock: Mutex<()>,
 }
 
 impl MappedFile {
-    /// Maps all of `file` (whose blocks the caller allocated), which must not be empty.
-    pub(crate) fn new(file: &File) -> io::Result<MappedFile> {
+    /// Maps `capacity` bytes of `file` (at least its size, which must not be 0); the
+    /// caller allocated the blocks below its size.
+    pub(crate) fn new(file: &File, capacity: u64) -> io::Result<MappedFile> {
         let len = file.metadata()?.len();
-        if len == 0 || usize::try_from(len).is_err() {
+        let capacity = capacity.max(len);
+        let Ok(mapped) = usize::try_from(capacity) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "cannot map an empty or oversized segment",
+                "cannot map an oversized segment",
+            ));
+        };
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot map an empty segment",
             ));
         }
-        let map = MmapRaw::map_raw(file)?;
+        let map = MmapOptions::new().len(mapped).map_raw(file)?;
         Ok(MappedFile {
-            len: map.len() as u64,
             map,
+            len: AtomicU64::new(len),
             write_lock: Mutex::new(()),
         })
     }
 
+    /// Grows `file` (the mapped one) to `len` bytes, at most the mapped capacity,
+    /// allocating every block below it before the map may touch them.
+    pub(crate) fn grow(&self, file: &File, len: u64) -> io::Result<()> {
+        if len <= self.len() {
+            return Ok(());
+        }
+        if len > self.map.len() as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot grow a segment past its capacity of {} bytes",
+                    self.map.len()
+                ),
+            ));
+        }
+        preallocate(file, len)?;
+        self.len.store(len, Ordering::Release);
+        Ok(())
+    }
+
     /// Copies `data` into the map at `offset`.
     pub(crate) fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let len = self.len();
         let end = offset.checked_add(data.len() as u64);
-        if end.is_none_or(|end| end > self.len) {
-            return Err(out_of_bounds(offset, data.len(), self.len));
+        if end.is_none_or(|end| end > len) {
+            return Err(out_of_bounds(offset, data.len(), len));
         }
         let _guard = self.write_lock.lock();
-        // SAFETY: `offset + data.len() <= self.len`, the mapped length, so the
-        // destination lies inside the live mapping owned by `self.map`. The mapping stays
-        // valid: the file is never truncated while mapped (kv-wal never shrinks a
-        // segment; the data directory is locked by kv-store against other writers) and
-        // its blocks were allocated by fallocate before mapping, so the store cannot
-        // fault. No Rust reference into the map exists (reads use pread) and
+        // SAFETY: `offset + data.len() <= len`, the file's size, at most the mapped
+        // capacity, so the destination lies inside the live mapping owned by `self.map`
+        // and inside the file. The bytes stay backed: the file is never truncated while
+        // mapped (kv-wal never shrinks a segment; the data directory is locked by
+        // kv-store against other writers), and every block below `len` was allocated by
+        // fallocate before `len` rose to cover it (`grow`, or before mapping), so the
+        // store can neither run past the end of the file nor meet a full disk: no
+        // SIGBUS. No Rust reference into the map exists (reads use pread) and
         // `write_lock` is held, so nothing else touches these bytes concurrently. The
         // source is a distinct Rust slice, so the regions do not overlap.
         unsafe {
@@ -120,7 +160,7 @@ impl MappedFile {
 
     /// Flushes `offset..offset + len` of the map to disk (msync, synchronous).
     pub(crate) fn flush(&self, offset: u64, len: u64) -> io::Result<()> {
-        let end = offset.saturating_add(len).min(self.len);
+        let end = offset.saturating_add(len).min(self.len());
         let offset = offset.min(end);
         self.map
             .flush_range(offset as usize, (end - offset) as usize)
@@ -132,7 +172,7 @@ impl MappedFile {
     /// first write to a page of a preallocated file otherwise pays, in the writer, for
     /// allocating and zeroing it. A hint: errors are ignored.
     pub(crate) fn populate(&self, offset: u64, len: u64) {
-        let end = offset.saturating_add(len).min(self.len);
+        let end = offset.saturating_add(len).min(self.len());
         if offset >= end {
             return;
         }
@@ -159,14 +199,14 @@ impl MappedFile {
     /// which otherwise interrupts the writer for every folio written. A hint: errors
     /// are ignored.
     pub(crate) fn release(&self, offset: u64, len: u64) {
-        let end = offset.saturating_add(len).min(self.len);
+        let end = offset.saturating_add(len).min(self.len());
         if offset >= end {
             return;
         }
         // Not under `write_lock`: zapping a range takes long enough to stall the writer,
         // and needs no exclusion (below).
-        // SAFETY: the range lies inside the live mapping (clamped above; memmap2 checks
-        // it again and page-aligns it). The mapping is MAP_SHARED of a regular file, for
+        // SAFETY: the range lies inside the live mapping and the file (clamped above to
+        // its size; memmap2 checks it again and page-aligns it). The mapping is MAP_SHARED of a regular file, for
         // which MADV_DONTNEED only drops page-table entries: the bytes stay in the page
         // cache and in the file (a dirty entry's page is marked dirty first), and a
         // later access faults them back in unchanged, so no memory visible to Rust
@@ -181,8 +221,8 @@ impl MappedFile {
         };
     }
 
-    /// The mapped length.
+    /// The file's size: how far the map may be used.
     pub(crate) fn len(&self) -> u64 {
-        self.len
+        self.len.load(Ordering::Acquire)
     }
 }

@@ -64,8 +64,11 @@ pub enum RecoveryMode {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WalOptions {
-    /// Size of each new segment file in bytes, preallocated. Default 64 MiB; at least
-    /// 512 bytes, at most 4 GiB.
+    /// The most bytes a segment file grows to: a new one starts at 64 KiB (or this, if
+    /// smaller) and grows as records arrive, each growth allocated and synced before a
+    /// record goes there; a record that would not fit goes to the next segment, and
+    /// one larger than this is refused. Default 64 MiB; at least 512 bytes, at most
+    /// 4 GiB.
     pub segment_size: u64,
     /// When appends reach the disk. Default [`SyncPolicy::EveryWrite`].
     pub sync: SyncPolicy,
@@ -74,6 +77,16 @@ pub struct WalOptions {
     /// The sequence number of the first record of a log created by this open (ignored
     /// when a log exists). Default 1.
     pub first_seq: Seq,
+    /// Records at or below this sequence number are covered by a snapshot: recovery
+    /// does not need them. Damage all of whose lost records lie at or below it (the
+    /// log resumes, after the damage, at a record no later than the one after it) is
+    /// tolerated in every [`RecoveryMode`]: reported in
+    /// [`OpenReport::covered_damage`](crate::OpenReport::covered_damage), skipped by
+    /// replays, and gone once [`Wal::truncate_through`](crate::Wal::truncate_through)
+    /// removes the segment holding it (a last segment holding such damage is sealed
+    /// at open, so that truncation can). Damage that lost a record above it is judged
+    /// by the recovery mode as always. Default `Seq(0)`: nothing is covered.
+    pub covered_through: Seq,
     pub(crate) storage: Option<Arc<dyn Storage>>,
 }
 
@@ -91,6 +104,7 @@ impl Default for WalOptions {
             sync: SyncPolicy::EveryWrite,
             recovery: RecoveryMode::TolerateTornTail,
             first_seq: Seq(1),
+            covered_through: Seq::ZERO,
             storage: None,
         }
     }
@@ -122,6 +136,13 @@ impl WalOptions {
     #[must_use]
     pub fn first_seq(mut self, seq: Seq) -> Self {
         self.first_seq = seq;
+        self
+    }
+
+    /// Sets [`WalOptions::covered_through`].
+    #[must_use]
+    pub fn covered_through(mut self, seq: Seq) -> Self {
+        self.covered_through = seq;
         self
     }
 

@@ -201,6 +201,9 @@ mod tests {
         fn size(&self) -> u64 {
             64 << 20
         }
+        fn grow(&self, _: u64) -> io::Result<()> {
+            Ok(())
+        }
         fn read_at(&self, _: u64, _: &mut [u8]) -> io::Result<()> {
             Ok(())
         }

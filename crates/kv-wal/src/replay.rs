@@ -16,6 +16,7 @@ pub struct Replay {
     storage: Arc<dyn Storage>,
     log: LogId,
     mode: RecoveryMode,
+    covered: Seq,
     from: Seq,
     plan: VecDeque<Planned>,
     current: Option<(SegmentId, Scanner)>,
@@ -37,6 +38,7 @@ impl Replay {
         storage: Arc<dyn Storage>,
         log: LogId,
         mode: RecoveryMode,
+        covered: Seq,
         from: Seq,
         plan: Vec<(SegmentId, Seq, u64, Arc<dyn SegmentFile>)>,
     ) -> Replay {
@@ -44,6 +46,7 @@ impl Replay {
             storage,
             log,
             mode,
+            covered,
             from,
             plan: plan
                 .into_iter()
@@ -90,8 +93,8 @@ impl Replay {
                 return Some(Err(e));
             }
             // Read each segment as recovery did: only the active one (planned last)
-            // may end in a power-loss hole; a hole salvage skipped in a sealed one is
-            // skipped again.
+            // may end in a power-loss hole; a hole salvage skipped in a sealed one, or
+            // damage a snapshot covers, is skipped again.
             let is_active = self.plan.is_empty();
             let scanner = Scanner::new(
                 self.storage.describe(&name),
@@ -100,6 +103,7 @@ impl Replay {
                 is_active,
                 seg.first_seq,
             )
+            .covered(self.covered)
             .skip_below(self.from);
             self.current = Some((seg.id, scanner));
         }

@@ -25,6 +25,10 @@ pub struct OpenReport {
     /// Damaged ranges skipped by [`RecoveryMode::SalvageValid`](crate::RecoveryMode::SalvageValid)
     /// (whole unreadable segments have offset 0 and their file's length).
     pub damage: Vec<Damage>,
+    /// Damage tolerated, whatever the mode, because every record it lost is covered
+    /// by a snapshot ([`WalOptions::covered_through`](crate::WalOptions::covered_through)).
+    /// The segments holding it go at the first truncation that covers them.
+    pub covered_damage: Vec<Damage>,
     /// Leftover `*.log.tmp` files of an interrupted segment creation, removed.
     pub removed_temp_files: usize,
 }
@@ -37,7 +41,8 @@ pub struct WalStats {
     pub segments: usize,
     /// Bytes used in those segments (headers and records; not preallocated space).
     pub bytes: u64,
-    /// Bytes allocated on disk for those segments.
+    /// Bytes allocated on disk for those segments (their files' sizes: each segment
+    /// is allocated a little ahead of its records).
     pub allocated_bytes: u64,
     /// The oldest record still in the log, if any.
     pub first_seq: Option<Seq>,

@@ -7,17 +7,29 @@ use crate::error::Corruption;
 use crate::header::HEADER_LEN;
 use crate::{Error, Record, RecoveryMode, Seq};
 
-/// A range of a segment that [`RecoveryMode::SalvageValid`] skipped.
+/// A damaged range of a segment that recovery or a scan went past: skipped by
+/// [`RecoveryMode::SalvageValid`], or tolerated because a snapshot covers every record
+/// it lost ([`WalOptions::covered_through`](crate::WalOptions::covered_through)).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Damage {
     /// The segment file.
     pub file: String,
-    /// Where the skipped bytes start.
+    /// Where the damaged bytes start (for a sequence gap: where the records before the
+    /// missing ones end).
     pub offset: u64,
     /// How many bytes were skipped (0 for a sequence gap between valid records).
     pub len: u64,
     /// What was wrong there.
     pub kind: Corruption,
+}
+
+/// Whether damage found where record `expected` should come next, after which the log
+/// resumes at record `resume`, lost only records at or below `covered` (so recovery
+/// needs none of them). A log that resumes at `expected` lost nothing: covered too, if
+/// it lies at or below `covered`. Nothing is covered when `covered` is 0.
+pub(crate) fn covers(covered: Seq, expected: Seq, resume: Option<Seq>) -> bool {
+    covered > Seq::ZERO && expected <= covered && resume.is_some_and(|r| r <= covered.next())
 }
 
 /// The state of a walk over one segment's records.
@@ -32,13 +44,25 @@ pub(crate) struct Scanner {
     skip_below: Seq,
     /// Records are checked to decode but not decoded (the open scan needs no payload).
     check_only: bool,
+    /// Damage that lost only records at or below this is tolerated (see [`covers`]).
+    covered: Seq,
+    /// The first sequence number of the next segment, when it directly follows this
+    /// one: records missing between this segment's last and it are a gap here.
+    next_first: Option<Seq>,
+    /// The first sequence number of the next segment with a usable header: where the
+    /// log resumes after damage at the end of this one.
+    resume: Option<Seq>,
     off: u64,
     expected: Seq,
     done: bool,
     /// Ranges skipped (salvage only).
     pub(crate) damage: Vec<Damage>,
+    /// Damage tolerated because [`covered`](Scanner::covered) covers what it lost.
+    pub(crate) covered_damage: Vec<Damage>,
     /// Non-zero bytes after the last valid record of the last segment: `(offset, len)`.
     pub(crate) torn: Option<(u64, u64)>,
+    /// Whether the torn range is a power-loss hole: valid records followed its start.
+    pub(crate) cut_hole: bool,
     /// Whether the last valid frame walked was a durable marker.
     pub(crate) ends_with_marker: bool,
 }
@@ -65,11 +89,16 @@ impl Scanner {
             is_last,
             skip_below: Seq::ZERO,
             check_only: false,
+            covered: Seq::ZERO,
+            next_first: None,
+            resume: None,
             off: HEADER_LEN,
             expected: first_seq,
             done: false,
             damage: Vec::new(),
+            covered_damage: Vec::new(),
             torn: None,
+            cut_hole: false,
             ends_with_marker: false,
         }
     }
@@ -87,6 +116,20 @@ impl Scanner {
         self
     }
 
+    /// Tolerates damage that lost only records at or below `covered`.
+    pub(crate) fn covered(mut self, covered: Seq) -> Scanner {
+        self.covered = covered;
+        self
+    }
+
+    /// What follows this segment: the first sequence number of the next one if it
+    /// directly follows (its id is the next), and of the next one with a usable header.
+    pub(crate) fn followed_by(mut self, next_first: Option<Seq>, resume: Option<Seq>) -> Scanner {
+        self.next_first = next_first;
+        self.resume = resume;
+        self
+    }
+
     /// Where the next record would go: just after the last valid one.
     pub(crate) fn end(&self) -> u64 {
         self.off
@@ -97,18 +140,41 @@ impl Scanner {
         self.expected
     }
 
+    /// The offset of the first damage found (tolerated or not), or of a power-loss
+    /// hole that was cut: what a reader racing a live writer re-reads to tell apart.
+    pub(crate) fn first_problem(&self) -> Option<u64> {
+        let hole = self.torn.filter(|_| self.cut_hole).map(|(at, _)| at);
+        self.damage
+            .iter()
+            .chain(&self.covered_damage)
+            .map(|d| d.offset)
+            .chain(hole)
+            .min()
+    }
+
     fn fail(&mut self, offset: u64, kind: Corruption) -> Option<Result<Found, Error>> {
         self.done = true;
         Some(Err(Error::corrupt(self.name.clone(), offset, kind)))
     }
 
-    fn salvage(&mut self, offset: u64, len: u64, kind: Corruption) {
-        self.damage.push(Damage {
+    /// Damage at `offset`: listed as covered if `covered`, skipped (and listed) in
+    /// salvage mode, else the error to return.
+    fn damaged(&mut self, offset: u64, len: u64, kind: Corruption, covered: bool) -> Option<Error> {
+        let damage = Damage {
             file: self.name.clone(),
             offset,
             len,
             kind,
-        });
+        };
+        if covered {
+            self.covered_damage.push(damage);
+        } else if self.mode == RecoveryMode::SalvageValid {
+            self.damage.push(damage);
+        } else {
+            self.done = true;
+            return Some(Error::corrupt(damage.file, offset, damage.kind));
+        }
+        None
     }
 
     /// The next record of `seg` (the segment's bytes from offset 0), an error, or
@@ -122,15 +188,21 @@ impl Scanner {
             let bad = match probe(seg, at, &self.seed) {
                 Probe::Valid(frame) if frame.is_marker() => {
                     // A clean close's durable marker: it names the last record.
-                    if frame.seq != self.expected.prev() {
+                    let last = self.expected.prev();
+                    if frame.seq != last {
                         let kind = Corruption::SeqGap {
-                            expected: self.expected.prev(),
+                            expected: last,
                             found: frame.seq,
                         };
-                        if self.mode != RecoveryMode::SalvageValid {
-                            return self.fail(at, kind);
+                        // One naming a later record: the records up to it were lost.
+                        let covered = frame.seq > last
+                            && covers(self.covered, self.expected, Some(frame.seq.next()));
+                        if let Some(e) = self.damaged(at, frame.next - at, kind, covered) {
+                            return Some(Err(e));
                         }
-                        self.salvage(at, frame.next - at, kind);
+                        if covered {
+                            self.expected = frame.seq.next();
+                        }
                     }
                     self.off = frame.next;
                     self.ends_with_marker = true;
@@ -142,16 +214,18 @@ impl Scanner {
                             expected: self.expected,
                             found: frame.seq,
                         };
-                        if self.mode != RecoveryMode::SalvageValid {
-                            return self.fail(at, kind);
-                        }
                         if frame.seq < self.expected {
                             // Going backwards: skip this record.
-                            self.salvage(at, frame.next - at, kind);
+                            if let Some(e) = self.damaged(at, frame.next - at, kind, false) {
+                                return Some(Err(e));
+                            }
                             self.off = frame.next;
                             continue;
                         }
-                        self.salvage(at, 0, kind);
+                        let covered = covers(self.covered, self.expected, Some(frame.seq));
+                        if let Some(e) = self.damaged(at, 0, kind, covered) {
+                            return Some(Err(e));
+                        }
                     }
                     let decoded = if frame.seq < self.skip_below {
                         Ok(None)
@@ -163,10 +237,15 @@ impl Scanner {
                     let record = match decoded {
                         Ok(r) => r,
                         Err(kind) => {
-                            if self.mode != RecoveryMode::SalvageValid {
-                                return self.fail(at, kind);
+                            // This record is lost; the log resumes after it.
+                            let resume = frame.seq.next();
+                            let covered = covers(self.covered, self.expected, Some(resume));
+                            if let Some(e) = self.damaged(at, frame.next - at, kind, covered) {
+                                return Some(Err(e));
                             }
-                            self.salvage(at, frame.next - at, kind);
+                            if covered {
+                                self.expected = resume;
+                            }
                             self.off = frame.next;
                             continue;
                         }
@@ -183,7 +262,20 @@ impl Scanner {
                 Probe::End => None,
                 Probe::Bad(kind) => Some(kind),
             };
-            if let Some(next_valid) = next_valid(seg, at, self.expected, &self.seed) {
+            if let Some((next_valid, resume)) = next_valid(seg, at, self.expected, &self.seed) {
+                if covers(self.covered, self.expected, Some(resume)) {
+                    // Whatever a snapshot already holds: skipped, whatever the mode.
+                    let kind = bad.unwrap_or(Corruption::Hole { next_valid });
+                    self.covered_damage.push(Damage {
+                        file: self.name.clone(),
+                        offset: at,
+                        len: next_valid - at,
+                        kind,
+                    });
+                    self.off = next_valid;
+                    self.expected = resume;
+                    continue;
+                }
                 if self.mode == RecoveryMode::AbsoluteConsistency {
                     return self.fail(at, Corruption::Hole { next_valid });
                 }
@@ -194,13 +286,14 @@ impl Scanner {
                     let rest = seg.get(at as usize..).unwrap_or(&[]);
                     let dirty = last_nonzero(rest).map_or(0, |p| p as u64 + 1);
                     self.torn = Some((at, dirty));
+                    self.cut_hole = true;
                     return None;
                 }
                 if self.mode != RecoveryMode::SalvageValid {
                     return self.fail(at, Corruption::Hole { next_valid });
                 }
                 let kind = bad.unwrap_or(Corruption::Hole { next_valid });
-                self.salvage(at, next_valid - at, kind);
+                self.damaged(at, next_valid - at, kind, false);
                 self.off = next_valid;
                 continue;
             }
@@ -208,18 +301,42 @@ impl Scanner {
             // is the torn tail of the last segment.
             self.done = true;
             let rest = seg.get(at as usize..).unwrap_or(&[]);
-            let last = last_nonzero(rest)?;
+            let Some(last) = last_nonzero(rest) else {
+                // A clean end. Records missing before the next segment's first are a
+                // gap here, where this segment's records end.
+                match self.next_first {
+                    Some(next) if next > self.expected => {
+                        let kind = Corruption::SeqGap {
+                            expected: self.expected,
+                            found: next,
+                        };
+                        let covered = covers(self.covered, self.expected, Some(next));
+                        if let Some(e) = self.damaged(at, 0, kind, covered) {
+                            return Some(Err(e));
+                        }
+                        self.expected = next;
+                    }
+                    _ => {}
+                }
+                return None;
+            };
             let dirty = last as u64 + 1;
+            if self.is_last {
+                if self.mode == RecoveryMode::AbsoluteConsistency {
+                    return self.fail(at, Corruption::TornTail { bytes: dirty });
+                }
+                self.torn = Some((at, dirty));
+                return None;
+            }
+            // Damage at the end of an older segment: what it held, up to the next
+            // segment's first record, is lost.
             let kind = bad.unwrap_or(Corruption::TornTail { bytes: dirty });
-            match (self.mode, self.is_last) {
-                (RecoveryMode::SalvageValid, false) => self.salvage(at, dirty, kind),
-                (RecoveryMode::SalvageValid, true) | (RecoveryMode::TolerateTornTail, true) => {
-                    self.torn = Some((at, dirty))
-                }
-                (RecoveryMode::AbsoluteConsistency, true) => {
-                    return self.fail(at, Corruption::TornTail { bytes: dirty })
-                }
-                (_, false) => return self.fail(at, kind),
+            let covered = covers(self.covered, self.expected, self.resume);
+            if let Some(e) = self.damaged(at, dirty, kind, covered) {
+                return Some(Err(e));
+            }
+            if let Some(next) = self.next_first.filter(|&n| n > self.expected) {
+                self.expected = next;
             }
             return None;
         }
@@ -248,7 +365,7 @@ fn durable_after(seg: &[u8], at: u64, first_valid: u64, expected: Seq, seed: &Se
                 off = frame.next;
             }
             Probe::End | Probe::Bad(_) => match next_valid(seg, off, expected, seed) {
-                Some(next) => off = next,
+                Some((next, _)) => off = next,
                 None => return false,
             },
         }
@@ -289,7 +406,8 @@ pub(crate) fn last_nonzero(s: &[u8]) -> Option<usize> {
 }
 
 /// The offset of the first record after `at` whose checksum validates and whose body
-/// decodes (or the first durable marker), looking only at aligned offsets near
+/// decodes (or the first durable marker), with the sequence number the log resumes at
+/// there (a marker's record's next), looking only at aligned offsets near
 /// non-zero bytes (a record's length field is never zero, so a run of zeros holds no
 /// record start).
 ///
@@ -297,7 +415,7 @@ pub(crate) fn last_nonzero(s: &[u8]) -> Option<usize> {
 /// number from `expected` up to one more than the number of records that fit between
 /// `at` and the candidate (every record takes at least 32 bytes). This keeps the
 /// checksum work on garbage small.
-fn next_valid(seg: &[u8], at: u64, expected: Seq, seed: &Seed) -> Option<u64> {
+fn next_valid(seg: &[u8], at: u64, expected: Seq, seed: &Seed) -> Option<(u64, Seq)> {
     let mut from = at + ALIGN;
     while (from as usize) < seg.len() {
         let nz = from as usize + first_nonzero(&seg[from as usize..])?;
@@ -307,8 +425,11 @@ fn next_valid(seg: &[u8], at: u64, expected: Seq, seed: &Seed) -> Option<u64> {
         while cand <= nz {
             if plausible(seg, at, cand, expected) {
                 if let Probe::Valid(frame) = probe(seg, cand, seed) {
-                    if frame.is_marker() || frame.check().is_ok() {
-                        return Some(cand);
+                    if frame.is_marker() {
+                        return Some((cand, frame.seq.next()));
+                    }
+                    if frame.check().is_ok() {
+                        return Some((cand, frame.seq));
                     }
                 }
             }

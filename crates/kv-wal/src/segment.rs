@@ -20,6 +20,9 @@ pub(crate) struct Sealed {
     /// The offset after its last record.
     pub(crate) end: u64,
     pub(crate) size: u64,
+    /// False for a segment whose header is unusable, kept only because a snapshot
+    /// covers every record it held (until a truncation removes it): replay skips it.
+    pub(crate) readable: bool,
 }
 
 /// The segment appends go to.
@@ -70,8 +73,25 @@ impl Active {
             next_seq,
             end: self.pos,
             size: self.file.size(),
+            readable: true,
         }
     }
+}
+
+/// The size a new segment file starts at (or the segment size, if smaller): a log
+/// holding little takes little room on disk and opens fast. It grows as records
+/// arrive ([`grown_size`]), up to the segment size.
+pub(crate) const INITIAL_SIZE: u64 = 64 << 10;
+
+/// The size to grow a segment file of `size` bytes to so that it holds `need` bytes:
+/// double, and at least `need` rounded up to 4 KiB, but at most `capacity`. Doubling
+/// keeps the growths few (ten from 64 KiB to 64 MiB), each an allocation and a sync.
+pub(crate) fn grown_size(size: u64, need: u64, capacity: u64) -> u64 {
+    const PAGE: u64 = 4096;
+    need.div_ceil(PAGE)
+        .saturating_mul(PAGE)
+        .max(size.saturating_mul(2))
+        .min(capacity)
 }
 
 /// Why creating a segment failed: a sync failure must poison the writer.
@@ -84,9 +104,9 @@ pub(crate) enum CreateError {
     Sync(&'static str, io::Error),
 }
 
-/// Creates segment `id` atomically: `wal-N.log.tmp` is created with its blocks
-/// allocated, the header written and synced, renamed to `wal-N.log`, and the directory
-/// synced. On any error before the rename the temporary file is removed (a file system
+/// Creates segment `id` atomically, growable up to `capacity` bytes: `wal-N.log.tmp`
+/// is created with the blocks of its [`INITIAL_SIZE`] allocated, the header written and
+/// synced, renamed to `wal-N.log`, and the directory synced. On any error before the rename the temporary file is removed (a file system
 /// that cannot allocate the blocks leaves it behind, empty), and a temporary file left
 /// by an earlier attempt is removed first: a full disk fails this creation, never a
 /// later one.
@@ -95,8 +115,9 @@ pub(crate) fn create(
     log: LogId,
     id: SegmentId,
     first_seq: Seq,
-    size: u64,
+    capacity: u64,
 ) -> Result<Active, CreateError> {
+    let size = INITIAL_SIZE.min(capacity);
     let tmp = id.temp_name();
     let name = id.file_name();
     let io = |op, e| CreateError::Io(Error::io(op, storage.describe(&tmp), e));
@@ -107,7 +128,7 @@ pub(crate) fn create(
     }
     let made = (|| {
         let file = storage
-            .create(&tmp, size)
+            .create(&tmp, size, capacity)
             .map_err(|e| io("create segment", e))?;
         let header = Header {
             log,

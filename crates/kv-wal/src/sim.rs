@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -32,6 +33,12 @@ pub enum Fault {
     /// The `nth` rename fails with EIO and changes nothing.
     RenameFails {
         /// Which rename, counting from 1.
+        nth: u64,
+    },
+    /// The `nth` growth of a file ([`SegmentFile::grow`]) fails with ENOSPC and
+    /// changes nothing.
+    NoSpaceOnGrow {
+        /// Which growth, counting from 1.
         nth: u64,
     },
 }
@@ -93,6 +100,7 @@ struct Disk {
     creates: u64,
     syncs: u64,
     renames: u64,
+    grows: u64,
     sync_latency: std::time::Duration,
 }
 
@@ -116,10 +124,9 @@ impl Disk {
     fn settle(&mut self, inode: usize, offset: u64, len: u64, lose: bool) {
         let end = offset.saturating_add(len);
         let size = self.inodes[inode].data.len();
-        let mut durable = self.inodes[inode]
-            .durable
-            .take()
-            .unwrap_or_else(|| vec![0; size]);
+        let mut durable = self.inodes[inode].durable.take().unwrap_or_default();
+        // Any sync makes the file's size durable (a grown file's zeros included).
+        durable.resize(size, 0);
         let mut keep = Vec::with_capacity(self.pending.len());
         for p in std::mem::take(&mut self.pending) {
             let p_end = p.offset + p.data.len() as u64;
@@ -188,10 +195,14 @@ impl Disk {
                 if *nth > kept[&key] {
                     continue;
                 }
-                let lo = (b * block).max(p.offset);
-                let hi = ((b + 1) * block).min(end);
-                let src = &p.data[(lo - p.offset) as usize..(hi - p.offset) as usize];
                 let node = &mut inodes[inode];
+                // Bytes past the durable size are lost with the size.
+                let lo = (b * block).max(p.offset);
+                let hi = ((b + 1) * block).min(end).min(node.data.len() as u64);
+                if lo >= hi {
+                    continue;
+                }
+                let src = &p.data[(lo - p.offset) as usize..(hi - p.offset) as usize];
                 node.data[lo as usize..hi as usize].copy_from_slice(src);
             }
         }
@@ -203,9 +214,10 @@ impl Disk {
 
 fn fault_nth(f: &Fault) -> u64 {
     match *f {
-        Fault::NoSpaceOnCreate { nth } | Fault::SyncFails { nth } | Fault::RenameFails { nth } => {
-            nth
-        }
+        Fault::NoSpaceOnCreate { nth }
+        | Fault::SyncFails { nth }
+        | Fault::RenameFails { nth }
+        | Fault::NoSpaceOnGrow { nth } => nth,
     }
 }
 
@@ -228,6 +240,7 @@ impl SimStorage {
             Fault::NoSpaceOnCreate { .. } => d.creates,
             Fault::SyncFails { .. } => d.syncs,
             Fault::RenameFails { .. } => d.renames,
+            Fault::NoSpaceOnGrow { .. } => d.grows,
         };
         d.faults.push((fault, base));
     }
@@ -267,7 +280,9 @@ impl SimStorage {
                 continue; // the file's size never reached the disk
             }
             let node = &mut inodes[p.inode];
-            let at = p.offset as usize;
+            // Bytes past the durable size are lost with the size.
+            let at = (p.offset as usize).min(node.data.len());
+            let take = take.min(node.data.len() - at);
             node.data[at..at + take].copy_from_slice(&p.data[..take]);
             node.durable = Some(node.data.clone());
         }
@@ -325,13 +340,13 @@ impl SimStorage {
             .sum()
     }
 
-    fn handle(&self, inode: usize, writable: bool) -> Arc<dyn SegmentFile> {
+    fn handle(&self, inode: usize, writable: Option<u64>) -> Arc<dyn SegmentFile> {
         let size = self.disk.lock().inodes[inode].data.len() as u64;
         Arc::new(SimFile {
             disk: self.disk.clone(),
             inode,
-            size,
-            writable,
+            size: AtomicU64::new(size),
+            capacity: writable,
         })
     }
 }
@@ -345,7 +360,7 @@ impl Storage for SimStorage {
         Ok(self.file_names())
     }
 
-    fn create(&self, name: &str, len: u64) -> io::Result<Arc<dyn SegmentFile>> {
+    fn create(&self, name: &str, len: u64, capacity: u64) -> io::Result<Arc<dyn SegmentFile>> {
         let inode = {
             let mut d = self.disk.lock();
             d.creates += 1;
@@ -373,10 +388,10 @@ impl Storage for SimStorage {
             d.names.insert(name.to_owned(), inode);
             inode
         };
-        Ok(self.handle(inode, true))
+        Ok(self.handle(inode, Some(capacity)))
     }
 
-    fn open(&self, name: &str, writable: bool) -> io::Result<Arc<dyn SegmentFile>> {
+    fn open(&self, name: &str, writable: Option<u64>) -> io::Result<Arc<dyn SegmentFile>> {
         let inode = *self
             .disk
             .lock()
@@ -427,18 +442,50 @@ impl Storage for SimStorage {
 struct SimFile {
     disk: Arc<Mutex<Disk>>,
     inode: usize,
-    size: u64,
-    writable: bool,
+    size: AtomicU64,
+    /// How far it may grow; `None` when opened read-only.
+    capacity: Option<u64>,
+}
+
+fn read_only() -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, "opened read-only")
 }
 
 impl SegmentFile for SimFile {
     fn size(&self) -> u64 {
-        self.size
+        self.size.load(Ordering::Acquire)
+    }
+
+    fn grow(&self, len: u64) -> io::Result<()> {
+        let capacity = self.capacity.ok_or_else(read_only)?;
+        if len <= self.size() {
+            return Ok(());
+        }
+        if len > capacity.max(self.size()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot grow past the capacity of {capacity} bytes"),
+            ));
+        }
+        let mut d = self.disk.lock();
+        d.grows += 1;
+        let n = d.grows;
+        if d.fires(n, |f| matches!(f, Fault::NoSpaceOnGrow { .. })) {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        let data = &mut d.inodes[self.inode].data;
+        let len = usize::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::ENOSPC))?;
+        if data.len() < len {
+            data.resize(len, 0);
+        }
+        self.size.store(len as u64, Ordering::Release);
+        Ok(())
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset.saturating_add(buf.len() as u64) > self.size {
-            return Err(out_of_bounds(offset, buf.len(), self.size));
+        let size = self.size();
+        if offset.saturating_add(buf.len() as u64) > size {
+            return Err(out_of_bounds(offset, buf.len(), size));
         }
         let d = self.disk.lock();
         let at = offset as usize;
@@ -447,14 +494,12 @@ impl SegmentFile for SimFile {
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if !self.writable {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "opened read-only",
-            ));
+        if self.capacity.is_none() {
+            return Err(read_only());
         }
-        if offset.saturating_add(data.len() as u64) > self.size {
-            return Err(out_of_bounds(offset, data.len(), self.size));
+        let size = self.size();
+        if offset.saturating_add(data.len() as u64) > size {
+            return Err(out_of_bounds(offset, data.len(), size));
         }
         let mut d = self.disk.lock();
         let at = offset as usize;
@@ -491,7 +536,7 @@ mod tests {
     #[test]
     fn only_synced_bytes_and_names_survive_a_crash() {
         let sim = SimStorage::new();
-        let f = sim.create("a.tmp", 16).unwrap();
+        let f = sim.create("a.tmp", 16, 16).unwrap();
         f.write_at(0, b"head").unwrap();
         f.sync(0, 16).unwrap();
         sim.rename("a.tmp", "a").unwrap();
@@ -514,7 +559,7 @@ mod tests {
     #[test]
     fn a_scrambled_crash_keeps_a_prefix_of_each_blocks_writes() {
         let sim = SimStorage::new();
-        let f = sim.create("a", 64).unwrap();
+        let f = sim.create("a", 64, 64).unwrap();
         f.sync(0, 64).unwrap();
         sim.sync_dir().unwrap();
         // Block 0 gets two writes (the second also fills block 1), block 2 none, and
@@ -557,7 +602,7 @@ mod tests {
     #[test]
     fn a_failed_sync_loses_its_bytes_and_faults_fire_once() {
         let sim = SimStorage::new();
-        let f = sim.create("a", 8).unwrap();
+        let f = sim.create("a", 8, 8).unwrap();
         sim.sync_dir().unwrap();
         sim.inject(Fault::SyncFails { nth: 2 });
         f.sync(0, 8).unwrap();
@@ -570,11 +615,11 @@ mod tests {
         assert_eq!(sim.crash(CrashMode::KeepUnsynced).file("a").unwrap()[0], 0);
 
         sim.inject(Fault::NoSpaceOnCreate { nth: 1 });
-        let err = sim.create("b", 8).unwrap_err();
+        let err = sim.create("b", 8, 8).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
         assert_eq!(sim.file("b"), Some(Vec::new()), "left behind, empty");
         sim.remove("b").unwrap();
-        assert!(sim.create("b", 8).is_ok());
+        assert!(sim.create("b", 8, 8).is_ok());
         sim.inject(Fault::RenameFails { nth: 1 });
         assert!(sim.rename("b", "c").is_err());
         assert!(sim.rename("b", "c").is_ok());

@@ -15,11 +15,13 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// The names of the files in the directory (any order).
     fn list(&self) -> io::Result<Vec<String>>;
     /// Creates the file `name`, which must not exist, with `len` bytes really allocated
-    /// (not sparse) and reading as zeros, open for writing. A full disk is an error
-    /// here, never later.
-    fn create(&self, name: &str, len: u64) -> io::Result<Arc<dyn SegmentFile>>;
-    /// Opens the existing file `name`; for writing too if `writable`.
-    fn open(&self, name: &str, writable: bool) -> io::Result<Arc<dyn SegmentFile>>;
+    /// (not sparse) and reading as zeros, open for writing and growable (with
+    /// [`SegmentFile::grow`]) up to `capacity` bytes. A full disk is an error here,
+    /// never later.
+    fn create(&self, name: &str, len: u64, capacity: u64) -> io::Result<Arc<dyn SegmentFile>>;
+    /// Opens the existing file `name`: read-only with `None`; with `Some(capacity)`,
+    /// for writing too, growable up to `capacity` bytes (or its size, if larger).
+    fn open(&self, name: &str, writable: Option<u64>) -> io::Result<Arc<dyn SegmentFile>>;
     /// Renames `from` to `to`, replacing `to`.
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
     /// Removes the file `name`.
@@ -30,10 +32,17 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn describe(&self, file: &str) -> String;
 }
 
-/// One open segment file. Its size never changes while it is open.
+/// One open segment file. Only [`grow`](SegmentFile::grow) changes its size, and
+/// nothing ever shrinks it while it is open.
 pub trait SegmentFile: Send + Sync + fmt::Debug {
-    /// The file's size in bytes.
+    /// The file's size in bytes: for a file opened read-only, its size when opened.
     fn size(&self) -> u64;
+    /// Grows the file to `len` bytes (nothing happens if it is that large already), at
+    /// most the capacity it was created or opened with: the new bytes are really
+    /// allocated and read as zeros, so a full disk fails here, never when they are
+    /// written. The new size is durable once a later [`sync`](SegmentFile::sync) of
+    /// any range returns. One caller at a time (the writer).
+    fn grow(&self, len: u64) -> io::Result<()>;
     /// Fills `buf` with the bytes at `offset` (an error if they run past the end).
     /// Reads see every completed [`write_at`](SegmentFile::write_at), synced or not.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;

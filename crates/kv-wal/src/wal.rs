@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) segment_size: u64,
     pub(crate) mode: RecoveryMode,
+    /// [`WalOptions::covered_through`]: replay skips damage recovery tolerated.
+    pub(crate) covered: Seq,
     pub(crate) policy: SyncPolicy,
     pub(crate) log: LogId,
     pub(crate) state: Mutex<State>,
@@ -95,6 +97,7 @@ impl Wal {
             storage,
             segment_size: options.segment_size,
             mode: options.recovery,
+            covered: options.covered_through,
             policy: options.sync,
             log: rec.log,
             state: Mutex::new(State {
@@ -140,6 +143,41 @@ impl Wal {
     /// [`close`](Wal::close), or an I/O error creating the next segment (the record is
     /// then not written; earlier records are untouched).
     pub fn append(&self, op: &Op<'_>, timestamp_ms: u64) -> Result<Seq> {
+        let seq = self.append_nowait(op, timestamp_ms)?;
+        if self.shared.policy == SyncPolicy::EveryWrite {
+            self.shared.wait_durable(seq)?;
+        }
+        Ok(seq)
+    }
+
+    /// Appends `op` as [`append`](Wal::append) does, but returns as soon as the record
+    /// is in the log, whatever the [`SyncPolicy`]: a replay sees it, and a process
+    /// crash keeps it, but it is durable only once a later sync covers it (a
+    /// [`wait_durable`](Wal::wait_durable) for it or a later record, a
+    /// [`sync`](Wal::sync), the interval flusher, a rotation or a close).
+    ///
+    /// For acknowledging many writes with one flush: append each without waiting,
+    /// then wait once for the last (a server does so per batch of requests, on a
+    /// thread that may block).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), kv_wal::Error> {
+    /// # let dir = std::env::temp_dir().join(format!("kv-wal-nowait-doc-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// use kv_wal::{Op, Wal, WalOptions};
+    ///
+    /// let (wal, _) = Wal::open(&dir, WalOptions::default().segment_size(1 << 16))?;
+    /// let mut last = wal.durable_seq();
+    /// for key in [b"a", b"b", b"c"] {
+    ///     last = wal.append_nowait(&Op::Delete { key }, 1)?;
+    /// }
+    /// wal.wait_durable(last)?; // one flush for the three
+    /// assert_eq!(wal.durable_seq(), last);
+    /// # drop(wal);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub fn append_nowait(&self, op: &Op<'_>, timestamp_ms: u64) -> Result<Seq> {
         let sh = &*self.shared;
         if sh.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -149,43 +187,91 @@ impl Wal {
         if framed > max {
             return Err(Error::RecordTooLarge { size: framed, max });
         }
-        let seq = {
-            let mut st = sh.state.lock();
-            sh.check_poison()?;
-            if st.active.pos + framed > st.active.file.size() {
-                self.rotate(&mut st)?;
-            }
-            let seq = st.next_seq;
-            if seq.0 == u64::MAX {
-                return Err(Error::SeqExhausted);
-            }
-            let State { active, buf, .. } = &mut *st;
-            buf.clear();
-            // The durable mark is a plain read under the lock already held: the flusher
-            // raises `synced` under this same lock once a sync has completed. It is at
-            // most `pos`, below the segment size, so within a `u32` (were it not, 0 would
-            // claim nothing, which recovery reads safely).
-            let durable = u32::try_from(active.synced).unwrap_or(0);
-            encode(op, seq, timestamp_ms, durable, &active.seed, buf);
-            active
-                .file
-                .write_at(active.pos, buf)
-                .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
-            active.pos += framed;
-            active.unmarked = true;
-            if let Some(job) = active
-                .paging
-                .due(&active.file, active.pos, active.file.size())
-            {
-                sh.pager.send(job);
-            }
-            st.next_seq = seq.next();
-            seq
-        };
-        if sh.policy == SyncPolicy::EveryWrite {
-            sh.wait_durable(seq)?;
+        let mut st = sh.state.lock();
+        sh.check_poison()?;
+        self.make_room(&mut st, framed)?;
+        let seq = st.next_seq;
+        if seq.0 == u64::MAX {
+            return Err(Error::SeqExhausted);
         }
+        let State { active, buf, .. } = &mut *st;
+        buf.clear();
+        // The durable mark is a plain read under the lock already held: the flusher
+        // raises `synced` under this same lock once a sync has completed. It is at
+        // most `pos`, below the segment size, so within a `u32` (were it not, 0 would
+        // claim nothing, which recovery reads safely).
+        let durable = u32::try_from(active.synced).unwrap_or(0);
+        encode(op, seq, timestamp_ms, durable, &active.seed, buf);
+        active
+            .file
+            .write_at(active.pos, buf)
+            .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
+        active.pos += framed;
+        active.unmarked = true;
+        if let Some(job) = active
+            .paging
+            .due(&active.file, active.pos, active.file.size())
+        {
+            sh.pager.send(job);
+        }
+        st.next_seq = seq.next();
         Ok(seq)
+    }
+
+    /// Blocks until every record up to `seq` is durable, whatever the [`SyncPolicy`]:
+    /// returns at once if it is already, else joins group commit (one flush serves
+    /// every waiter, and covers every record appended when it starts).
+    ///
+    /// Errors: [`Error::Poisoned`] if a flush failed before `seq` was durable (this
+    /// one or an earlier one), [`Error::NotAppended`] if no record `seq` was appended
+    /// yet.
+    pub fn wait_durable(&self, seq: Seq) -> Result<()> {
+        let sh = &*self.shared;
+        if sh.durable() >= seq {
+            return Ok(());
+        }
+        let last = sh.state.lock().next_seq.prev();
+        if seq > last {
+            return Err(Error::NotAppended { seq, last });
+        }
+        sh.wait_durable(seq)
+    }
+
+    /// The sequence number up to which every record is known durable (that of the
+    /// last record recovered, when nothing was flushed since opening).
+    pub fn durable_seq(&self) -> Seq {
+        self.shared.durable()
+    }
+
+    /// Makes room for `len` more bytes in the active segment: grows it, within the
+    /// segment size, or rotates to the next one.
+    fn make_room(&self, st: &mut State, len: u64) -> Result<()> {
+        while st.active.pos + len > st.active.file.size() {
+            let need = st.active.pos + len;
+            if need > self.shared.segment_size {
+                self.rotate(st)?;
+            } else {
+                self.grow(st, need)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows the active segment to hold `need` bytes. Its new size is synced before a
+    /// record goes there, so that a power loss cannot cut a file whose records a sync
+    /// acknowledged. A full disk is an error, as for a rotation (the record is not
+    /// written); a failed sync poisons the writer.
+    fn grow(&self, st: &mut State, need: u64) -> Result<()> {
+        let sh = &*self.shared;
+        let a = &st.active;
+        let old = a.file.size();
+        let new = segment::grown_size(old, need, sh.segment_size);
+        a.file
+            .grow(new)
+            .map_err(|e| Error::io("grow segment", sh.storage.describe(&a.id.file_name()), e))?;
+        a.file
+            .sync(old, new - old)
+            .map_err(|e| sh.poison("sync of a grown segment", e))
     }
 
     /// Seals the active segment (flushing it completely, so only the last segment can
@@ -246,19 +332,26 @@ impl Wal {
         let st = sh.state.lock();
         let mut plan = Vec::new();
         for s in &st.sealed {
-            if s.next_seq <= from {
+            if s.next_seq <= from || !s.readable {
                 continue;
             }
             let name = s.id.file_name();
             let file = sh
                 .storage
-                .open(&name, false)
+                .open(&name, None)
                 .map_err(|e| Error::io("open", sh.storage.describe(&name), e))?;
             plan.push((s.id, s.first_seq, s.end, file));
         }
         let a = &st.active;
         plan.push((a.id, a.first_seq, a.pos, a.file.clone()));
-        Ok(Replay::new(sh.storage.clone(), sh.log, sh.mode, from, plan))
+        Ok(Replay::new(
+            sh.storage.clone(),
+            sh.log,
+            sh.mode,
+            sh.covered,
+            from,
+            plan,
+        ))
     }
 
     /// Removes every segment whose records all have sequence numbers at or below
@@ -344,16 +437,25 @@ impl Wal {
         let sh = &*self.shared;
         let mut st = sh.state.lock();
         sh.check_poison()?;
+        let at = st.active.pos;
+        let size = st.active.file.size();
+        if !st.active.unmarked || at + MIN_RECORD > sh.segment_size.max(size) {
+            return Ok(());
+        }
+        if at + MIN_RECORD > size {
+            match self.grow(&mut st, at + MIN_RECORD) {
+                Ok(()) => {}
+                // No room on the disk: the records keep the marks they carry.
+                Err(Error::Io { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
         let State {
             active,
             buf,
             next_seq,
             ..
         } = &mut *st;
-        let at = active.pos;
-        if !active.unmarked || at + MIN_RECORD > active.file.size() {
-            return Ok(());
-        }
         buf.clear();
         // `synced` is at most `at`, within a `u32` as for records.
         let durable = u32::try_from(active.synced).unwrap_or(0);

@@ -94,10 +94,42 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Appends until three appends in a row failed with ENOSPC (checking each error and
+/// that no temporary file is left); returns what was acknowledged and the failed
+/// operations.
+fn until_full(wal: &Wal, dir: &Path, i: &mut u64, acked: &mut Vec<Seq>) -> Vec<&'static str> {
+    let mut failed = Vec::new();
+    while failed.len() < 3 {
+        match append(wal, &put(*i, 1000), *i) {
+            Ok(seq) => {
+                assert!(failed.is_empty(), "a write between failures");
+                acked.push(seq);
+                *i += 1;
+            }
+            Err(e) => {
+                let Error::Io { op, source, .. } = &e else {
+                    panic!("unexpected error {e}")
+                };
+                assert_eq!(source.raw_os_error(), Some(28), "ENOSPC: {e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains("No space left on device") && text.contains("wal-"),
+                    "the message names the cause and the file: {text}"
+                );
+                assert_eq!(temp_files(dir), Vec::<String>::new());
+                failed.push(*op);
+            }
+        }
+        assert!(*i < 10_000, "the disk never filled");
+    }
+    assert!(!wal.stats().poisoned, "a full disk is not a failed sync");
+    failed
+}
+
 #[test]
 fn a_full_tmpfs_fails_writes_cleanly_and_they_resume_once_there_is_space() {
-    const SEGMENT: u64 = 128 << 10;
-    let Some(fs) = Tmpfs::mount(1 << 20) else {
+    const SEGMENT: u64 = 256 << 10;
+    let Some(fs) = Tmpfs::mount(2 << 20) else {
         return;
     };
     let dir = fs.dir.join("log");
@@ -107,47 +139,30 @@ fn a_full_tmpfs_fails_writes_cleanly_and_they_resume_once_there_is_space() {
     let (wal, _) = Wal::open(&dir, options.clone()).unwrap();
     let mut acked = Vec::new();
     let mut i = 0;
-    // Into the first segment, then fill the disk.
-    while wal.stats().bytes < SEGMENT / 2 {
+
+    // A full disk when the segment must grow: then space again, and the very next
+    // write succeeds, without reopening.
+    let filler = fill(&fs.dir);
+    let failed = until_full(&wal, &dir, &mut i, &mut acked);
+    assert_eq!(failed, ["grow segment"; 3]);
+    std::fs::remove_file(&filler).unwrap();
+    while wal.stats().bytes < SEGMENT - 2000 {
         acked.push(append(&wal, &put(i, 1000), i).unwrap());
         i += 1;
     }
+    assert_eq!(wal.stats().segments, 1);
+
+    // A full disk when the next segment must be created: the same.
     let filler = fill(&fs.dir);
-    let mut failures = 0;
-    loop {
-        match append(&wal, &put(i, 1000), i) {
-            Ok(seq) => {
-                acked.push(seq);
-                i += 1;
-            }
-            Err(e) => {
-                let Error::Io { source, .. } = &e else {
-                    panic!("unexpected error {e}")
-                };
-                assert_eq!(source.raw_os_error(), Some(28), "ENOSPC: {e}");
-                let text = e.to_string();
-                assert!(
-                    text.contains("No space left on device") && text.contains("wal-"),
-                    "the message names the cause and the file: {text}"
-                );
-                assert_eq!(temp_files(&dir), Vec::<String>::new());
-                failures += 1;
-                if failures == 3 {
-                    break;
-                }
-            }
-        }
-        assert!(i < 10_000, "the disk never filled");
-    }
-    assert!(!wal.stats().poisoned, "a full disk is not a failed sync");
-    // Space again: the very next write succeeds, without reopening.
+    let failed = until_full(&wal, &dir, &mut i, &mut acked);
+    assert_eq!(failed, ["create segment"; 3]);
     std::fs::remove_file(&filler).unwrap();
-    let segments = wal.stats().segments;
     for _ in 0..(SEGMENT / 1000) {
         acked.push(append(&wal, &put(i, 1000), i).unwrap());
         i += 1;
     }
-    assert!(wal.stats().segments > segments, "the log rotated again");
+    assert!(wal.stats().segments > 1, "the log rotated again");
+
     let got: Vec<Seq> = replay_all(&wal).iter().map(|r| r.seq).collect();
     assert_eq!(got, acked);
     wal.close().unwrap();

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use kv_wal::{
-    scan_dir, verify_dir, Corruption, Op, OwnedOp, Record, RecoveryMode, ScanVisitor, SegmentId,
-    SegmentSummary, Seq, SyncPolicy, Wal, WalOptions,
+    scan_dir, verify_dir, Corruption, Op, OwnedOp, Record, RecoveryMode, ScanOptions, ScanVisitor,
+    SegmentId, SegmentSummary, Seq, SyncPolicy, Wal, WalOptions,
 };
 
 fn options(segment: u64) -> WalOptions {
@@ -184,7 +184,7 @@ fn scan_visits_records_from_a_sequence_number_across_segments() {
     // Small segments: the 40 records span several.
     write_log(tmp.path(), 40, 1024);
     let mut seen = Collect::default();
-    let report = scan_dir(tmp.path(), Seq(25), &mut seen).unwrap();
+    let report = scan_dir(tmp.path(), &ScanOptions::new().from(Seq(25)), &mut seen).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert!(report.segments.len() > 2, "{}", report.segments.len());
     assert_eq!(seen.segments, report.segments);
@@ -286,4 +286,66 @@ fn a_sequence_gap_at_the_end_of_an_older_segment_is_a_problem_where_its_records_
     assert_eq!(p.file, path.display().to_string());
     assert_eq!(p.offset, last as u64);
     assert!(matches!(p.kind, Corruption::SeqGap { .. }), "{p:?}");
+}
+
+#[test]
+fn a_scan_beside_a_live_writer_that_rotates_and_truncates_never_fails_nor_skips_a_record() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    struct Seen(Vec<Record>);
+    impl ScanVisitor for Seen {
+        fn record(&mut self, record: Record) {
+            self.0.push(record);
+        }
+    }
+    let value = |seq: u64| OwnedOp::Put {
+        key: seq.to_le_bytes().to_vec(),
+        value: vec![seq as u8; 40],
+        expires_at: None,
+    };
+    // On a memory file system where there is one: syncs are free there, so the writer
+    // rotates and truncates often enough to race the scans.
+    let tmp = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    let (wal, _) = Wal::open(tmp.path(), options(2048)).unwrap();
+    let wal = Arc::new(wal);
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (wal, done) = (wal.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let seq = wal.last_seq().0 + 1;
+                let op = value(seq);
+                wal.append(&op.as_op(&mut Vec::new()), seq).unwrap();
+                n += 1;
+                // Keep about 40 records: truncation removes segments all the time.
+                if n % 8 == 0 {
+                    wal.truncate_through(Seq(seq.saturating_sub(40))).unwrap();
+                }
+            }
+        })
+    };
+    let mut scans = 0;
+    while scans < 2000 {
+        let mut seen = Seen(Vec::new());
+        let report = scan_dir(tmp.path(), &ScanOptions::new(), &mut seen)
+            .unwrap_or_else(|e| panic!("scan {scans} failed: {e}"));
+        assert!(report.problems.is_empty(), "scan {scans}: {report:?}");
+        assert!(report.covered_damage.is_empty(), "scan {scans}: {report:?}");
+        let seqs: Vec<u64> = seen.0.iter().map(|r| r.seq.0).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "scan {scans} skipped a record: {seqs:?}"
+        );
+        for r in &seen.0 {
+            assert_eq!(r.op, value(r.seq.0), "scan {scans}");
+        }
+        assert_eq!(report.records, seqs.len() as u64);
+        scans += 1;
+    }
+    done.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
 }

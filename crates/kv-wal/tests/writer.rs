@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{append, open_sim, put, replay_all};
+use common::{append, append_nowait, open_sim, put, replay_all};
 use kv_wal::{
     Error, Fault, Op, OwnedOp, RecoveryMode, SegmentId, Seq, SimStorage, SyncPolicy, Wal,
     WalOptions,
@@ -498,4 +498,101 @@ fn replays_and_truncations_run_safely_beside_appenders() {
     )
     .unwrap();
     assert_eq!(replay_all(&reopened), last);
+}
+
+#[test]
+fn appends_without_waiting_from_several_threads_are_made_durable_by_one_wait() {
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        1 << 16,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    let wal = Arc::new(wal);
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                (0..25u64)
+                    .map(|i| {
+                        let op = put(t * 100 + i, 20);
+                        (append_nowait(&wal, &op, t).unwrap(), op)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut appended: Vec<(Seq, OwnedOp)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    appended.sort_by_key(|(s, _)| *s);
+    assert_eq!(wal.stats().syncs, 0, "no append waited for a flush");
+    assert!(sim.unsynced_bytes() > 0);
+    assert_eq!(wal.durable_seq(), Seq(0));
+    let last = appended.last().unwrap().0;
+    assert_eq!(last, Seq(100));
+    wal.wait_durable(last).unwrap();
+    assert_eq!(wal.stats().syncs, 1, "one flush covered them all");
+    assert_eq!(sim.unsynced_bytes(), 0);
+    assert_eq!(wal.durable_seq(), last);
+    // Already durable: no flush. Not appended yet: an error, not a wait.
+    wal.wait_durable(Seq(7)).unwrap();
+    assert_eq!(wal.stats().syncs, 1);
+    let err = wal.wait_durable(Seq(101)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotAppended {
+                seq: Seq(101),
+                last: Seq(100)
+            }
+        ),
+        "{err}"
+    );
+    // A power loss now keeps every record.
+    let (recovered, _) = open_sim(
+        &sim.crash(kv_wal::CrashMode::DropUnsynced),
+        1 << 16,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::AbsoluteConsistency,
+    )
+    .unwrap();
+    let got: Vec<(Seq, OwnedOp)> = replay_all(&recovered)
+        .into_iter()
+        .map(|r| (r.seq, r.op))
+        .collect();
+    assert_eq!(got, appended);
+}
+
+#[test]
+fn a_failed_flush_returns_the_poison_to_the_waiter() {
+    let sim = SimStorage::new();
+    let (wal, _) = open_sim(
+        &sim,
+        1 << 16,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::TolerateTornTail,
+    )
+    .unwrap();
+    let mut last = Seq(0);
+    for i in 0..3 {
+        last = append_nowait(&wal, &put(i, 20), i).unwrap();
+    }
+    sim.inject(Fault::SyncFails { nth: 1 });
+    let err = wal.wait_durable(last).unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert_eq!(wal.durable_seq(), Seq(0), "nothing became durable");
+    // For good: the next wait, append and sync say so too.
+    assert!(matches!(
+        wal.wait_durable(last),
+        Err(Error::Poisoned { .. })
+    ));
+    assert!(matches!(
+        wal.append_nowait(&Op::Clear, 0),
+        Err(Error::Poisoned { .. })
+    ));
+    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
 }

@@ -82,3 +82,9 @@ pub fn any_op(max: usize) -> impl Strategy<Value = OwnedOp> {
         1 => prop::collection::vec(batch_op, 0..6).prop_map(OwnedOp::Batch),
     ]
 }
+
+/// Appends an owned op without waiting for it to be durable.
+pub fn append_nowait(wal: &Wal, op: &OwnedOp, ts: u64) -> kv_wal::Result<Seq> {
+    let mut scratch = Vec::new();
+    wal.append_nowait(&op.as_op(&mut scratch), ts)
+}

@@ -1,0 +1,368 @@
+//! Walking a log directory's segments in order: listing and opening them, checking
+//! each header and how each segment follows the one before, and scanning their
+//! records. Recovery (`recovery.rs`) and the read-only scan (`inspect.rs`) are both
+//! this walk; they differ in the recovery mode they judge by and in what they do
+//! with the result.
+
+use std::io;
+use std::sync::Arc;
+
+use crate::codec::Seed;
+use crate::error::Corruption;
+use crate::header::{Header, HEADER_LEN};
+use crate::scan::{covers, Damage, Scanner};
+use crate::segment::read_prefix_into;
+use crate::storage::{SegmentFile, Storage};
+use crate::{Error, LogId, Record, RecoveryMode, Result, SegmentId, Seq};
+
+/// How many times the read-only scan reads the last segment again when what it found
+/// there may be a live writer's record caught half-copied (see [`Walk::live`]).
+const LIVE_READS: usize = 8;
+
+/// A log directory's segment files, opened, and its leftover temporary files.
+pub(crate) struct Listing {
+    /// Every segment file, oldest first, each opened (read-only) before any was read.
+    pub(crate) segments: Vec<(SegmentId, Arc<dyn SegmentFile>)>,
+    /// Names of `wal-<id>.log.tmp` files: creations that never completed.
+    pub(crate) temp_files: Vec<String>,
+}
+
+/// Lists the directory and opens every segment file, oldest first, before reading any:
+/// files a live writer's truncation removes meanwhile stay readable. A file removed
+/// between the listing and its opening was truncated, and so were all older ones
+/// (truncation removes the oldest first): those are dropped too, so the segments
+/// opened are always a contiguous run of the log.
+pub(crate) fn list(storage: &dyn Storage) -> Result<Listing> {
+    let names = storage
+        .list()
+        .map_err(|e| Error::io("list", storage.describe("."), e))?;
+    let mut ids = Vec::new();
+    let mut temp_files = Vec::new();
+    for name in names {
+        if let Some(id) = SegmentId::parse_file_name(&name) {
+            ids.push(id);
+        } else if name
+            .strip_suffix(".tmp")
+            .and_then(SegmentId::parse_file_name)
+            .is_some()
+        {
+            temp_files.push(name);
+        }
+    }
+    ids.sort();
+    temp_files.sort();
+    let mut segments = Vec::with_capacity(ids.len());
+    for id in ids {
+        let name = id.file_name();
+        match storage.open(&name, None) {
+            Ok(file) => segments.push((id, file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => segments.clear(),
+            Err(e) => return Err(Error::io("open", storage.describe(&name), e)),
+        }
+    }
+    Ok(Listing {
+        segments,
+        temp_files,
+    })
+}
+
+/// One segment as the walk found it.
+pub(crate) struct Walked {
+    pub(crate) id: SegmentId,
+    /// How messages name it.
+    pub(crate) file: String,
+    pub(crate) handle: Arc<dyn SegmentFile>,
+    /// The first sequence number of its header; for an unusable header, the one the
+    /// log continues at after it.
+    pub(crate) first_seq: Seq,
+    /// Whether its header was usable.
+    pub(crate) readable: bool,
+    /// Whether the walk went past it without reading its records: an unusable header,
+    /// or records overlapping the segment before (salvage only).
+    pub(crate) skipped: bool,
+    /// The sequence number the log continues at after it.
+    pub(crate) next_seq: Seq,
+    /// The offset after its last valid record (or marker).
+    pub(crate) end: u64,
+    /// Its size when opened.
+    pub(crate) size: u64,
+    /// Valid records in it, and the first and last one's sequence numbers.
+    pub(crate) records: u64,
+    pub(crate) first_record: Option<Seq>,
+    pub(crate) last_seq: Option<Seq>,
+    /// A torn tail after its last valid record: `(offset, bytes)` (last segment only).
+    pub(crate) torn: Option<(u64, u64)>,
+    /// Whether it holds records and does not end with a durable marker.
+    pub(crate) unmarked: bool,
+    /// Whether it holds damage tolerated because a snapshot covers what it lost.
+    pub(crate) covered: bool,
+}
+
+/// What walking the log found.
+#[derive(Default)]
+pub(crate) struct Walk {
+    /// The log's id, from its first usable header.
+    pub(crate) log: Option<LogId>,
+    pub(crate) segments: Vec<Walked>,
+    /// Damage skipped by salvage.
+    pub(crate) damage: Vec<Damage>,
+    /// Damage tolerated because it lost only covered records.
+    pub(crate) covered_damage: Vec<Damage>,
+}
+
+/// What the walk hands out as it goes.
+pub(crate) enum Event<'a> {
+    /// A valid record at or above [`Walker::decode_from`], in log order.
+    Record(Record),
+    /// A segment, once walked (every segment, in order).
+    Segment(&'a Walked),
+}
+
+/// How to walk: the verdicts to apply and what to hand out.
+pub(crate) struct Walker<'a> {
+    pub(crate) storage: &'a dyn Storage,
+    pub(crate) mode: RecoveryMode,
+    /// Damage that lost only records at or below this is tolerated.
+    pub(crate) covered: Seq,
+    /// Records at or above this are decoded and handed out; `None` checks every
+    /// payload without decoding any (recovery).
+    pub(crate) decode_from: Option<Seq>,
+    /// Whether a writer may be appending to the last segment while it is read (the
+    /// read-only scan of a store in use): see [`Walker::read_last`].
+    pub(crate) live: bool,
+}
+
+impl Walker<'_> {
+    /// Walks `segments` (from [`list`]) in order, handing each valid record at or
+    /// above [`decode_from`](Walker::decode_from), and each segment once walked, to
+    /// `visit`.
+    pub(crate) fn walk(
+        &self,
+        segments: Vec<(SegmentId, Arc<dyn SegmentFile>)>,
+        visit: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Walk> {
+        let headers = self.headers(&segments)?;
+        let mut out = Walk {
+            log: headers.iter().find_map(|h| h.as_ref().ok().map(|h| h.log)),
+            ..Walk::default()
+        };
+        // The last segment walked: its id and the sequence number the log continues at.
+        let mut prev: Option<(SegmentId, Seq)> = None;
+        let mut bytes = Vec::new();
+        let count = segments.len();
+        for (i, (id, handle)) in segments.into_iter().enumerate() {
+            let file = self.storage.describe(&id.file_name());
+            let size = handle.size();
+            let expected = prev.map_or(Seq::ZERO, |(_, next)| next);
+            // The next segment with a usable header, and whether it directly follows.
+            let next_good = headers[i + 1..]
+                .iter()
+                .position(Result::is_ok)
+                .and_then(|k| Some((k == 0, headers[i + 1 + k].as_ref().ok()?)));
+            let resume = next_good.map(|(_, h)| h.first_seq);
+            let mut walked = Walked {
+                id,
+                file: file.clone(),
+                handle,
+                first_seq: expected,
+                readable: false,
+                skipped: true,
+                next_seq: expected,
+                end: HEADER_LEN,
+                size,
+                records: 0,
+                first_record: None,
+                last_seq: None,
+                torn: None,
+                unmarked: false,
+                covered: false,
+            };
+            let header = match &headers[i] {
+                Ok(h) => *h,
+                Err(kind) => {
+                    // Everything the segment held is lost: tolerable if the log resumes
+                    // after it within what is covered.
+                    let damage = Damage {
+                        file,
+                        offset: 0,
+                        len: size,
+                        kind: kind.clone(),
+                    };
+                    if covers(self.covered, expected, resume) {
+                        out.covered_damage.push(damage);
+                        walked.covered = true;
+                        walked.next_seq = resume.unwrap_or(expected);
+                        prev = Some((id, walked.next_seq));
+                        visit(Event::Segment(&walked));
+                        out.segments.push(walked);
+                    } else if self.mode == RecoveryMode::SalvageValid {
+                        out.damage.push(damage);
+                        visit(Event::Segment(&walked));
+                        out.segments.push(walked);
+                    } else {
+                        return Err(Error::corrupt(damage.file, 0, damage.kind));
+                    }
+                    continue;
+                }
+            };
+            walked.readable = true;
+            walked.first_seq = header.first_seq;
+            if let Some((prev_id, prev_next)) = prev {
+                // A forward gap is found by the previous segment's scan, where its
+                // records end; here only a missing segment, or a segment starting
+                // below the records before it (its header is what is wrong).
+                let kind = header.follows(prev_id, prev_next, id);
+                let backwards = header.first_seq < prev_next;
+                if let Some(kind) =
+                    kind.filter(|k| backwards || !matches!(k, Corruption::SeqGap { .. }))
+                {
+                    let covered =
+                        !backwards && covers(self.covered, prev_next, Some(header.first_seq));
+                    let damage = Damage {
+                        file: file.clone(),
+                        offset: 0,
+                        len: if backwards { size } else { 0 },
+                        kind,
+                    };
+                    if covered {
+                        out.covered_damage.push(damage);
+                        walked.covered = true;
+                    } else if self.mode == RecoveryMode::SalvageValid {
+                        out.damage.push(damage);
+                    } else {
+                        return Err(Error::corrupt(damage.file, 0, damage.kind));
+                    }
+                    if backwards {
+                        visit(Event::Segment(&walked));
+                        out.segments.push(walked);
+                        continue;
+                    }
+                }
+            }
+            let is_last = i + 1 == count;
+            let next_first = next_good
+                .and_then(|(direct, h)| (direct && h.segment == id.next()).then_some(h.first_seq));
+            let new_scanner = || {
+                let scanner = Scanner::new(
+                    file.clone(),
+                    Seed::new(header.log, id),
+                    self.mode,
+                    is_last,
+                    header.first_seq,
+                )
+                .covered(self.covered)
+                .followed_by(next_first, resume);
+                match self.decode_from {
+                    Some(from) => scanner.skip_below(from),
+                    None => scanner.check_only(),
+                }
+            };
+            if self.live && is_last {
+                self.read_last(&id, &*walked.handle, &mut bytes, &new_scanner)?;
+            } else {
+                read_prefix_into(
+                    self.storage,
+                    &id.file_name(),
+                    &*walked.handle,
+                    size,
+                    &mut bytes,
+                )?;
+            }
+            let mut scanner = new_scanner();
+            while let Some(found) = scanner.next(&bytes) {
+                let found = found?;
+                walked.records += 1;
+                walked.first_record.get_or_insert(found.seq);
+                walked.last_seq = Some(found.seq);
+                if let Some(r) = found.record {
+                    visit(Event::Record(r));
+                }
+            }
+            out.damage.append(&mut scanner.damage);
+            walked.covered |= !scanner.covered_damage.is_empty();
+            out.covered_damage.append(&mut scanner.covered_damage);
+            walked.skipped = false;
+            walked.next_seq = scanner.expected();
+            walked.end = scanner.end();
+            walked.torn = scanner.torn;
+            walked.unmarked = scanner.end() > HEADER_LEN && !scanner.ends_with_marker;
+            prev = Some((id, walked.next_seq));
+            visit(Event::Segment(&walked));
+            out.segments.push(walked);
+        }
+        Ok(out)
+    }
+
+    /// Reads and checks every segment's header, in order: the log id is the first
+    /// usable header's. A segment of another format version is an error whatever the
+    /// mode: it is not damage, and skipping it would drop a whole log.
+    fn headers(
+        &self,
+        segments: &[(SegmentId, Arc<dyn SegmentFile>)],
+    ) -> Result<Vec<Result<Header, Corruption>>> {
+        let mut log: Option<LogId> = None;
+        let mut out = Vec::with_capacity(segments.len());
+        let mut buf = [0u8; HEADER_LEN as usize];
+        for (id, file) in segments {
+            let name = id.file_name();
+            let len = file.size().min(HEADER_LEN) as usize;
+            file.read_at(0, &mut buf[..len])
+                .map_err(|e| Error::io("read", self.storage.describe(&name), e))?;
+            let header = Header::decode(&buf[..len]).and_then(|h| {
+                if h.segment != *id {
+                    return Err(Corruption::SegmentIdMismatch {
+                        expected: *id,
+                        found: h.segment,
+                    });
+                }
+                match log {
+                    Some(l) if l != h.log => Err(Corruption::ForeignLog {
+                        expected: l.0,
+                        found: h.log.0,
+                    }),
+                    _ => Ok(h),
+                }
+            });
+            if let Err(kind @ Corruption::UnsupportedVersion { .. }) = header {
+                return Err(Error::corrupt(self.storage.describe(&name), 0, kind));
+            }
+            if let Ok(h) = &header {
+                log.get_or_insert(h.log);
+            }
+            out.push(header);
+        }
+        Ok(out)
+    }
+
+    /// Reads the last segment of a log a writer may be appending to. A record the
+    /// writer was copying while the read passed it reads torn, and one it copied after
+    /// that may already read whole: that looks like damage followed by a valid record.
+    /// Every record written before the read reached a later byte is whole on the next
+    /// read, so damage found at the same offset by two reads in a row is real, and
+    /// damage a re-read no longer shows there was the writer's (the re-read is used).
+    fn read_last(
+        &self,
+        id: &SegmentId,
+        file: &dyn SegmentFile,
+        bytes: &mut Vec<u8>,
+        new_scanner: &dyn Fn() -> Scanner,
+    ) -> Result<()> {
+        let name = id.file_name();
+        let mut last = None;
+        for _ in 0..LIVE_READS {
+            read_prefix_into(self.storage, &name, file, file.size(), bytes)?;
+            let mut check = new_scanner().check_only();
+            while let Some(found) = check.next(bytes) {
+                if found.is_err() {
+                    break;
+                }
+            }
+            let problem = check.first_problem();
+            if problem.is_none() || problem == last {
+                break;
+            }
+            last = problem;
+        }
+        Ok(())
+    }
+}
