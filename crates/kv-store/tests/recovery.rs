@@ -173,3 +173,47 @@ fn a_read_only_open_of_a_missing_directory_creates_nothing() {
     assert!(Store::open_read_only(opts(&dir)).is_err());
     assert!(!dir.exists());
 }
+
+/// Issue 13 #4: a damaged log record that a valid snapshot covers does not stop the
+/// store; it is reported, and its segment goes at the next truncation.
+#[test]
+fn damage_to_log_records_a_snapshot_covers_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    // One segment file, a snapshot covering all of it, the log kept behind it.
+    let store = Store::open(opts(dir.path()).snapshot_on_close(false)).unwrap();
+    for i in 0..20u32 {
+        store.set(format!("k{i}").as_bytes(), b"value").unwrap();
+    }
+    store.snapshot().unwrap();
+    store.close().unwrap();
+    let seg = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("wal-"))
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[64 + 8 + 40] ^= 0x20; // inside the first record
+    std::fs::write(&seg, &bytes).unwrap();
+
+    for reader in [false, true] {
+        let store = if reader {
+            Store::open_read_only(opts(dir.path())).unwrap()
+        } else {
+            Store::open(opts(dir.path()).snapshot_on_close(false)).unwrap()
+        };
+        assert_eq!(store.len().unwrap(), 20);
+        let covered = &store.recovery().covered_damage;
+        assert_eq!(covered.len(), 1, "{covered:?}");
+        assert!(covered[0].contains("wal-"), "{covered:?}");
+        store.close().unwrap();
+    }
+    // The next truncation through the snapshot removes the damaged segment.
+    let store = Store::open(opts(dir.path())).unwrap();
+    store.set(b"after", b"v").unwrap();
+    store.compact().unwrap();
+    store.close().unwrap();
+    assert!(!seg.exists(), "the damaged segment is still there");
+    let store = Store::open(opts(dir.path())).unwrap();
+    assert!(store.recovery().covered_damage.is_empty());
+    assert_eq!(store.len().unwrap(), 21);
+}
