@@ -409,7 +409,6 @@ pub(crate) fn open(opts: Options) -> Result<Inner> {
         kick_rx: Mutex::new(Some(kick_rx)),
         counters,
         snapshot_seqs: Mutex::new(snapshot_seqs),
-        in_flight: Mutex::new(HashMap::new()),
         recovery: report,
         dir_lock: Mutex::new(dir_lock),
         opts,
