@@ -79,13 +79,6 @@ pub(crate) fn same(a: &Raw, b: &Raw) -> bool {
     a.ptr() == b.ptr()
 }
 
-pub(crate) fn same_flight(
-    a: &std::sync::Arc<crate::flight::Flight>,
-    b: &std::sync::Arc<crate::flight::Flight>,
-) -> bool {
-    std::sync::Arc::ptr_eq(a, b)
-}
-
 /// An owned handle to one entry as stored: key, value and metadata.
 ///
 /// Cloning it is a reference-count increment; it holds no lock, and the entry's bytes

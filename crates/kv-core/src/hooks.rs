@@ -40,7 +40,7 @@ pub use crate::write::Write;
 /// at recovery. A cache user needs none of this.
 #[derive(Clone, Copy, Debug)]
 pub struct Hooks<'a> {
-    cache: &'a Cache,
+    pub(crate) cache: &'a Cache,
 }
 
 impl Cache {

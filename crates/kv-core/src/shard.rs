@@ -7,10 +7,10 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::entry::{has_key, header, key_of, with_header_mut, Raw};
-use crate::flight::Flight;
 use crate::hash::KeyHasher;
 use crate::index::Table;
 use crate::lock::{self, StripedRwLock};
+use crate::single_flight::Flight;
 use crate::write::Write;
 use crate::Timestamp;
 

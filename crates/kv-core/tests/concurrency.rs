@@ -30,6 +30,13 @@ fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) 
     }
 }
 
+/// Waits, yielding (no sleep), until `done` holds (the watchdog of `within` bounds it).
+fn until(done: impl Fn() -> bool) {
+    while !done() {
+        std::thread::yield_now();
+    }
+}
+
 /// A small deterministic generator per thread.
 struct Rng(u64);
 
@@ -283,8 +290,9 @@ fn concurrent_misses_on_one_key_run_the_closure_once() {
                     cache
                         .get_or_insert_with(b"slow", || {
                             runs.fetch_add(1, SeqCst);
-                            // Keep the computation in flight while the others arrive.
-                            std::thread::sleep(Duration::from_millis(200));
+                            // Keep the computation in flight until every caller
+                            // has missed: the others then wait for this one.
+                            until(|| cache.metrics().misses == 8);
                             b"expensive".to_vec()
                         })
                         .unwrap()
@@ -295,7 +303,8 @@ fn concurrent_misses_on_one_key_run_the_closure_once() {
             assert_eq!(t.join().unwrap(), b"expensive");
         }
         assert_eq!(runs.load(SeqCst), 1);
-        assert_eq!(cache.metrics().sets, 1);
+        let m = cache.metrics();
+        assert_eq!((m.sets, m.hits, m.misses), (1, 0, 8));
     });
 }
 
@@ -307,9 +316,12 @@ fn a_panicking_or_failing_closure_does_not_wedge_the_key() {
         let leader = {
             let cache = cache.clone();
             std::thread::spawn(move || {
-                cache.get_or_insert_with(b"k", || -> Vec<u8> {
+                let c = cache.clone();
+                cache.get_or_insert_with(b"k", move || -> Vec<u8> {
                     started_tx.send(()).unwrap();
-                    std::thread::sleep(Duration::from_millis(100));
+                    // Until the second caller has missed (it then finds this flight
+                    // and waits, unless it is slower than this panic: then it leads).
+                    until(|| c.metrics().misses == 2);
                     panic!("the computation failed");
                 })
             })

@@ -1,42 +1,21 @@
-//! `get_or_insert_with`: concurrent misses on one key run the closure once.
-
-use std::sync::Arc;
+//! `get_or_insert_with`: concurrent misses on one key run the closure once, on
+//! kv-core's single flight (`Hooks::get_or_insert_with`), the value going through
+//! the store's logged write path.
 
 use kv_core::Value;
-use parking_lot::Mutex;
 
-use crate::store::Inner;
 use crate::{Result, Store};
-
-/// Removes a key's in-flight slot when its computing caller is done, however it ends
-/// (value, error or panic), so a failed closure never wedges the key.
-struct SlotGuard<'a> {
-    inner: &'a Inner,
-    key: &'a [u8],
-    slot: Arc<Mutex<()>>,
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        let mut map = self.inner.in_flight.lock();
-        if map
-            .get(self.key)
-            .is_some_and(|s| Arc::ptr_eq(s, &self.slot))
-        {
-            map.remove(self.key);
-        }
-    }
-}
 
 impl Store {
     /// The value of `key`; on a miss, `f` computes it and it is stored (logged like a
-    /// `set`, no expiry) before it is returned.
+    /// `set`, no expiry) before it is returned. Counted as one read: a hit if the
+    /// value was there, else a miss.
     ///
     /// Concurrent misses on the same key run `f` once: the others wait for it and
     /// return its value. If `f` panics, a waiter runs its own `f`; the key is never
     /// wedged. `f` runs with no store lock held, so it may use the store (but must
-    /// not wait for another `get_or_insert_with` of the same key). In the rare case
-    /// that the stored value is evicted before it could be returned, `f` runs again.
+    /// not wait for another `get_or_insert_with` of the same key). If a plain write
+    /// of the key lands while `f` runs, that newer value is kept and returned.
     pub fn get_or_insert_with<V: AsRef<[u8]>>(
         &self,
         key: &[u8],
@@ -45,46 +24,72 @@ impl Store {
         let inner = self.inner();
         inner.check_write()?;
         inner.check_key(key)?;
-        let mut f = Some(f);
-        loop {
-            if let Some(v) = inner.cache.get(key) {
-                return Ok(v);
-            }
-            let slot = Arc::clone(
-                inner
-                    .in_flight
-                    .lock()
-                    .entry(key.into())
-                    .or_insert_with(|| Arc::new(Mutex::new(()))),
-            );
-            let _turn = slot.lock();
-            let _guard = SlotGuard {
-                inner,
-                key,
-                slot: Arc::clone(&slot),
-            };
-            // The caller before us may have stored it.
-            if let Some(v) = inner.cache.get(key) {
-                return Ok(v);
-            }
-            let Some(compute) = f.take() else {
-                // Ours ran and its value was evicted at once: nothing left to store.
-                return Err(crate::Error::Core(kv_core::Error::StoreFull {
-                    limit: kv_core::StoreLimit::Entries(inner.opts.max_entries),
-                }));
-            };
-            let value = compute();
+        let hooks = inner.cache.hooks();
+        hooks.get_or_insert_with(key, || {
+            let value = f();
             let value = value.as_ref();
             inner.check_entry(key, value)?;
             let _stripe = inner.stripes.lock(key);
-            if let Some(v) = inner.cache.get(key) {
+            if let Some(e) = hooks.peek(key) {
                 // A plain `set` got there first; it is the newer write.
-                return Ok(v);
+                return Ok(e.value());
             }
             inner.put_locked(key, value, None)?;
-            if let Some(v) = inner.cache.get(key) {
-                return Ok(v);
+            // The stored handle, unless an eviction took it already.
+            Ok(hooks
+                .peek(key)
+                .map_or_else(|| Value::from(value), |e| e.value()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::{Duration, Instant};
+
+    use crate::Store;
+
+    #[test]
+    fn each_call_counts_one_read_and_concurrent_misses_run_one_closure() {
+        const THREADS: u64 = 8;
+        let store = Store::in_memory().unwrap();
+        let runs = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    let v = store
+                        .get_or_insert_with(b"k", || {
+                            runs.fetch_add(1, SeqCst);
+                            // Every caller has missed, so the others wait for this
+                            // closure (yielding, not sleeping; bounded).
+                            let start = Instant::now();
+                            while store.metrics().cache.misses < THREADS {
+                                assert!(start.elapsed() < Duration::from_secs(60));
+                                std::thread::yield_now();
+                            }
+                            b"computed".to_vec()
+                        })
+                        .unwrap();
+                    assert_eq!(v, b"computed");
+                });
             }
-        }
+        });
+        assert_eq!(runs.load(SeqCst), 1);
+        let m = store.metrics().cache;
+        assert_eq!((m.hits, m.misses, m.sets), (0, THREADS, 1));
+        let v = store.get_or_insert_with(b"k", || b"again").unwrap();
+        assert_eq!(v, b"computed");
+        let m = store.metrics().cache;
+        assert_eq!((m.hits, m.misses), (1, THREADS));
+    }
+
+    #[test]
+    fn an_absent_key_counts_one_miss() {
+        let store = Store::in_memory().unwrap();
+        assert_eq!(store.get_or_insert_with(b"k", || b"v").unwrap(), b"v");
+        let m = store.metrics().cache;
+        assert_eq!((m.hits, m.misses, m.sets), (0, 1, 1));
+        assert_eq!(store.get(b"k").unwrap().unwrap(), b"v");
     }
 }

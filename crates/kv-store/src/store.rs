@@ -13,9 +13,6 @@ use crate::stripes::Stripes;
 use crate::workers::Workers;
 use crate::{Error, Options, PersistenceMode, RecoveryReport, Result};
 
-/// The `get_or_insert_with` slots: one mutex per key whose value is being computed.
-pub(crate) type InFlight = std::collections::HashMap<Box<[u8]>, Arc<Mutex<()>>>;
-
 /// An embedded, thread-safe, persistent key-value store.
 ///
 /// `Store` is a cheap handle (`Clone` shares the same store) and is `Send + Sync`.
@@ -71,8 +68,6 @@ pub(crate) struct Inner {
     /// Sequence numbers of the snapshots on disk, oldest first (the log is truncated
     /// through the oldest one kept, so falling back to it still finds its log).
     pub(crate) snapshot_seqs: Mutex<Vec<u64>>,
-    /// Keys whose `get_or_insert_with` closure is running.
-    pub(crate) in_flight: Mutex<InFlight>,
     pub(crate) recovery: RecoveryReport,
     pub(crate) dir_lock: Mutex<Option<DirLock>>,
     /// Opened with [`Store::open_read_only`]: every write is refused.
@@ -194,7 +189,6 @@ impl Inner {
             kick_rx: Mutex::new(Some(kick_rx)),
             counters,
             snapshot_seqs: Mutex::new(opened.snapshot_seqs),
-            in_flight: Mutex::new(std::collections::HashMap::new()),
             recovery: opened.report,
             dir_lock: Mutex::new(opened.dir_lock),
             read_only,
