@@ -57,7 +57,6 @@ mod codec;
 mod decoder;
 mod entry;
 mod error;
-mod flusher;
 mod format;
 mod io;
 mod listing;
