@@ -1,7 +1,7 @@
-//! `Decoder`: reads and verifies a snapshot from any byte source of known length,
-//! entry by entry. The file reader and the fuzzing entry point share it.
+//! `Decoder`: reads and verifies a snapshot from any byte stream of known length, entry
+//! by entry. The file reader and the fuzzing entry point share it.
 
-use std::ops::Range;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::codec::{self, Layout};
@@ -9,8 +9,6 @@ use crate::entry::EntryRef;
 use crate::error::{Corruption, Error, Part};
 use crate::format::{self, HeaderError, SnapshotHeader, FOOTER_LEN, FRAME_LEN, HEADER_LEN};
 use crate::sequence::SequenceNumber;
-use crate::source::Source;
-use crate::window::Window;
 
 /// Where the decoder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +34,8 @@ pub struct ReadSummary {
 }
 
 #[derive(Debug)]
-pub(crate) struct Decoder<S> {
-    src: S,
+pub(crate) struct Decoder<R> {
+    src: BufReader<R>,
     path: PathBuf,
     header: SnapshotHeader,
     file_len: u64,
@@ -48,49 +46,28 @@ pub(crate) struct Decoder<S> {
     data_crc: crc32fast::Hasher,
     /// A new hasher, cloned for each record's checksum (cheaper than making one).
     fresh: crc32fast::Hasher,
-    /// The last record decoded: where its key and value lie in its payload, and its
-    /// scalar fields.
+    /// The last record (frame and payload) when it was not whole in the source's
+    /// buffer; never larger than the largest such record.
+    record: Vec<u8>,
+    /// The length of the last record when it was decoded in place, at the front of the
+    /// source's buffer: consumed before the next read.
+    in_place: usize,
+    /// Where the last record's key and value lie in its payload, and its other fields.
     layout: Layout,
-    win: Window,
     now_ms: u64,
     returned: u64,
     expired_skipped: u64,
     state: State,
 }
 
-/// The read buffer for a source holding `file_len` bytes that reads into the window's
-/// own buffer: never larger than the file after its header (reading allocates at most
-/// the file's size).
-pub(crate) fn window_for(file_len: u64, buffer: usize) -> Window {
-    let body = file_len.saturating_sub(HEADER_LEN as u64);
-    Window::with_capacity(buffer.min(usize::try_from(body).unwrap_or(usize::MAX)))
-}
-
-impl<S: Source> Decoder<S> {
-    /// Reads and verifies the header of a source holding `file_len` bytes, reading
-    /// through `win` (see [`window_for`]).
+impl<R: Read> Decoder<R> {
+    /// Reads and verifies the header of `src`, a stream of `file_len` bytes.
     pub(crate) fn open(
-        src: S,
-        win: Window,
+        src: BufReader<R>,
         file_len: u64,
         path: &Path,
         now_ms: u64,
     ) -> Result<Self, Error> {
-        let corrupt = |offset, what| Error::Corrupt {
-            path: path.to_path_buf(),
-            offset,
-            what,
-        };
-        if file_len < HEADER_LEN as u64 {
-            return Err(corrupt(
-                0,
-                Corruption::Truncated {
-                    part: Part::Header,
-                    needed: HEADER_LEN as u64,
-                    available: file_len,
-                },
-            ));
-        }
         let mut d = Decoder {
             src,
             path: path.to_path_buf(),
@@ -105,22 +82,28 @@ impl<S: Source> Decoder<S> {
             left: 0,
             data_crc: crc32fast::Hasher::new(),
             fresh: crc32fast::Hasher::new(),
+            record: Vec::new(),
+            in_place: 0,
             layout: Layout::default(),
-            win,
             now_ms,
             returned: 0,
             expired_skipped: 0,
             state: State::Failed,
         };
-        d.fill(HEADER_LEN, 0, Part::Header)?;
-        let hb: [u8; HEADER_LEN] = d.win.unread_bytes()[..HEADER_LEN]
-            .try_into()
-            .expect("filled");
-        // The header is not part of the data checksum.
-        d.win.start += HEADER_LEN;
-        d.win.take_consumed();
+        if file_len < HEADER_LEN as u64 {
+            return Err(d.corrupt(
+                0,
+                Corruption::Truncated {
+                    part: Part::Header,
+                    needed: HEADER_LEN as u64,
+                    available: file_len,
+                },
+            ));
+        }
+        let mut hb = [0u8; HEADER_LEN];
+        d.read_part(&mut hb, Part::Header)?;
         let header = format::decode_header(&hb).map_err(|e| match e {
-            HeaderError::Corrupt(what) => corrupt(0, what),
+            HeaderError::Corrupt(what) => d.corrupt(0, what),
             HeaderError::Version(found) => Error::UnsupportedVersion {
                 path: path.to_path_buf(),
                 found,
@@ -139,7 +122,7 @@ impl<S: Source> Decoder<S> {
             .saturating_mul(FRAME_LEN as u64 + codec::MIN_ENCODED_LEN)
             .saturating_add(FOOTER_LEN as u64);
         if needed > body {
-            return Err(corrupt(
+            return Err(d.corrupt(
                 HEADER_LEN as u64,
                 Corruption::Truncated {
                     part: Part::Record,
@@ -149,16 +132,9 @@ impl<S: Source> Decoder<S> {
             ));
         }
         d.header = header;
-        d.pos = HEADER_LEN as u64;
         d.left = header.entry_count;
         d.state = State::Reading;
         Ok(d)
-    }
-
-    /// Where the bytes come from.
-    #[cfg(test)]
-    pub(crate) fn source(&self) -> &S {
-        &self.src
     }
 
     pub(crate) fn header(&self) -> &SnapshotHeader {
@@ -185,8 +161,14 @@ impl<S: Source> Decoder<S> {
     /// and `None` returned. An error is returned once, then `None`.
     pub(crate) fn next_ref(&mut self) -> Option<Result<EntryRef<'_>, Error>> {
         match self.advance() {
-            Ok(Some(payload)) => Some(Ok(self.layout.view(&self.win.buf[payload]))),
-            Ok(None) => None,
+            Ok(true) => {
+                let record = match self.in_place {
+                    0 => &self.record[..],
+                    n => &self.src.buffer()[..n],
+                };
+                Some(Ok(self.layout.view(&record[FRAME_LEN..])))
+            }
+            Ok(false) => None,
             Err(e) => {
                 self.state = State::Failed;
                 Some(Err(e))
@@ -217,30 +199,32 @@ impl<S: Source> Decoder<S> {
         }
     }
 
-    /// Reads up to the next unexpired record: where its payload lies in the window (its
-    /// decoded layout is in `layout`); `None` once the footer verified.
-    fn advance(&mut self) -> Result<Option<Range<usize>>, Error> {
+    /// Reads up to the next unexpired record (`true`: it is in `payload` and `layout`);
+    /// `false` once the footer verified.
+    fn advance(&mut self) -> Result<bool, Error> {
         if self.state != State::Reading {
-            return Ok(None);
+            return Ok(false);
         }
         while self.left > 0 {
-            let payload = self.read_record()?;
+            self.read_record()?;
             self.left -= 1;
             if self.layout.expires_at.is_some_and(|at| at <= self.now_ms) {
                 self.expired_skipped += 1;
                 continue;
             }
             self.returned += 1;
-            return Ok(Some(payload));
+            return Ok(true);
         }
         self.read_footer()?;
         self.state = State::Verified;
-        Ok(None)
+        Ok(false)
     }
 
-    /// Reads the next record, verifies its checksum and decodes it into `layout`;
-    /// returns where its payload lies in the window.
-    fn read_record(&mut self) -> Result<Range<usize>, Error> {
+    /// Reads the next record, verifies its checksum and decodes it into `layout`. The
+    /// record stays in the source's buffer when it is whole there (`in_place`), else
+    /// it is gathered in `record`.
+    fn read_record(&mut self) -> Result<(), Error> {
+        self.src.consume(std::mem::take(&mut self.in_place));
         let offset = self.pos;
         // Bytes a record may occupy: what is left before the footer.
         let room = self
@@ -257,22 +241,48 @@ impl<S: Source> Decoder<S> {
                 },
             ));
         }
-        self.fill(FRAME_LEN, offset, Part::Record)?;
-        let at = self.win.start;
-        let frame: [u8; FRAME_LEN] = self.win.buf[at..at + FRAME_LEN].try_into().expect("filled");
+        let mut frame = [0u8; FRAME_LEN];
+        let buffered = match self.src.fill_buf() {
+            Ok(b) => b,
+            Err(e) => return Err(Error::io("read", &self.path, e)),
+        };
+        let peeked = buffered.len() >= FRAME_LEN;
+        if peeked {
+            frame.copy_from_slice(&buffered[..FRAME_LEN]);
+        } else {
+            self.read_part(&mut frame, Part::Record)?;
+        }
         let len = u64::from(format::u32_at(&frame, 0));
         let stored = format::u32_at(&frame, 4);
         let max = (room - FRAME_LEN as u64).min(format::MAX_PAYLOAD);
         if len == 0 || len > max {
             return Err(self.corrupt(offset, Corruption::LengthOutOfBounds { len, max }));
         }
-        // `len` is bounded by the bytes left in the file: so is the window's growth.
         let total = FRAME_LEN + len as usize;
-        self.fill(total, offset, Part::Record)?;
-        let at = self.win.start;
-        let payload = at + FRAME_LEN..at + total;
-        let computed =
-            format::record_crc_from(&self.fresh, &frame[..4], &self.win.buf[payload.clone()]);
+        let record = if peeked && self.src.buffer().len() >= total {
+            self.pos += total as u64;
+            self.in_place = total;
+            &self.src.buffer()[..total]
+        } else {
+            if peeked {
+                self.src.consume(FRAME_LEN);
+                self.pos += FRAME_LEN as u64;
+            }
+            // `total` is bounded by the bytes left in the file: so is the buffer
+            // (exactly, not rounded up as `resize` alone would).
+            if total > self.record.len() {
+                self.record.reserve_exact(total - self.record.len());
+            }
+            self.record.resize(total, 0);
+            let mut record = std::mem::take(&mut self.record);
+            record[..FRAME_LEN].copy_from_slice(&frame);
+            let read = self.read_part(&mut record[FRAME_LEN..], Part::Record);
+            self.record = record;
+            read?;
+            &self.record[..]
+        };
+        let payload = &record[FRAME_LEN..];
+        let computed = format::record_crc_from(&self.fresh, &record[..4], payload);
         if computed != stored {
             return Err(self.corrupt(
                 offset,
@@ -283,44 +293,15 @@ impl<S: Source> Decoder<S> {
                 },
             ));
         }
-        self.win.start += total;
-        self.pos += total as u64;
-        if let Err(reason) = codec::decode_into(&self.win.buf[payload.clone()], &mut self.layout) {
+        self.data_crc.update(record);
+        if let Err(reason) = codec::decode_into(payload, &mut self.layout) {
             return Err(self.corrupt(offset, Corruption::Decode { reason }));
-        }
-        Ok(payload)
-    }
-
-    /// Makes at least `need` unread bytes available in the window; running out is a
-    /// truncation of `part`. Callers bound `need` by the bytes left in the file, so the
-    /// window never outgrows the file.
-    fn fill(&mut self, need: usize, offset: u64, part: Part) -> Result<(), Error> {
-        if self.win.unread() >= need {
-            return Ok(());
-        }
-        // Consumed record bytes may leave the window: fold them into the data checksum
-        // in one large update first.
-        self.data_crc.update(self.win.take_consumed());
-        while self.win.unread() < need {
-            let n = self
-                .src
-                .refill(&mut self.win, need)
-                .map_err(|e| Error::io("read", &self.path, e))?;
-            if n == 0 {
-                return Err(self.corrupt(
-                    offset,
-                    Corruption::Truncated {
-                        part,
-                        needed: need as u64,
-                        available: self.win.unread() as u64,
-                    },
-                ));
-            }
         }
         Ok(())
     }
 
     fn read_footer(&mut self) -> Result<(), Error> {
+        self.src.consume(std::mem::take(&mut self.in_place));
         let offset = self.pos;
         let left = self.file_len - self.pos;
         if left < FOOTER_LEN as u64 {
@@ -333,25 +314,15 @@ impl<S: Source> Decoder<S> {
                 },
             ));
         }
-        self.fill(FOOTER_LEN, offset, Part::Footer)?;
-        self.data_crc.update(self.win.take_consumed());
-        let fb: [u8; FOOTER_LEN] = self.win.unread_bytes()[..FOOTER_LEN]
-            .try_into()
-            .expect("filled");
-        // The footer is not part of the data checksum.
-        self.win.start += FOOTER_LEN;
-        self.win.take_consumed();
+        let mut fb = [0u8; FOOTER_LEN];
+        self.read_part(&mut fb, Part::Footer)?;
         let data_crc = self.data_crc.clone().finalize();
         format::check_footer(&fb, self.header.entry_count, data_crc)
             .map_err(|what| self.corrupt(offset, what))?;
-        // Anything still buffered, or still in the source, is past the footer.
-        let more = self.win.unread() > 0
-            || self
-                .src
-                .refill(&mut self.win, 1)
-                .map_err(|e| Error::io("read", &self.path, e))?
-                > 0;
-        if left > FOOTER_LEN as u64 || more {
+        // Anything after the footer, by the length or in the stream, is damage.
+        let more = read_full(&mut self.src, &mut [0u8; 1])
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        if left > FOOTER_LEN as u64 || more > 0 {
             return Err(self.corrupt(
                 offset + FOOTER_LEN as u64,
                 Corruption::TrailingBytes {
@@ -359,7 +330,25 @@ impl<S: Source> Decoder<S> {
                 },
             ));
         }
-        self.pos += FOOTER_LEN as u64;
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes of `part` at the current offset, which it advances;
+    /// a stream that ends first is a truncation of `part`.
+    fn read_part(&mut self, buf: &mut [u8], part: Part) -> Result<(), Error> {
+        let offset = self.pos;
+        let n = read_full(&mut self.src, buf).map_err(|e| Error::io("read", &self.path, e))?;
+        if n < buf.len() {
+            return Err(self.corrupt(
+                offset,
+                Corruption::Truncated {
+                    part,
+                    needed: buf.len() as u64,
+                    available: n as u64,
+                },
+            ));
+        }
+        self.pos += n as u64;
         Ok(())
     }
 
@@ -370,4 +359,18 @@ impl<S: Source> Decoder<S> {
             what,
         }
     }
+}
+
+/// Reads until `buf` is full or the stream ends; the bytes read.
+fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }

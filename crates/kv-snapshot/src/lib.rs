@@ -8,8 +8,7 @@
 //!
 //! - **Streaming**: [`SnapshotWriter`] writes entry by entry through a chunk buffer and
 //!   takes borrowed keys and values ([`EntryRef`]); [`SnapshotReader`] reads the same way,
-//!   a large file read ahead on a thread of its own so that the disk's reads overlap
-//!   checking and decoding (a bounded number of chunks in flight).
+//!   through a buffer. Both work on the caller's thread: the crate starts no thread.
 //! - **Atomic**: a snapshot is written to `snapshot-<seq>.snap.tmp`, fsynced, renamed to
 //!   `snapshot-<20-digit seq>.snap` and the directory fsynced; a crash leaves either the
 //!   old set of snapshots or the new one. Leftover temporary files are removed; the
@@ -58,19 +57,15 @@ mod codec;
 mod decoder;
 mod entry;
 mod error;
-mod flusher;
 mod format;
 mod io;
 mod listing;
 mod names;
 mod options;
-mod prefetch;
 mod reader;
 mod retention;
 mod sequence;
 mod snapshots;
-mod source;
-mod window;
 mod writer;
 
 #[cfg(feature = "sim")]

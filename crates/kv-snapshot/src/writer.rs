@@ -8,7 +8,6 @@ use std::sync::Arc;
 use crate::codec;
 use crate::entry::EntryRef;
 use crate::error::Error;
-use crate::flusher::Flusher;
 use crate::format::{self, SnapshotHeader, FORMAT_VERSION, FRAME_LEN, HEADER_LEN, MAX_PAYLOAD};
 use crate::io::{SnapshotIo, TempFile};
 use crate::names;
@@ -38,19 +37,16 @@ pub struct WrittenSnapshot {
 ///
 /// Made by [`Snapshots::begin`](crate::Snapshots::begin). Entries go in with
 /// [`push`](Self::push), which encodes them into a chunk buffer
-/// ([`SnapshotOptions::buffer_size`](crate::SnapshotOptions::buffer_size)); once a snapshot
-/// outgrows one chunk, full chunks are written by a background thread while the next one
-/// fills (at most three chunks in memory). [`finish`](Self::finish) makes the snapshot
-/// durable and visible.
+/// ([`SnapshotOptions::buffer_size`](crate::SnapshotOptions::buffer_size)), written to
+/// the file on the caller's thread each time it fills. [`finish`](Self::finish) makes
+/// the snapshot durable and visible.
 /// Dropping a writer that did not finish removes its temporary file. After any I/O
 /// error the writer is failed: later calls return [`Error::WriterFailed`], and nothing
 /// is retried (a failed fsync is never taken as a success).
 pub struct SnapshotWriter {
     io: Arc<dyn SnapshotIo>,
-    /// The file, while no chunk has been handed to the flusher (and again after it).
+    /// The file, until it is renamed or the writer drops.
     file: Option<Box<dyn TempFile>>,
-    /// The background writer, from the first full chunk until `finish`.
-    flusher: Option<Flusher>,
     dir: PathBuf,
     temp_path: PathBuf,
     final_path: PathBuf,
@@ -125,7 +121,6 @@ impl SnapshotWriter {
         Ok(SnapshotWriter {
             io,
             file: Some(file),
-            flusher: None,
             dir,
             temp_path,
             final_path,
@@ -210,13 +205,12 @@ impl SnapshotWriter {
         self.buf.extend_from_slice(&footer_bytes);
         let header_bytes = format::encode_header(&self.header, codec::CODEC_ID);
         if self.flushed_any {
-            self.write_pending(false)?;
-            self.take_back_file()?;
+            self.write_pending()?;
             let r = self.file_mut().write_all_at(0, &header_bytes);
             self.step(r, "write")?;
         } else {
             self.buf[..HEADER_LEN].copy_from_slice(&header_bytes);
-            self.write_pending(false)?;
+            self.write_pending()?;
         }
         let r = self.file_mut().sync_all();
         self.step(r, "fsync")?;
@@ -241,7 +235,7 @@ impl SnapshotWriter {
     }
 
     fn check_live(&self) -> Result<(), Error> {
-        if self.failed || (self.file.is_none() && self.flusher.is_none()) {
+        if self.failed || self.file.is_none() {
             return Err(Error::WriterFailed {
                 path: self.temp_path.clone(),
             });
@@ -250,65 +244,24 @@ impl SnapshotWriter {
     }
 
     fn file_mut(&mut self) -> &mut Box<dyn TempFile> {
-        self.file.as_mut().expect("checked live, flusher joined")
+        self.file.as_mut().expect("checked live")
     }
 
     /// Sends the buffered chunk to the file.
     fn flush_chunk(&mut self) -> Result<(), Error> {
         let data_start = if self.flushed_any { 0 } else { HEADER_LEN };
         self.data_crc.update(&self.buf[data_start..]);
-        self.write_pending(true)?;
+        self.write_pending()?;
         self.flushed_any = true;
         Ok(())
     }
 
-    /// Writes the pending bytes: through the background flusher once chunks stream
-    /// (`start_background` starts it, on the first full chunk), else directly.
-    fn write_pending(&mut self, start_background: bool) -> Result<(), Error> {
-        let capacity = self.chunk + self.chunk / 8;
-        if start_background && self.flusher.is_none() {
-            if let Some(file) = self.file.take() {
-                match Flusher::start(file, capacity) {
-                    Ok(f) => self.flusher = Some(f),
-                    Err((file, e)) => {
-                        self.file = file;
-                        return self.step(Err(e), "spawn writer thread");
-                    }
-                }
-            }
-        }
-        if let Some(flusher) = self.flusher.as_mut() {
-            let chunk = std::mem::take(&mut self.buf);
-            self.bytes += chunk.len() as u64;
-            match flusher.send(chunk) {
-                Some(next) => {
-                    self.buf = next;
-                    Ok(())
-                }
-                None => self.take_back_file(),
-            }
-        } else {
-            let mut buf = std::mem::take(&mut self.buf);
-            let r = self.file_mut().write_all(&buf);
-            self.bytes += buf.len() as u64;
-            buf.clear();
-            self.buf = buf;
-            self.step(r, "write")
-        }
-    }
-
-    /// Joins the flusher, if any, taking the file back; its first write error fails
-    /// the writer.
-    fn take_back_file(&mut self) -> Result<(), Error> {
-        let Some(flusher) = self.flusher.take() else {
-            return Ok(());
-        };
-        let (file, result) = flusher.finish();
-        self.file = file;
-        if self.file.is_none() {
-            self.failed = true;
-        }
-        self.step(result, "write")
+    /// Writes the pending bytes and empties the buffer.
+    fn write_pending(&mut self) -> Result<(), Error> {
+        let r = self.file.as_mut().expect("checked live").write_all(&self.buf);
+        self.bytes += self.buf.len() as u64;
+        self.buf.clear();
+        self.step(r, "write")
     }
 
     /// Turns a failed step into a failed writer.
@@ -325,7 +278,6 @@ impl Drop for SnapshotWriter {
         // Unfinished, or failed before the rename: the temp file goes (best effort; a
         // leftover is ignored by readers and removed by the next open or write).
         if !self.renamed {
-            drop(self.flusher.take());
             self.file = None;
             let _ = self.io.remove(&self.temp_path);
         }
