@@ -258,7 +258,11 @@ impl SnapshotWriter {
 
     /// Writes the pending bytes and empties the buffer.
     fn write_pending(&mut self) -> Result<(), Error> {
-        let r = self.file.as_mut().expect("checked live").write_all(&self.buf);
+        let r = self
+            .file
+            .as_mut()
+            .expect("checked live")
+            .write_all(&self.buf);
         self.bytes += self.buf.len() as u64;
         self.buf.clear();
         self.step(r, "write")

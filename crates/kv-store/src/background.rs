@@ -87,7 +87,7 @@ impl Inner {
             (self.opts.wal_growth_trigger(self.cache.bytes()), &self.wal)
         {
             let base = Counters::get(&self.counters.wal_bytes_at_snapshot);
-            if crate::mem::wal_bytes(wal).saturating_sub(base) >= limit {
+            if wal.stats().bytes.saturating_sub(base) >= limit {
                 return true;
             }
         }

@@ -47,12 +47,11 @@
 
 mod background;
 mod batch;
+mod dir_lock;
 mod error;
 mod fsutil;
 mod get_or_insert;
 mod iter;
-mod lock;
-mod mem;
 mod metrics;
 mod ops;
 mod options;
@@ -62,24 +61,27 @@ mod report;
 mod snapshotting;
 mod store;
 mod stripes;
+mod undo;
 mod workers;
 mod write;
 
 pub use batch::Batch;
 pub use error::Error;
 pub use iter::Iter;
+// Every type the store's signatures name, so that a user depends on kv-store alone.
+pub use dir_lock::ReadLock;
 pub use kv_core::{
-    Clock, EntryInfo, EvictionPolicy, ManualClock, MetricsSnapshot, SystemClock, Timestamp, Ttl,
-    Value,
+    Clock, Entry, EntryInfo, Error as CoreError, EvictionCause, EvictionPolicy, ExpiryCause,
+    ManualClock, MetricsSnapshot, Options as CacheOptions, StoreLimit, SystemClock, Timestamp, Ttl,
+    Value, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
-pub use lock::ReadLock;
+pub use kv_wal::{RecoveryMode, SyncPolicy};
 pub use metrics::Metrics;
 pub use options::{
-    ErrorCallback, Options, PersistenceMode, RecoveryMode, SyncPolicy, DEFAULT_CLEANUP_BUDGET,
-    DEFAULT_CLEANUP_INTERVAL, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_ENTRIES,
-    DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE, DEFAULT_SNAPSHOTS_RETAINED,
-    DEFAULT_SNAPSHOT_GROWTH_PERCENT, DEFAULT_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_WAL_BYTES,
-    DEFAULT_SYNC_INTERVAL, DEFAULT_WRITE_STRIPES,
+    ErrorCallback, Options, PersistenceMode, DEFAULT_CLEANUP_BUDGET, DEFAULT_CLEANUP_INTERVAL,
+    DEFAULT_COMPACTION_THRESHOLD, DEFAULT_SNAPSHOTS_RETAINED, DEFAULT_SNAPSHOT_GROWTH_PERCENT,
+    DEFAULT_SNAPSHOT_INTERVAL, DEFAULT_SNAPSHOT_WAL_BYTES, DEFAULT_SYNC_INTERVAL,
+    DEFAULT_WRITE_STRIPES,
 };
 pub use replay::ReplayCounts;
 pub use report::{Limits, RecoveryReport};

@@ -181,7 +181,7 @@ impl Inner {
                 .hooks()
                 .insert(key, value, self.write_meta(stamp, expires_at))
             {
-                Ok(outcome) => Ok(((), crate::mem::evicted(outcome.evicted))),
+                Ok(outcome) => Ok(((), crate::write::evicted(outcome.evicted))),
                 Err(e) => {
                     // The map refused after the log accepted (it filled up meanwhile):
                     // log the key's earlier state again so recovery agrees.
@@ -197,8 +197,8 @@ impl Inner {
     /// caller holds `key`'s stripe. Other refusals (the byte limit, or a concurrent
     /// writer taking the last slot) are caught after logging and undone.
     fn refuse_if_surely_full(&self, key: &[u8]) -> Result<()> {
-        let max = self.opts.max_entries;
-        if self.opts.eviction != EvictionPolicy::None
+        let max = self.cache.max_entries();
+        if self.cache.eviction_policy() != EvictionPolicy::None
             || self.cache.len() < max
             || self.cache.hooks().peek(key).is_some()
         {

@@ -7,14 +7,7 @@ use std::time::Duration;
 
 use kv_core::{Clock, EvictionPolicy, SystemClock};
 
-use crate::{Error, Result};
-
-/// Default largest key, in bytes (1 KiB), as in the design documents.
-pub const DEFAULT_MAX_KEY_SIZE: usize = 1024;
-/// Default largest value, in bytes (1 MiB), as in the design documents.
-pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
-/// Default largest number of live entries (1,000,000), as in the design documents.
-pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+use crate::{Error, RecoveryMode, Result, SyncPolicy};
 /// Default interval of the interval sync policy (1 s), as in the design documents.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// Default interval of the expiry cleanup worker (1 min), as in the design documents.
@@ -68,48 +61,6 @@ impl PersistenceMode {
     }
 }
 
-/// When an acknowledged write reaches stable storage (see `docs/durability.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SyncPolicy {
-    /// Every write is on stable storage when its call returns (concurrent writers
-    /// share one fsync: group commit). Nothing acknowledged is lost, even on a power
-    /// loss.
-    EveryWrite,
-    /// The log is flushed and synced in the background every interval (default:
-    /// 1 s). A process crash loses nothing acknowledged (the bytes are in the page
-    /// cache); a power loss loses at most the last interval, and what survives is an
-    /// exact prefix of the history.
-    Interval(Duration),
-    /// The store never syncs on its own (only on [`Store::sync`], snapshot and
-    /// close). A process crash loses nothing acknowledged; a power loss keeps an
-    /// exact prefix of the history of unknown length.
-    ///
-    /// [`Store::sync`]: crate::Store::sync
-    Never,
-}
-
-impl Default for SyncPolicy {
-    fn default() -> Self {
-        Self::Interval(DEFAULT_SYNC_INTERVAL)
-    }
-}
-
-/// What recovery does with a damaged log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum RecoveryMode {
-    /// Any damage, even a torn tail, is an error naming file and offset.
-    AbsoluteConsistency,
-    /// A torn tail (the last, partly written records of the log) is cut and reported;
-    /// damage anywhere else is an error naming file and offset. The default.
-    #[default]
-    TolerateTornTail,
-    /// Keep every record that verifies, skip damaged ones and report what was lost.
-    /// May break the exact-prefix guarantee: use only to salvage a damaged directory.
-    SalvageValid,
-}
-
 /// A function called with errors that have no caller to return to (background
 /// workers, the final snapshot of a dropped store).
 pub type ErrorCallback = Arc<dyn Fn(&Error) + Send + Sync>;
@@ -151,17 +102,13 @@ pub struct Options {
     pub(crate) snapshots_retained: usize,
     pub(crate) snapshot_on_close: bool,
     pub(crate) segment_size: Option<u64>,
-    pub(crate) max_key_size: usize,
-    pub(crate) max_value_size: usize,
-    pub(crate) max_entries: usize,
-    pub(crate) max_bytes: Option<u64>,
-    pub(crate) shards: Option<usize>,
-    pub(crate) eviction: EvictionPolicy,
+    /// The in-memory map's settings: limits, eviction, shards, callbacks and the
+    /// clock (kv-core owns their defaults and their validation).
+    pub(crate) cache: kv_core::Options,
+    /// The same clock as `cache`'s: the store stamps its records with it.
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) write_stripes: usize,
     pub(crate) on_error: Option<ErrorCallback>,
-    pub(crate) on_evict: Option<kv_core::EvictCallback>,
-    pub(crate) on_expire: Option<kv_core::ExpireCallback>,
     pub(crate) background_workers: bool,
     #[cfg(feature = "sim")]
     pub(crate) wal_storage: Option<Arc<dyn kv_wal::Storage>>,
@@ -190,12 +137,7 @@ impl fmt::Debug for Options {
             .field("snapshots_retained", &self.snapshots_retained)
             .field("snapshot_on_close", &self.snapshot_on_close)
             .field("segment_size", &self.segment_size)
-            .field("max_key_size", &self.max_key_size)
-            .field("max_value_size", &self.max_value_size)
-            .field("max_entries", &self.max_entries)
-            .field("max_bytes", &self.max_bytes)
-            .field("shards", &self.shards)
-            .field("eviction", &self.eviction)
+            .field("cache", &self.cache)
             .field("write_stripes", &self.write_stripes)
             .field("background_workers", &self.background_workers)
             .finish_non_exhaustive()
@@ -208,7 +150,7 @@ impl Options {
         Self {
             dir: None,
             persistence: None,
-            sync: SyncPolicy::default(),
+            sync: SyncPolicy::Interval(DEFAULT_SYNC_INTERVAL),
             recovery: RecoveryMode::default(),
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             cleanup_budget: DEFAULT_CLEANUP_BUDGET,
@@ -219,17 +161,10 @@ impl Options {
             snapshots_retained: DEFAULT_SNAPSHOTS_RETAINED,
             snapshot_on_close: true,
             segment_size: None,
-            max_key_size: DEFAULT_MAX_KEY_SIZE,
-            max_value_size: DEFAULT_MAX_VALUE_SIZE,
-            max_entries: DEFAULT_MAX_ENTRIES,
-            max_bytes: None,
-            shards: None,
-            eviction: EvictionPolicy::None,
+            cache: kv_core::Options::default(),
             clock: Arc::new(SystemClock),
             write_stripes: DEFAULT_WRITE_STRIPES,
             on_error: None,
-            on_evict: None,
-            on_expire: None,
             background_workers: true,
             #[cfg(feature = "sim")]
             wal_storage: None,
@@ -356,35 +291,41 @@ impl Options {
         self
     }
 
-    /// Largest key in bytes (default: 1 KiB). Keys must also be non-empty.
+    /// Largest key in bytes (default: 1 KiB, [`kv_core::DEFAULT_MAX_KEY_SIZE`]). Keys
+    /// must also be non-empty. (This and the other settings of the in-memory map are
+    /// kv-core's; see [`CacheOptions`](crate::CacheOptions) for their limits.)
     pub fn max_key_size(mut self, bytes: usize) -> Self {
-        self.max_key_size = bytes;
+        self.cache = self.cache.max_key_size(bytes);
         self
     }
 
-    /// Largest value in bytes (default: 1 MiB).
+    /// Largest value in bytes (default: 1 MiB, [`kv_core::DEFAULT_MAX_VALUE_SIZE`]).
     pub fn max_value_size(mut self, bytes: usize) -> Self {
-        self.max_value_size = bytes;
+        self.cache = self.cache.max_value_size(bytes);
         self
     }
 
-    /// Largest number of live entries (default: 1,000,000). A write beyond it evicts
-    /// per [`Options::eviction`] or fails with a store-full error.
+    /// Largest number of live entries (default: 1,000,000,
+    /// [`kv_core::DEFAULT_MAX_ENTRIES`]). A write beyond it evicts per
+    /// [`Options::eviction`] or fails with a store-full error. Recovery loads every
+    /// acknowledged entry whatever this says, then evicts down to it (or, with no
+    /// eviction, stays over it and refuses new keys): see
+    /// [`RecoveryReport::limits`](crate::RecoveryReport::limits).
     pub fn max_entries(mut self, entries: usize) -> Self {
-        self.max_entries = entries;
+        self.cache = self.cache.max_entries(entries);
         self
     }
 
     /// Largest total of key and value bytes (default: none).
     pub fn max_bytes(mut self, bytes: Option<u64>) -> Self {
-        self.max_bytes = bytes;
+        self.cache = self.cache.max_bytes(bytes);
         self
     }
 
     /// Number of shards of the in-memory map, a power of two (default: chosen by
-    /// kv-core from the machine's parallelism).
+    /// kv-core from the machine's parallelism, [`kv_core::default_shards`]).
     pub fn shards(mut self, shards: usize) -> Self {
-        self.shards = Some(shards);
+        self.cache = self.cache.shards(shards);
         self
     }
 
@@ -392,13 +333,22 @@ impl Options {
     /// write fails). Evictions are logged, so recovery never brings an evicted key
     /// back.
     pub fn eviction(mut self, policy: EvictionPolicy) -> Self {
-        self.eviction = policy;
+        self.cache = self.cache.eviction(policy);
+        self
+    }
+
+    /// Every setting of the in-memory map at once (limits, eviction and its tuning,
+    /// shards, callbacks), replacing those set so far; the clock stays the one of
+    /// [`Options::clock`].
+    pub fn cache(mut self, options: kv_core::Options) -> Self {
+        self.cache = options.clock(Arc::clone(&self.clock));
         self
     }
 
     /// The clock for TTLs and record timestamps (default: the system clock). Tests
     /// pass a [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.cache = self.cache.clock(Arc::clone(&clock));
         self.clock = clock;
         self
     }
@@ -422,9 +372,9 @@ impl Options {
     /// none). The eviction is logged whether or not a callback is set.
     pub fn on_evict(
         mut self,
-        f: impl Fn(&kv_core::Entry, kv_core::EvictionCause) + Send + Sync + 'static,
+        f: impl Fn(&crate::Entry, crate::EvictionCause) + Send + Sync + 'static,
     ) -> Self {
-        self.on_evict = Some(Arc::new(f));
+        self.cache = self.cache.on_evict(f);
         self
     }
 
@@ -432,9 +382,9 @@ impl Options {
     /// none).
     pub fn on_expire(
         mut self,
-        f: impl Fn(&kv_core::Entry, kv_core::ExpiryCause) + Send + Sync + 'static,
+        f: impl Fn(&crate::Entry, crate::ExpiryCause) + Send + Sync + 'static,
     ) -> Self {
-        self.on_expire = Some(Arc::new(f));
+        self.cache = self.cache.on_expire(f);
         self
     }
 
@@ -553,25 +503,11 @@ impl Options {
                 );
             }
         }
-        if self.max_key_size == 0 {
-            return bad("max_key_size", "must be at least 1");
-        }
-        if self.max_value_size == 0 {
-            return bad("max_value_size", "must be at least 1");
-        }
-        if self.max_entries == 0 {
-            return bad("max_entries", "must be at least 1");
-        }
-        if self.max_bytes == Some(0) {
-            return bad(
-                "max_bytes",
-                "must be greater than zero (None means no limit)",
-            );
-        }
-        if let Some(shards) = self.shards {
-            if shards == 0 || !shards.is_power_of_two() {
-                return bad("shards", format!("must be a power of two, got {shards}"));
-            }
+        // The map's own settings are kv-core's to judge.
+        match self.cache.validate() {
+            Ok(()) => {}
+            Err(kv_core::Error::InvalidOption { option, reason }) => return bad(option, reason),
+            Err(e) => return Err(e.into()),
         }
         if self.write_stripes == 0
             || !self.write_stripes.is_power_of_two()

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use kv_core::Cache;
-use kv_wal::{Seq, Wal};
+use kv_wal::{Seq, Wal, WalOptions};
 
+use crate::dir_lock::DirLock;
 use crate::fsutil::{ensure_dir, narrow_dir};
-use crate::lock::DirLock;
 use crate::replay::Replayer;
 use crate::report::Limits;
 use crate::{Error, Options, RecoveryMode, RecoveryReport, Result};
@@ -39,7 +39,7 @@ pub(crate) struct Opened {
 /// Opens the data in `opts.dir` (if any) into a new map.
 pub(crate) fn open(opts: &Options, access: Access) -> Result<Opened> {
     let started = Instant::now();
-    let cache = crate::mem::new_cache(opts)?;
+    let cache = Cache::new(opts.cache.clone())?;
     let mut opened = Opened {
         cache,
         report: RecoveryReport::default(),
@@ -245,7 +245,7 @@ fn replay_owned_log(
     snapshots_skipped: usize,
     replayer: &mut Replayer<'_>,
 ) -> Result<LogRead> {
-    let (wal, opened) = crate::mem::open_wal(opts, dir, snapshot_seq)?;
+    let (wal, opened) = open_wal(opts, dir, snapshot_seq)?;
     let last_seq = wal.last_seq().0;
     // Checked before replaying: a log that does not continue the snapshot would be
     // replayed for nothing.
@@ -390,18 +390,18 @@ fn bring_within_limits(
     access: Access,
     wal: Option<&Wal>,
 ) -> Result<Limits> {
-    let over =
-        || cache.len() > opts.max_entries || opts.max_bytes.is_some_and(|max| cache.bytes() > max);
-    if !over() {
+    let over = cache.len() > cache.max_entries()
+        || cache.max_bytes().is_some_and(|max| cache.bytes() > max);
+    if !over {
         return Ok(Limits::Within);
     }
-    if access == Access::ReadOnly || opts.eviction == kv_core::EvictionPolicy::None {
+    if access == Access::ReadOnly || cache.eviction_policy() == kv_core::EvictionPolicy::None {
         tracing::warn!(
             target: "kv_store::recovery",
             entries = cache.len(),
-            max_entries = opts.max_entries,
+            max_entries = cache.max_entries(),
             bytes = cache.bytes(),
-            max_bytes = ?opts.max_bytes,
+            max_bytes = ?cache.max_bytes(),
             "recovered more than the limits allow; new keys are refused until deletes bring the store under them"
         );
         return Ok(Limits::Over {
@@ -426,10 +426,56 @@ fn bring_within_limits(
     tracing::info!(
         target: "kv_store::recovery",
         evicted = evicted.len(),
-        policy = %opts.eviction,
+        policy = %cache.eviction_policy(),
         "recovered more than the limits allow; evicted down to them"
     );
     Ok(Limits::Evicted {
         entries: evicted.len() as u64,
     })
+}
+
+/// What recovery needs from opening the log.
+pub(crate) struct WalOpened {
+    pub(crate) bytes_cut: u64,
+    pub(crate) cut_at: String,
+    pub(crate) first_seq: Option<u64>,
+    pub(crate) covered_damage: Vec<kv_wal::Damage>,
+}
+
+pub(crate) fn open_wal(opts: &Options, dir: &Path, snapshot_seq: u64) -> Result<(Wal, WalOpened)> {
+    let mut wo = WalOptions::default()
+        .sync(opts.sync)
+        .recovery(opts.recovery)
+        // A new log continues after the snapshot it starts from, and damage to the
+        // records that snapshot covers does not stop recovery, which needs none of them.
+        .first_seq(Seq(snapshot_seq.saturating_add(1)))
+        .covered_through(Seq(snapshot_seq));
+    if let Some(size) = opts.segment_size {
+        wo = wo.segment_size(size);
+    }
+    #[cfg(feature = "sim")]
+    if let Some(storage) = &opts.wal_storage {
+        wo = wo.storage(std::sync::Arc::clone(storage));
+    }
+    let (wal, report) = Wal::open(dir, wo).map_err(Error::wal("opening the log"))?;
+    let cut_at = match report.discarded_at {
+        Some((segment, offset)) => format!("{} offset {offset}", segment.file_name()),
+        None => String::new(),
+    };
+    if !report.damage.is_empty() {
+        tracing::warn!(
+            target: "kv_store::recovery",
+            ranges = report.damage.len(),
+            "salvage mode skipped damaged log ranges"
+        );
+    }
+    Ok((
+        wal,
+        WalOpened {
+            bytes_cut: report.discarded_bytes,
+            cut_at,
+            first_seq: report.first_seq.map(|s| s.0),
+            covered_damage: report.covered_damage,
+        },
+    ))
 }

@@ -194,7 +194,7 @@ impl Inner {
             }
             self.counters
                 .wal_bytes_at_snapshot
-                .store(crate::mem::wal_bytes(wal), Ordering::Relaxed);
+                .store(wal.stats().bytes, Ordering::Relaxed);
         }
         Counters::add(&self.counters.snapshots_taken, 1);
         self.counters

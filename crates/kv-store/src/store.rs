@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 
-use crate::lock::DirLock;
+use crate::dir_lock::DirLock;
 use crate::metrics::Counters;
 use crate::recovery::{Access, Opened};
 use crate::stripes::Stripes;
@@ -171,7 +171,7 @@ impl Inner {
         if let Some(w) = &opened.wal {
             counters
                 .wal_bytes_at_snapshot
-                .store(crate::mem::wal_bytes(w), Ordering::Relaxed);
+                .store(w.stats().bytes, Ordering::Relaxed);
         }
         Inner {
             mode: opts.persistence_mode(),

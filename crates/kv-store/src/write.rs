@@ -3,8 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
-use kv_core::Timestamp;
-use kv_wal::Op;
+use kv_core::hooks::{BatchOp as CoreOp, Write};
+use kv_core::{Entry, Timestamp};
+use kv_wal::{BatchOp as WalOp, Op};
 
 use crate::metrics::Counters;
 use crate::store::Inner;
@@ -12,6 +13,14 @@ use crate::{Error, Result};
 
 /// Keys and versions of entries the map evicted, for `Evict` records.
 pub(crate) type Evicted = Vec<(Vec<u8>, u64)>;
+
+/// The keys and versions of evicted entries, for `Evict` records.
+pub(crate) fn evicted(entries: Vec<Entry>) -> Evicted {
+    entries
+        .into_iter()
+        .map(|e| (e.key().to_vec(), e.version()))
+        .collect()
+}
 
 /// The sequence number and time of one logged change.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +30,38 @@ pub(crate) struct Stamp {
 }
 
 impl Inner {
+    /// The metadata of a live write: the record's sequence number as version and its
+    /// timestamp as update time (creation time kept by the map for a live key).
+    pub(crate) fn write_meta(&self, stamp: Stamp, expires_at: Option<Timestamp>) -> Write {
+        Write::default()
+            .expires_at(expires_at)
+            .version(stamp.seq)
+            .updated(stamp.now)
+    }
+
+    /// Applies a logged batch to the map, with the batch's sequence number as every
+    /// put's version.
+    pub(crate) fn apply_batch_to_cache(&self, ops: &[WalOp<'_>], stamp: Stamp) -> Result<Evicted> {
+        let core: Vec<CoreOp<'_>> = ops
+            .iter()
+            .filter_map(|op| match *op {
+                WalOp::Put {
+                    key,
+                    value,
+                    expires_at,
+                } => Some(CoreOp::Put {
+                    key,
+                    value,
+                    write: self.write_meta(stamp, expires_at.map(Timestamp::from_millis)),
+                }),
+                WalOp::Delete { key } => Some(CoreOp::Delete { key }),
+                _ => None,
+            })
+            .collect();
+        let out = self.cache.hooks().apply_batch(&core)?;
+        Ok(evicted(out.evicted))
+    }
+
     /// Validates a key the way the map will, before anything is logged.
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
         Ok(self.cache.hooks().validate_key(key)?)
