@@ -454,3 +454,34 @@ fn a_segment_with_a_damaged_header_is_reported_at_offset_zero_and_repaired() {
     ok(kv(["verify", d]));
     assert_eq!(ok(kv(["--dir", d, "keys"])), "");
 }
+
+/// Issue 13 #12: a snapshot holding one live entry and one whose TTL ran out since:
+/// `kv stats` counts the expired one as such.
+#[test]
+fn stats_counts_an_entry_whose_ttl_ran_out_since_the_snapshot() {
+    use kv_store::{Clock, ManualClock, SystemClock, Timestamp};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    // Written on a clock an hour behind: the 10 s TTL ran out long before now.
+    let behind = ManualClock::new(Timestamp::from_millis(
+        SystemClock.now().as_millis() - 3_600_000,
+    ));
+    let store = Store::open(
+        Options::new()
+            .dir(&dir)
+            .segment_size(64 << 10)
+            .clock(std::sync::Arc::new(behind)),
+    )
+    .unwrap();
+    store.set(b"live", b"1").unwrap();
+    store
+        .set_with_ttl(b"gone", b"2", Duration::from_secs(10))
+        .unwrap();
+    store.close().unwrap(); // the final snapshot holds both
+    let stats = ok(kv(["stats", s(&dir)]));
+    assert!(
+        stats.contains("1 live (0 with a TTL, 1 expired not counted)"),
+        "{stats}"
+    );
+}

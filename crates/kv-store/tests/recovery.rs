@@ -217,3 +217,23 @@ fn damage_to_log_records_a_snapshot_covers_is_reported_not_fatal() {
     assert!(store.recovery().covered_damage.is_empty());
     assert_eq!(store.len().unwrap(), 21);
 }
+
+/// Issue 13 #8: a store holding one key keeps a tiny directory (its log segment
+/// starts small and grows), so opening it and backing it up cost next to nothing.
+#[test]
+fn a_store_holding_one_key_takes_at_most_a_mebibyte_on_disk() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The default options, segment size included.
+    let store = Store::open(Options::new().dir(dir.path())).unwrap();
+    store.set(b"key", b"value").unwrap();
+    store.close().unwrap();
+    let store = Store::open(Options::new().dir(dir.path())).unwrap();
+    assert_eq!(store.get(b"key").unwrap().unwrap(), b"value");
+    store.close().unwrap();
+    let on_disk: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
+        .sum();
+    assert!(on_disk <= 1 << 20, "{on_disk} bytes on disk");
+}
