@@ -45,7 +45,9 @@ pub enum Command {
         /// The key (taken as raw bytes).
         key: OsString,
     },
-    /// Set KEY to VALUE, or to the bytes read from stdin when VALUE is omitted.
+    /// Set KEY to VALUE, or to the bytes read from stdin when VALUE is omitted. With
+    /// --nx or --xx, only if the key is absent or present: exit status 1, and nothing
+    /// written, when it is not.
     Set {
         /// The key (taken as raw bytes).
         key: OsString,
@@ -55,6 +57,42 @@ pub enum Command {
         /// (`90s`, `15m`, `1h30m`); a bare number is seconds.
         #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse)]
         ttl: Option<Duration>,
+        /// Only if the key does not exist (Redis `SET … NX`).
+        #[arg(long, conflicts_with = "xx")]
+        nx: bool,
+        /// Only if the key exists (Redis `SET … XX`).
+        #[arg(long)]
+        xx: bool,
+        /// Print the value the key had before (nothing if it had none), as Redis
+        /// `SET … GET`.
+        #[arg(long)]
+        get: bool,
+    },
+    /// Add DELTA (default 1) to the integer stored at KEY (absent counts as 0; the TTL
+    /// is kept) and print the new value. Exit status 2 if the value is not an integer
+    /// or the result would overflow (nothing written).
+    Incr {
+        /// The key (taken as raw bytes).
+        key: OsString,
+        /// How much to add (may be negative).
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        delta: i64,
+    },
+    /// Subtract DELTA (default 1) from the integer stored at KEY, as `incr` adds.
+    Decr {
+        /// The key (taken as raw bytes).
+        key: OsString,
+        /// How much to subtract (may be negative).
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        delta: i64,
+    },
+    /// Append VALUE to the value of KEY (creating it if absent) and print the new
+    /// length.
+    Append {
+        /// The key (taken as raw bytes).
+        key: OsString,
+        /// The bytes to append (raw).
+        value: OsString,
     },
     /// Delete the keys. Exit status 1 if none of them existed.
     Del {
@@ -237,6 +275,8 @@ mod tests {
         assert!(Cli::try_parse_from(["kv", "expire", "k"]).is_err());
         assert!(Cli::try_parse_from(["kv", "expire", "k", "--persist"]).is_ok());
         assert!(Cli::try_parse_from(["kv", "set", "k", "--ttl", "soon"]).is_err());
+        assert!(Cli::try_parse_from(["kv", "set", "--nx", "--xx", "k", "v"]).is_err());
+        assert!(Cli::try_parse_from(["kv", "decr", "k", "-5"]).is_ok());
         // `load` takes --dir like every other command, and DIR before FILE still works.
         let cli = Cli::try_parse_from(["kv", "--dir", "/a", "load", "in.jsonl"]).unwrap();
         assert_eq!(cli.data_dir(), PathBuf::from("/a"));

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use kv_store::{Options, RecoveryMode, Store, SyncPolicy, Ttl};
+use kv_store::{Options, RecoveryMode, SetOptions, Store, SyncPolicy, Ttl};
 use serde_json::json;
 
 use crate::app::{Ctx, Outcome};
@@ -52,7 +52,10 @@ fn not_found(key: &[u8]) -> Outcome {
 /// Runs one of the hand commands on the store in `dir`.
 pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
     let store = match ctx.cli.command {
-        Command::Set { .. } => open_store(dir, Need::MayCreate)?,
+        Command::Set { .. }
+        | Command::Incr { .. }
+        | Command::Decr { .. }
+        | Command::Append { .. } => open_store(dir, Need::MayCreate)?,
         Command::Del { .. } | Command::Expire { .. } => open_store(dir, Need::Existing)?,
         _ => open_reader(dir, RecoveryMode::default())?,
     };
@@ -80,7 +83,14 @@ fn command(ctx: &mut Ctx<'_>, store: &Store) -> Result<Outcome> {
                 }
             }
         }
-        Command::Set { key, value, ttl } => {
+        Command::Set {
+            key,
+            value,
+            ttl,
+            nx,
+            xx,
+            get,
+        } => {
             let value = match value {
                 Some(v) => bytes(v).to_vec(),
                 None => {
@@ -91,12 +101,58 @@ fn command(ctx: &mut Ctx<'_>, store: &Store) -> Result<Outcome> {
                     buf
                 }
             };
-            match ttl {
-                Some(ttl) => store.set_with_ttl(bytes(key), &value, *ttl)?,
-                None => store.set(bytes(key), &value)?,
+            let mut opts = SetOptions::new();
+            if let Some(ttl) = ttl {
+                opts = opts.ttl(*ttl);
             }
+            if *nx {
+                opts = opts.if_absent();
+            }
+            if *xx {
+                opts = opts.if_present();
+            }
+            if *get {
+                opts = opts.get();
+            }
+            let out = store.set_with(bytes(key), &value, &opts)?;
             if json {
-                json_line(ctx.out, &json!({"ok": true, "bytes": value.len()}))?;
+                let mut obj = serde_json::Map::new();
+                obj.insert("written".into(), out.written.into());
+                obj.insert("bytes".into(), value.len().into());
+                if let Some(prev) = &out.previous {
+                    crate::jsonl::put_bytes(&mut obj, "previous", prev);
+                }
+                json_line(ctx.out, &obj.into())?;
+            } else if let Some(prev) = &out.previous {
+                ctx.out.write_all(prev).map_err(Error::io("write", ""))?;
+                if ctx.out_is_terminal {
+                    line(ctx.out, "")?;
+                }
+            }
+            if !out.written {
+                return Ok(Outcome::No);
+            }
+        }
+        Command::Incr { key, delta } | Command::Decr { key, delta } => {
+            let delta = match ctx.cli.command {
+                Command::Decr { .. } => delta
+                    .checked_neg()
+                    .ok_or(kv_store::Error::Core(kv_store::CoreError::Overflow))?,
+                _ => *delta,
+            };
+            let n = store.incr(bytes(key), delta)?;
+            if json {
+                json_line(ctx.out, &json!({ "value": n }))?;
+            } else {
+                line(ctx.out, &n.to_string())?;
+            }
+        }
+        Command::Append { key, value } => {
+            let len = store.append(bytes(key), bytes(value))?;
+            if json {
+                json_line(ctx.out, &json!({ "length": len }))?;
+            } else {
+                line(ctx.out, &len.to_string())?;
             }
         }
         Command::Del { keys } => {

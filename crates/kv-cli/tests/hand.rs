@@ -250,3 +250,41 @@ fn every_command_has_help() {
     }
     assert_eq!(code(&kv(["frobnicate"])), 2);
 }
+
+/// Issue 15's command line: `set --nx/--xx/--get`, `incr`, `decr`, `append`, with exit
+/// status 0 written, 1 condition not met (nothing written), 2 error.
+#[test]
+fn conditional_sets_increments_and_appends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let d = init(&d);
+    // --nx writes only a new key; --xx only an existing one.
+    ok(kv(["--dir", d, "set", "--nx", "lock", "me"]));
+    let again = kv(["--dir", d, "set", "--nx", "lock", "you"]);
+    assert_eq!(code(&again), 1);
+    assert_eq!(ok(kv(["--dir", d, "get", "lock"])), "me");
+    assert_eq!(code(&kv(["--dir", d, "set", "--xx", "nobody", "x"])), 1);
+    assert_eq!(code(&kv(["--dir", d, "get", "nobody"])), 1);
+    ok(kv(["--dir", d, "set", "--xx", "lock", "next"]));
+    // --get prints the value replaced.
+    assert_eq!(ok(kv(["--dir", d, "set", "--get", "lock", "last"])), "next");
+    assert_eq!(ok(kv(["--dir", d, "set", "--get", "fresh", "v"])), "");
+    assert_eq!(ok(kv(["--dir", d, "get", "lock"])), "last");
+    // Counters.
+    assert_eq!(ok(kv(["--dir", d, "incr", "hits"])), "1\n");
+    assert_eq!(ok(kv(["--dir", d, "incr", "hits", "41"])), "42\n");
+    assert_eq!(ok(kv(["--dir", d, "decr", "hits"])), "41\n");
+    assert_eq!(ok(kv(["--dir", d, "decr", "hits", "-9"])), "50\n");
+    let bad = kv(["--dir", d, "incr", "lock"]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("not an integer"), "{}", stderr(&bad));
+    assert_eq!(ok(kv(["--dir", d, "get", "lock"])), "last");
+    ok(kv(["--dir", d, "set", "big", "9223372036854775807"]));
+    let over = kv(["--dir", d, "incr", "big"]);
+    assert_eq!(code(&over), 2);
+    assert!(stderr(&over).contains("overflow"), "{}", stderr(&over));
+    // Append returns the new length.
+    assert_eq!(ok(kv(["--dir", d, "append", "log", "ab"])), "2\n");
+    assert_eq!(ok(kv(["--dir", d, "append", "log", "cde"])), "5\n");
+    assert_eq!(ok(kv(["--dir", d, "get", "log"])), "abcde");
+}

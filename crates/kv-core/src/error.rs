@@ -59,6 +59,19 @@ pub enum Error {
         /// The limit that was reached.
         limit: StoreLimit,
     },
+    /// An increment found a value that is not a decimal integer within `i64` (as
+    /// Redis reads one: no sign but `-`, no leading zero, no space). Nothing was
+    /// changed.
+    NotAnInteger,
+    /// A floating-point increment found a value (or was given an increment) that is
+    /// not a finite decimal number. Nothing was changed.
+    NotAFloat,
+    /// An increment would overflow (`i64`, or a float to infinity). Nothing was
+    /// changed.
+    Overflow,
+    /// An [`update`](crate::Cache::update) closure called back into the same cache,
+    /// which would deadlock on the key's lock; the closure's write was not done.
+    Reentrant,
     /// An option passed to [`Cache::new`](crate::Cache::new) is invalid.
     InvalidOption {
         /// The option's field name in [`Options`](crate::Options).
@@ -86,6 +99,12 @@ impl fmt::Display for Error {
                 "invalid TTL of {ttl:?}: a key must live at least 1 ms (use delete to remove it)"
             ),
             Error::StoreFull { limit } => write!(f, "store is full ({limit})"),
+            Error::NotAnInteger => f.write_str("value is not an integer or out of range"),
+            Error::NotAFloat => f.write_str("value is not a valid float"),
+            Error::Overflow => f.write_str("increment or decrement would overflow"),
+            Error::Reentrant => f.write_str(
+                "an update closure called the same store: it must not (the key's lock is held)",
+            ),
             Error::InvalidOption { option, reason } => {
                 write!(f, "invalid option `{option}`: {reason}")
             }

@@ -35,6 +35,13 @@ pub use crate::batch::{BatchOp, BatchOutcome};
 pub use crate::bulk::BulkPut;
 pub use crate::write::Write;
 
+/// The decisions of the atomic updates ([`crate::decide`]'s pure functions), for a
+/// storage layer that decides under its own per-key lock and logs the outcome.
+pub mod decide {
+    pub use crate::decide::{append, delete, expire, incr, incr_float, set, update};
+    pub use crate::decide::{Current, Decision};
+}
+
 /// The storage hooks of one [`Cache`], from [`Cache::hooks`]: for a storage layer
 /// such as kv-store, which logs each change before applying it and rebuilds the map
 /// at recovery. A cache user needs none of this.

@@ -85,6 +85,7 @@
 mod batch;
 mod bulk;
 mod cache;
+mod decide;
 mod entry;
 mod error;
 mod events;
@@ -106,6 +107,7 @@ mod value;
 mod write;
 
 pub use cache::Cache;
+pub use decide::{Condition, ExpireIf, Expiry, SetOptions, SetOutcome, Update};
 pub use entry::Entry;
 pub use error::{Error, StoreLimit};
 pub use events::{ErrorCallback, EvictCallback, EvictionCause, ExpireCallback, ExpiryCause};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use kv_core::Timestamp;
 use kv_wal::{BatchOp, Op};
 
+use crate::store::Inner;
 use crate::{Result, Store};
 
 /// When a put in a batch expires.
@@ -119,7 +120,8 @@ impl Batch {
         start..self.bytes.len()
     }
 
-    fn keys(&self) -> impl Iterator<Item = &[u8]> {
+    /// The keys of the operations, in order (a key may repeat).
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.ops.iter().map(|op| &self.bytes[op.key.clone()])
     }
 }
@@ -135,17 +137,25 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
+        let _stripes = inner.stripes.lock_many(batch.keys());
+        inner.apply_locked(batch)
+    }
+}
+
+impl Inner {
+    /// Validates, logs and applies `batch`; the caller holds the stripes of its keys.
+    pub(crate) fn apply_locked(&self, batch: &Batch) -> Result<()> {
         let mut ops: Vec<BatchOp<'_>> = Vec::with_capacity(batch.ops.len());
         for op in &batch.ops {
             let key = &batch.bytes[op.key.clone()];
             ops.push(match &op.put {
                 Some((value, expiry)) => {
                     let value = &batch.bytes[value.clone()];
-                    inner.check_entry(key, value)?;
+                    self.check_entry(key, value)?;
                     let at = match *expiry {
                         Expiry::Never => None,
                         Expiry::At(t) => Some(t),
-                        Expiry::In(d) => Some(inner.expiry_after(d)?),
+                        Expiry::In(d) => Some(self.expiry_after(d)?),
                     };
                     BatchOp::Put {
                         key,
@@ -154,7 +164,7 @@ impl Store {
                     }
                 }
                 None => {
-                    inner.check_key(key)?;
+                    self.check_key(key)?;
                     BatchOp::Delete { key }
                 }
             });
@@ -163,19 +173,18 @@ impl Store {
             .iter()
             .filter(|op| matches!(op, BatchOp::Delete { .. }))
             .count() as u64;
-        let _stripes = inner.stripes.lock_many(batch.keys());
-        inner.log_and_apply(&Op::Batch(&ops), |stamp| {
-            match inner.apply_batch_to_cache(&ops, stamp) {
+        self.log_and_apply(&Op::Batch(&ops), |stamp| {
+            match self.apply_batch_to_cache(&ops, stamp) {
                 Ok(evicted) => Ok(((), evicted)),
                 Err(e) => {
                     let keys: Vec<&[u8]> = batch.keys().collect();
-                    inner.compensate(&keys, stamp)?;
+                    self.compensate(&keys, stamp)?;
                     Err(e)
                 }
             }
         })?;
         if deletes > 0 {
-            inner.count_delete(deletes);
+            self.count_delete(deletes);
         }
         Ok(())
     }

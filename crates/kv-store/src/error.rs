@@ -62,6 +62,11 @@ pub enum Error {
         /// The path given as data directory.
         path: PathBuf,
     },
+    /// An argument is not acceptable (what is wrong is in `reason`).
+    InvalidArgument {
+        /// What is wrong.
+        reason: String,
+    },
     /// The store was opened read-only ([`Store::open_read_only`](crate::Store::open_read_only)):
     /// it refuses every write.
     ReadOnly,
@@ -139,6 +144,7 @@ impl fmt::Display for Error {
                 "the data directory {} exists and is not a directory",
                 path.display()
             ),
+            Self::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
             Self::ReadOnly => f.write_str("the store was opened read-only: writes are refused"),
             Self::Io { op, path, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())

@@ -45,6 +45,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod atomic;
 mod background;
 mod batch;
 mod dir_lock;
@@ -71,9 +72,10 @@ pub use iter::Iter;
 // Every type the store's signatures name, so that a user depends on kv-store alone.
 pub use dir_lock::ReadLock;
 pub use kv_core::{
-    Clock, Entry, EntryInfo, Error as CoreError, EvictionCause, EvictionPolicy, ExpiryCause,
-    ManualClock, MetricsSnapshot, Options as CacheOptions, StoreLimit, SystemClock, Timestamp, Ttl,
-    Value, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
+    Clock, Condition, Entry, EntryInfo, Error as CoreError, EvictionCause, EvictionPolicy,
+    ExpireIf, Expiry, ExpiryCause, ManualClock, MetricsSnapshot, Options as CacheOptions,
+    SetOptions, SetOutcome, StoreLimit, SystemClock, Timestamp, Ttl, Update, Value,
+    DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
 pub use kv_wal::{RecoveryMode, SyncPolicy};
 pub use metrics::Metrics;

@@ -30,6 +30,11 @@ pub struct Metrics {
     pub evictions_logged: u64,
     /// Errors of background workers since open.
     pub worker_errors: u64,
+    /// Conditional writes refused since open (their condition did not hold: a
+    /// `set_with` whose condition failed, a `delete_if` or `expire_if` whose condition
+    /// failed on a present key, an `update_many` whose closure wrote nothing). They
+    /// wrote nothing.
+    pub writes_refused: u64,
     /// What recovery did at open.
     pub recovery: RecoveryReport,
 }
@@ -43,6 +48,7 @@ pub(crate) struct Counters {
     pub(crate) last_snapshot_seq: AtomicU64,
     pub(crate) evictions_logged: AtomicU64,
     pub(crate) worker_errors: AtomicU64,
+    pub(crate) writes_refused: AtomicU64,
     /// Deletes and evictions logged since the last snapshot began (compaction
     /// threshold).
     pub(crate) deletes_since_snapshot: AtomicU64,
@@ -83,6 +89,7 @@ impl crate::Store {
             last_snapshot_seq: Counters::get(&c.last_snapshot_seq),
             evictions_logged: Counters::get(&c.evictions_logged),
             worker_errors: Counters::get(&c.worker_errors),
+            writes_refused: Counters::get(&c.writes_refused),
             recovery: inner.recovery.clone(),
         }
     }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use kv_core::{EntryInfo, EvictionPolicy, Timestamp, Ttl, Value};
+use kv_core::hooks::decide;
+use kv_core::{Condition, EntryInfo, EvictionPolicy, ExpireIf, Timestamp, Ttl, Value};
 use kv_wal::Op;
 
 use crate::store::Inner;
@@ -56,36 +57,16 @@ impl Store {
     /// Removes `key`; true if it was present. A delete is logged, so the key does not
     /// come back after a crash.
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        let inner = self.inner();
-        inner.check_write()?;
-        inner.check_key(key)?;
-        let _stripe = inner.stripes.lock(key);
-        if !inner.cache.exists(key) {
-            return Ok(false);
-        }
-        let removed = inner.log_and_apply(&Op::Delete { key }, |_| {
-            Ok((inner.cache.delete(key), Vec::new()))
-        })?;
-        inner.count_delete(1);
-        Ok(removed)
+        self.delete_if(key, Condition::Always)
     }
 
     /// Removes `key` and returns its value, if it was present (logged like
-    /// [`Store::delete`]).
+    /// [`Store::delete`]; Redis `GETDEL`).
     pub fn remove(&self, key: &[u8]) -> Result<Option<Value>> {
-        let inner = self.inner();
-        inner.check_write()?;
-        inner.check_key(key)?;
-        let _stripe = inner.stripes.lock(key);
-        // A removal is not a read: it counts no hit (the map counts the delete).
-        let Some(value) = inner.cache.hooks().peek(key).map(|e| e.value()) else {
-            return Ok(None);
-        };
-        inner.log_and_apply(&Op::Delete { key }, |_| {
-            Ok((inner.cache.delete(key), Vec::new()))
+        let (_, done) = self.inner().decide(key, |current, _| {
+            Ok((decide::delete(current, Condition::Always), ()))
         })?;
-        inner.count_delete(1);
-        Ok(Some(value))
+        Ok(done.previous.filter(|_| done.written))
     }
 
     /// Makes `key` expire `ttl` from now; false if the key is absent. A zero `ttl`
@@ -159,16 +140,17 @@ impl Inner {
         self.check_write()?;
         self.check_entry(key, value)?;
         let _stripe = self.stripes.lock(key);
-        self.put_locked(key, value, expires_at)
+        self.put_locked(key, value, expires_at).map(drop)
     }
 
-    /// The logged put; the caller holds `key`'s stripe.
+    /// The logged put; the caller holds `key`'s stripe. Returns the written entry's
+    /// version (the record's sequence number).
     pub(crate) fn put_locked(
         &self,
         key: &[u8],
         value: &[u8],
         expires_at: Option<Timestamp>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         self.refuse_if_surely_full(key)?;
         let op = Op::Put {
             key,
@@ -181,7 +163,7 @@ impl Inner {
                 .hooks()
                 .insert(key, value, self.write_meta(stamp, expires_at))
             {
-                Ok(outcome) => Ok(((), crate::write::evicted(outcome.evicted))),
+                Ok(outcome) => Ok((stamp.seq, crate::write::evicted(outcome.evicted))),
                 Err(e) => {
                     // The map refused after the log accepted (it filled up meanwhile):
                     // log the key's earlier state again so recovery agrees.
@@ -216,17 +198,9 @@ impl Inner {
     }
 
     fn set_expiry(&self, key: &[u8], at: Option<Timestamp>) -> Result<bool> {
-        self.check_write()?;
-        self.check_key(key)?;
-        let _stripe = self.stripes.lock(key);
-        if !self.cache.exists(key) {
-            return Ok(false);
-        }
-        let op = Op::Expire {
-            key,
-            expires_at: at.map(Timestamp::as_millis),
-        };
-        let changed = self.log_and_apply(&op, |_| Ok((self.cache.expire(key, at), Vec::new())))?;
-        Ok(changed)
+        let (_, done) = self.decide(key, |current, _| {
+            Ok((decide::expire(current, at, ExpireIf::Always), ()))
+        })?;
+        Ok(done.written)
     }
 }

@@ -196,13 +196,14 @@ impl Inner {
         }
     }
 
-    /// Refuses a write on a closed or read-only store.
+    /// Refuses a write on a closed or read-only store, or from inside one of its own
+    /// update closures.
     pub(crate) fn check_write(&self) -> Result<()> {
         self.check_open()?;
         if self.read_only {
             return Err(Error::ReadOnly);
         }
-        Ok(())
+        self.check_not_in_closure()
     }
 
     /// Reports an error that has no caller: tracing, the counter, `on_error`.

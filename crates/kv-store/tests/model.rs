@@ -1,6 +1,8 @@
 //! A proptest state machine over the `Store` against a `BTreeMap` model: set, set with
-//! TTL, delete, batch, expire/persist, clock advance, snapshot, compact, close and
-//! reopen, crash (power loss on kv-wal's simulated disk) and reopen.
+//! TTL, delete, batch, expire/persist, the atomic updates (conditional set and delete,
+//! increment, float increment, append, update closure, conditional expire, a
+//! multi-key update), clock advance, snapshot, compact, close and reopen, crash (power
+//! loss on kv-wal's simulated disk) and reopen.
 //!
 //! After every step every key reads as the model says; after every reopen each key's
 //! metadata (created, updated, version, expiry) is exactly what it was before.
@@ -9,7 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kv_store::{Batch, EntryInfo, ManualClock, Options, Store, SyncPolicy, Timestamp};
+use kv_store::{
+    Batch, Condition, CoreError, EntryInfo, Error, ExpireIf, ManualClock, Options, SetOptions,
+    Store, SyncPolicy, Timestamp, Update,
+};
 use kv_wal::{CrashMode, SimStorage};
 use proptest::prelude::*;
 
@@ -24,6 +29,21 @@ enum Step {
     Expire(u8, u64),
     Persist(u8),
     Clear,
+    /// A conditional set: condition 0 always, 1 absent, 2 present, 3 the key's current
+    /// version, 4 a stale version, 5 the key's current value; then the expiry: 0
+    /// none, 1 kept, 2 a TTL; and whether the previous value is asked for.
+    SetWith(u8, u8, u8, u8, u64, bool),
+    /// A delete if the version is the current one (true) or a stale one (false).
+    DeleteIf(u8, bool),
+    Incr(u8, i64),
+    IncrFloat(u8, i8),
+    Append(u8, u8),
+    /// An update closure: 0 sets, 1 deletes, 2 keeps.
+    UpdateWith(u8, u8, u8),
+    /// A conditional expire with a TTL (0: clear it): 0 always, 1 NX, 2 XX, 3 GT, 4 LT.
+    ExpireIf(u8, u64, u8),
+    /// MSETNX of two keys.
+    SetManyIfAbsent(u8, u8, u8),
     Advance(u64),
     Snapshot,
     Compact,
@@ -41,6 +61,16 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (k(), 1..5_000u64).prop_map(|(k, t)| Step::Expire(k, t)),
         1 => k().prop_map(Step::Persist),
         1 => Just(Step::Clear),
+        3 => (k(), any::<u8>(), 0..6u8, 0..3u8, 1..5_000u64, any::<bool>())
+            .prop_map(|(k, v, c, e, t, g)| Step::SetWith(k, v, c, e, t, g)),
+        1 => (k(), any::<bool>()).prop_map(|(k, cur)| Step::DeleteIf(k, cur)),
+        3 => (k(), prop_oneof![-3..3i64, Just(i64::MAX), Just(i64::MIN)])
+            .prop_map(|(k, d)| Step::Incr(k, d)),
+        1 => (k(), any::<i8>()).prop_map(|(k, d)| Step::IncrFloat(k, d)),
+        2 => (k(), any::<u8>()).prop_map(|(k, v)| Step::Append(k, v)),
+        2 => (k(), 0..3u8, any::<u8>()).prop_map(|(k, what, v)| Step::UpdateWith(k, what, v)),
+        2 => (k(), 0..5_000u64, 0..5u8).prop_map(|(k, t, w)| Step::ExpireIf(k, t, w)),
+        1 => (k(), k(), any::<u8>()).prop_map(|(a, b, v)| Step::SetManyIfAbsent(a, b, v)),
         3 => (0..3_000u64).prop_map(Step::Advance),
         1 => Just(Step::Snapshot),
         1 => Just(Step::Compact),
@@ -207,6 +237,209 @@ impl World {
             Step::Clear => {
                 self.store().clear().unwrap();
                 self.model.clear();
+            }
+            Step::SetWith(k, v, cond, exp, ttl, get) => {
+                let st = self.store();
+                let live = self.live(*k).cloned();
+                let version = st.info(&key(*k)).unwrap().map(|i| i.version);
+                let cur_value = live.clone().unwrap_or_default();
+                let mut o = SetOptions::new();
+                let holds = match cond {
+                    0 => true,
+                    1 => {
+                        o = o.if_absent();
+                        live.is_none()
+                    }
+                    2 => {
+                        o = o.if_present();
+                        live.is_some()
+                    }
+                    3 => {
+                        o = o.if_version(version.unwrap_or(0));
+                        live.is_some()
+                    }
+                    4 => {
+                        o = o.if_version(version.unwrap_or(0) + 1_000_000);
+                        false
+                    }
+                    _ => {
+                        o = o.if_value(&cur_value);
+                        live.is_some()
+                    }
+                };
+                let new_exp = match exp {
+                    0 => None,
+                    1 => {
+                        o = o.keep_ttl();
+                        live.as_ref().and_then(|_| self.model[k].1)
+                    }
+                    _ => {
+                        o = o.ttl(Duration::from_millis(*ttl));
+                        Some(now + ttl)
+                    }
+                };
+                if *get {
+                    o = o.get();
+                }
+                let out = st.set_with(&key(*k), &value(*v), &o).unwrap();
+                prop_assert_eq!(out.written, holds);
+                prop_assert_eq!(out.previous.as_deref(), live.as_deref().filter(|_| *get));
+                if holds {
+                    self.model.insert(*k, (value(*v), new_exp));
+                }
+            }
+            Step::DeleteIf(k, current) => {
+                let live = self.live(*k).is_some();
+                let version = self
+                    .store()
+                    .info(&key(*k))
+                    .unwrap()
+                    .map_or(0, |i| i.version);
+                let v = if *current { version } else { version + 1 };
+                let deleted = self
+                    .store()
+                    .delete_if(&key(*k), Condition::Version(v))
+                    .unwrap();
+                prop_assert_eq!(deleted, live && *current);
+                if deleted {
+                    self.model.remove(k);
+                }
+            }
+            Step::Incr(k, d) => {
+                let live = self.live(*k).cloned();
+                let old = match &live {
+                    None => Some(0i64),
+                    Some(v) => std::str::from_utf8(v)
+                        .ok()
+                        .filter(|s| !(s.starts_with('+') || s.len() > 1 && s.starts_with('0')))
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .filter(|_| v.as_slice() != b"-0"),
+                };
+                let got = self.store().incr(&key(*k), *d);
+                match old {
+                    None => prop_assert!(
+                        matches!(got, Err(Error::Core(CoreError::NotAnInteger))),
+                        "{:?}",
+                        got
+                    ),
+                    Some(old) => match old.checked_add(*d) {
+                        None => prop_assert!(
+                            matches!(got, Err(Error::Core(CoreError::Overflow))),
+                            "{:?}",
+                            got
+                        ),
+                        Some(new) => {
+                            prop_assert_eq!(got.unwrap(), new);
+                            let exp = live.as_ref().and_then(|_| self.model[k].1);
+                            self.model.insert(*k, (new.to_string().into_bytes(), exp));
+                        }
+                    },
+                }
+            }
+            Step::IncrFloat(k, d) => {
+                let live = self.live(*k).cloned();
+                let old = match &live {
+                    None => Some(0.0f64),
+                    Some(v) => std::str::from_utf8(v)
+                        .ok()
+                        .filter(|s| {
+                            s.bytes()
+                                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+                        })
+                        .and_then(|s| s.parse::<f64>().ok()),
+                };
+                let got = self.store().incr_float(&key(*k), f64::from(*d));
+                match old {
+                    None => prop_assert!(got.is_err(), "{:?}", got),
+                    Some(old) => {
+                        let new = old + f64::from(*d);
+                        let new = if new == 0.0 { 0.0 } else { new };
+                        prop_assert_eq!(got.unwrap(), new);
+                        let exp = live.as_ref().and_then(|_| self.model[k].1);
+                        self.model.insert(*k, (new.to_string().into_bytes(), exp));
+                    }
+                }
+            }
+            Step::Append(k, v) => {
+                let mut new = self.live(*k).cloned().unwrap_or_default();
+                let exp = self.live(*k).and_then(|_| self.model[k].1);
+                new.extend_from_slice(&value(*v));
+                let len = self.store().append(&key(*k), &value(*v)).unwrap();
+                prop_assert_eq!(len, new.len());
+                self.model.insert(*k, (new, exp));
+            }
+            Step::UpdateWith(k, what, v) => {
+                let live = self.live(*k).cloned();
+                let exp = live.as_ref().and_then(|_| self.model[k].1);
+                let seen = std::cell::RefCell::new(None);
+                let after = self
+                    .store()
+                    .update(&key(*k), |cur| {
+                        *seen.borrow_mut() = Some(cur.map(<[u8]>::to_vec));
+                        match what {
+                            0 => Update::Set(value(*v)),
+                            1 => Update::Delete,
+                            _ => Update::Keep,
+                        }
+                    })
+                    .unwrap();
+                prop_assert_eq!(seen.into_inner(), Some(live.clone()), "the closure saw");
+                match what {
+                    0 => {
+                        let want = value(*v);
+                        prop_assert_eq!(after.as_deref(), Some(want.as_slice()));
+                        self.model.insert(*k, (value(*v), exp));
+                    }
+                    1 => {
+                        prop_assert!(after.is_none());
+                        self.model.remove(k);
+                    }
+                    _ => prop_assert_eq!(after.as_deref(), live.as_deref()),
+                }
+            }
+            Step::ExpireIf(k, ttl, when) => {
+                let live = self.live(*k).is_some();
+                let at = (*ttl > 0).then(|| now + ttl);
+                let cur = live.then(|| self.model[k].1).flatten();
+                let later = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                    (None, _) => b.is_some(),
+                    (Some(_), None) => false,
+                    (Some(a), Some(b)) => a > b,
+                };
+                let (w, holds) = match when {
+                    0 => (ExpireIf::Always, true),
+                    1 => (ExpireIf::NoTtl, cur.is_none()),
+                    2 => (ExpireIf::HasTtl, cur.is_some()),
+                    3 => (ExpireIf::Later, later(at, cur)),
+                    _ => (ExpireIf::Earlier, later(cur, at)),
+                };
+                let changed = self
+                    .store()
+                    .expire_if(&key(*k), at.map(Timestamp::from_millis), w)
+                    .unwrap();
+                prop_assert_eq!(changed, live && holds);
+                if changed {
+                    self.model.get_mut(k).unwrap().1 = at;
+                }
+            }
+            Step::SetManyIfAbsent(a, b, v) => {
+                let none = self.live(*a).is_none() && self.live(*b).is_none();
+                let (ka, kb) = (key(*a), key(*b));
+                let done = self
+                    .store()
+                    .update_many(&[&ka, &kb], |cur| {
+                        cur.iter().all(Option::is_none).then(|| {
+                            let mut batch = Batch::new();
+                            batch.put(&ka, &value(*v)).put(&kb, &value(*v));
+                            batch
+                        })
+                    })
+                    .unwrap();
+                prop_assert_eq!(done, none);
+                if none {
+                    self.model.insert(*a, (value(*v), None));
+                    self.model.insert(*b, (value(*v), None));
+                }
             }
             Step::Advance(ms) => {
                 self.clock.advance(Duration::from_millis(*ms));
