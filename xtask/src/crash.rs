@@ -4,14 +4,17 @@
 //! The child is kv-store's `crash_child` example. In `write` mode it opens a store
 //! under sync-every-write (or the policy `--sync` names: SIGKILL is a process crash,
 //! not a power loss, so the page cache keeps every acknowledged write under every
-//! policy) and runs several threads, each on its own keys, doing puts,
-//! deletes and batches; before each operation it prints `B <thread> <n> <op>`, and
+//! policy) and runs several threads, each on its own keys, doing puts, deletes,
+//! batches, conditional sets (`nx`, `xx`) and increments of counters; before each
+//! operation it prints `B <thread> <n> <op>`, and
 //! after the operation returned, `A <thread> <n>` (each line flushed). The parent
 //! kills it at a random moment, then runs it in `dump` mode, which reopens (recovers)
 //! the store and prints every entry. Per thread, the recovered keys must equal the
 //! state after all acknowledged operations, or that state plus the one operation that
 //! was in flight, applied whole: so no acknowledged write is lost or stale, no deleted
-//! key is back, and a batch is all-or-nothing. The verified state is the baseline of
+//! key is back, a batch is all-or-nothing, a counter equals the acknowledged
+//! increments (or one more, the one in flight), and a conditional set the model
+//! refuses is never visible. The verified state is the baseline of
 //! the next round, in the same directory.
 
 use std::collections::BTreeMap;
@@ -219,6 +222,12 @@ enum Op {
     Del(String),
     /// Puts (`Some`) and deletes (`None`), applied atomically.
     Batch(Vec<(String, Option<String>)>),
+    /// Adds to the decimal counter (absent: 0).
+    Incr(String, i64),
+    /// Sets only if absent.
+    SetIfAbsent(String, String),
+    /// Sets only if present.
+    SetIfPresent(String, String),
 }
 
 impl Op {
@@ -226,6 +235,9 @@ impl Op {
         Ok(match words {
             ["put", k, v] => Self::Put((*k).to_owned(), (*v).to_owned()),
             ["del", k] => Self::Del((*k).to_owned()),
+            ["incr", k, d] => Self::Incr((*k).to_owned(), d.parse()?),
+            ["nx", k, v] => Self::SetIfAbsent((*k).to_owned(), (*v).to_owned()),
+            ["xx", k, v] => Self::SetIfPresent((*k).to_owned(), (*v).to_owned()),
             ["batch", ops] => Self::Batch(
                 ops.split(',')
                     .map(|op| match op.strip_prefix('-') {
@@ -241,10 +253,27 @@ impl Op {
         })
     }
 
-    fn apply(&self, state: &mut BTreeMap<String, String>) {
+    fn apply(&self, state: &mut BTreeMap<String, String>) -> Result<()> {
         match self {
             Self::Put(k, v) => {
                 state.insert(k.clone(), v.clone());
+            }
+            Self::Incr(k, d) => {
+                let old: i64 = match state.get(k) {
+                    Some(v) => v
+                        .parse()
+                        .with_context(|| format!("counter {k} holds {v}"))?,
+                    None => 0,
+                };
+                state.insert(k.clone(), (old + d).to_string());
+            }
+            Self::SetIfAbsent(k, v) => {
+                state.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            Self::SetIfPresent(k, v) => {
+                if let Some(old) = state.get_mut(k) {
+                    old.clone_from(v);
+                }
             }
             Self::Del(k) => {
                 state.remove(k);
@@ -258,6 +287,7 @@ impl Op {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -321,9 +351,13 @@ impl History {
     }
 }
 
-/// The keys thread `t` owns (see the child).
+/// The thread that owns a key (`t<t>k<i>`) or a counter (`t<t>c<i>`), see the child.
 fn owner(key: &str) -> Option<usize> {
-    key.strip_prefix('t')?.split_once('k')?.0.parse().ok()
+    key.strip_prefix('t')?
+        .split_once(['k', 'c'])?
+        .0
+        .parse()
+        .ok()
 }
 
 fn check(
@@ -347,7 +381,7 @@ fn check(
         };
         let mut acked = mine(before);
         for op in &history.acked_ops[t] {
-            op.apply(&mut acked);
+            op.apply(&mut acked)?;
         }
         let got = mine(recovered);
         if got == acked {
@@ -355,7 +389,7 @@ fn check(
         }
         if let Some(op) = &history.in_flight[t] {
             let mut with = acked.clone();
-            op.apply(&mut with);
+            op.apply(&mut with)?;
             if got == with {
                 continue;
             }
@@ -469,5 +503,21 @@ mod tests {
         .is_err());
         let after_del = History::parse(&lines("B 0 0 del t0k2\nA 0 0"), 1).unwrap();
         assert!(check(&before, &after_del, &before, 1).is_err());
+    }
+
+    #[test]
+    fn counters_count_acknowledged_increments_and_refused_sets_stay_invisible() {
+        let before = map(&[("t0c0", "5"), ("t0k1", "old")]);
+        let h = History::parse(
+            &lines("B 0 0 incr t0c0 2\nA 0 0\nB 0 1 nx t0k1 new\nA 0 1\nB 0 2 incr t0c0 3"),
+            1,
+        )
+        .unwrap();
+        // 5 + 2 acknowledged, the in-flight +3 whole or not at all; `nx` on a present
+        // key changed nothing.
+        check(&before, &h, &map(&[("t0c0", "7"), ("t0k1", "old")]), 1).unwrap();
+        check(&before, &h, &map(&[("t0c0", "10"), ("t0k1", "old")]), 1).unwrap();
+        assert!(check(&before, &h, &map(&[("t0c0", "5"), ("t0k1", "old")]), 1).is_err());
+        assert!(check(&before, &h, &map(&[("t0c0", "7"), ("t0k1", "new")]), 1).is_err());
     }
 }

@@ -1,9 +1,11 @@
 //! The child process of `cargo xtask crash-test` (see `xtask/src/crash.rs`).
 //!
 //! `crash_child write <dir> <round> <threads> <seed> [every|interval|never]` opens a
-//! store under that sync policy (default: every write) and runs `threads` writer threads, thread `t` owning the keys
-//! `t<t>k<i>`; before each operation it prints `B <t> <n> <op>`, after it returned
-//! `A <t> <n>`, each line flushed. It runs until killed.
+//! store under that sync policy (default: every write) and runs `threads` writer
+//! threads, thread `t` owning the keys `t<t>k<i>` (puts, deletes, batches and
+//! conditional sets: `nx` only if absent, `xx` only if present) and the counters
+//! `t<t>c<i>` (increments); before each operation it prints `B <t> <n> <op>`, after it
+//! returned `A <t> <n>`, each line flushed. It runs until killed.
 //!
 //! `crash_child dump <dir> <round>` reopens (recovers) the store, prints `K <key>
 //! <value>` per entry and an `R` line with the recovery figures, and closes.
@@ -12,10 +14,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kv_store::{Batch, Options, Store, SyncPolicy};
+use kv_store::{Batch, Options, SetOptions, Store, SyncPolicy};
 
 /// Keys per thread: small, so overwrites and deletes hit live keys often.
 const KEYS_PER_THREAD: u64 = 24;
+/// Counters per thread: few, so each is incremented many times.
+const COUNTERS_PER_THREAD: u64 = 3;
 
 fn options(dir: &str, sync: SyncPolicy) -> Options {
     Options::new()
@@ -94,13 +98,29 @@ fn writer(store: &Store, round: u64, t: u64, seed: u64) -> Result<()> {
     for n in 0.. {
         let key = |i: u64| format!("t{t}k{i}");
         let value = |i: u64| format!("r{round}.{n}.{i}");
-        match next() % 10 {
-            0..=5 => {
+        match next() % 13 {
+            0..=4 => {
                 let (k, v) = (key(next() % KEYS_PER_THREAD), value(0));
                 say(format!("B {t} {n} put {k} {v}"))?;
                 store.set(k.as_bytes(), v.as_bytes())?;
             }
-            6..=7 => {
+            10 => {
+                let c = format!("t{t}c{}", next() % COUNTERS_PER_THREAD);
+                let delta = (next() % 7) as i64 - 2;
+                say(format!("B {t} {n} incr {c} {delta}"))?;
+                store.incr(c.as_bytes(), delta)?;
+            }
+            11 | 12 => {
+                let (k, v) = (key(next() % KEYS_PER_THREAD), value(9));
+                let (name, opts) = if next() % 2 == 0 {
+                    ("nx", SetOptions::new().if_absent())
+                } else {
+                    ("xx", SetOptions::new().if_present())
+                };
+                say(format!("B {t} {n} {name} {k} {v}"))?;
+                store.set_with(k.as_bytes(), v.as_bytes(), &opts)?;
+            }
+            5..=7 => {
                 let k = key(next() % KEYS_PER_THREAD);
                 say(format!("B {t} {n} del {k}"))?;
                 store.delete(k.as_bytes())?;
