@@ -154,11 +154,10 @@ impl Snapshots {
     /// Reads `file` completely; entries are returned only if everything verified.
     pub fn load(&self, file: &SnapshotFile, now_ms: u64) -> Result<LoadedSnapshot, Error> {
         let mut reader = self.reader(file, now_ms)?;
-        // Preallocate for the count the header promises, but never more than the file's
-        // size: the count is only as trustworthy as a checksum makes it.
-        let fits = reader.file_len() / std::mem::size_of::<SnapshotEntry>() as u64;
-        let capacity = reader.header().entry_count.min(fits);
-        let mut entries = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        // Room for the count the header promises: opening refused a count of more
+        // records than the file can hold, so the list is bounded by the file's size.
+        let capacity = usize::try_from(reader.header().entry_count).unwrap_or(0);
+        let mut entries = Vec::with_capacity(capacity);
         for entry in reader.by_ref() {
             entries.push(entry?);
         }
