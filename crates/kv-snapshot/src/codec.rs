@@ -2,7 +2,8 @@
 //!
 //! Entries are encoded through serde and bincode; they are decoded by a reader of
 //! the same bytes written here, held to bincode's own decoding by a test on arbitrary
-//! inputs.
+//! inputs (a whole load takes a fifth fewer instructions than with bincode's serde
+//! decoding: the figures are in ARCHITECTURE.md).
 //!
 //! Everything else sees `encode_into`, `encoded_len`, `decode_into`, `min_encoded_len`
 //! and `CODEC_ID`, so the codec can be replaced by a new format version without
