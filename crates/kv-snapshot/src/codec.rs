@@ -12,9 +12,9 @@
 use std::ops::Range;
 
 use bincode::Options;
+use serde::ser::{SerializeStruct, Serializer};
 #[cfg(test)]
 use serde::Deserialize;
-use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 
 use crate::entry::{Access, EntryRef};
@@ -42,11 +42,17 @@ fn base() -> impl Options {
 
 /// The bytes `entry` encodes to in the current format version.
 pub(crate) fn encoded_len(entry: &EntryRef<'_>) -> u64 {
+    let expiry = if entry.expires_at.is_some() { 8 } else { 0 };
+    let access = if entry.access.is_some() {
+        ACCESS_LEN
+    } else {
+        0
+    };
     min_encoded_len(crate::format::FORMAT_VERSION)
         + entry.key.len() as u64
         + entry.value.len() as u64
-        + if entry.expires_at.is_some() { 8 } else { 0 }
-        + if entry.access.is_some() { ACCESS_LEN } else { 0 }
+        + expiry
+        + access
 }
 
 // Format: the payload of one record, bincode fixint little-endian:
@@ -235,10 +241,7 @@ impl Serialize for Wire<'_> {
         st.serialize_field("created", &e.created)?;
         st.serialize_field("updated", &e.updated)?;
         st.serialize_field("version", &e.version)?;
-        st.serialize_field(
-            "access",
-            &e.access.map(|a| (a.accessed, a.count, a.lfu)),
-        )?;
+        st.serialize_field("access", &e.access.map(|a| (a.accessed, a.count, a.lfu)))?;
         st.end()
     }
 }
@@ -434,9 +437,15 @@ mod tests {
         let mut v1 = encoded(&e);
         assert_eq!(v1.pop(), Some(0));
         assert_eq!(decode(&v1, 1).unwrap().view(&v1), e);
-        assert!(decode(&v1, 2).is_err(), "a version 2 payload needs its access tag");
+        assert!(
+            decode(&v1, 2).is_err(),
+            "a version 2 payload needs its access tag"
+        );
         v1.push(0);
-        assert!(decode(&v1, 1).is_err(), "a trailing byte after a version 1 payload");
+        assert!(
+            decode(&v1, 1).is_err(),
+            "a trailing byte after a version 1 payload"
+        );
     }
 
     #[test]

@@ -294,7 +294,9 @@ impl<R: Read> Decoder<R> {
             ));
         }
         self.data_crc.update(record);
-        if let Err(reason) = codec::decode_into(payload, self.header.format_version, &mut self.layout) {
+        if let Err(reason) =
+            codec::decode_into(payload, self.header.format_version, &mut self.layout)
+        {
             return Err(self.corrupt(offset, Corruption::Decode { reason }));
         }
         Ok(())

@@ -54,7 +54,12 @@ mod tests {
     #[test]
     fn the_buffer_size_does_not_change_the_outcome() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-        for name in ["valid-v1.snap", "corrupt-v1.snap", "valid-v2.snap", "corrupt-v2.snap"] {
+        for name in [
+            "valid-v1.snap",
+            "corrupt-v1.snap",
+            "valid-v2.snap",
+            "corrupt-v2.snap",
+        ] {
             let data = std::fs::read(dir.join(name)).unwrap();
             for cut in [data.len(), data.len() - 1, data.len() / 2] {
                 let input = &data[..cut];

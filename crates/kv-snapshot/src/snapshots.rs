@@ -228,7 +228,10 @@ mod tests {
         assert_eq!(err.path(), Some(file.as_path()));
         assert!(!err.is_not_found());
         let msg = err.to_string();
-        assert!(msg.contains("snapshots") && msg.contains("not a directory"), "{msg}");
+        assert!(
+            msg.contains("snapshots") && msg.contains("not a directory"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -11,9 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use kv_snapshot::{
-    Access, Corruption, EntryRef, Error, Part, SnapshotEntry, SnapshotReader,
-};
+use kv_snapshot::{Access, Corruption, EntryRef, Error, Part, SnapshotEntry, SnapshotReader};
 
 const SEQ: u64 = 1234;
 const CREATED: u64 = 1_700_000_000_000;

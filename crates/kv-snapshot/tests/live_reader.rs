@@ -71,7 +71,10 @@ fn opening_a_snapshot_removed_after_listing_is_not_found() {
     let damaged = dir.path().join("snapshot-00000000000000000009.snap");
     std::fs::write(&damaged, b"not a snapshot").unwrap();
     let err = SnapshotReader::open(&damaged, 0).unwrap_err();
-    assert!(!err.is_not_found() && err.is_unreadable_snapshot(), "{err:?}");
+    assert!(
+        !err.is_not_found() && err.is_unreadable_snapshot(),
+        "{err:?}"
+    );
 }
 
 /// The real file system, whose listing also names a snapshot that is gone: what a
@@ -111,7 +114,10 @@ fn load_latest_passes_over_a_snapshot_removed_after_listing() {
     )
     .unwrap();
     assert_eq!(snaps.list().unwrap()[0].path, dir.path().join(GHOST));
-    let loaded = snaps.load_latest(0).unwrap().expect("the snapshot that is there");
+    let loaded = snaps
+        .load_latest(0)
+        .unwrap()
+        .expect("the snapshot that is there");
     assert_eq!(loaded.header.sequence.get(), 4);
     assert_eq!(loaded.entries.len(), 3);
     assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
