@@ -56,6 +56,7 @@ fn main() -> anyhow::Result<()> {
                 created: i as u64,
                 updated: i as u64,
                 version: 1,
+                access: None,
             })?;
         }
         let written = w.finish()?;

@@ -119,7 +119,7 @@ impl<R: Read> Decoder<R> {
         let body = file_len - HEADER_LEN as u64;
         let needed = header
             .entry_count
-            .saturating_mul(FRAME_LEN as u64 + codec::MIN_ENCODED_LEN)
+            .saturating_mul(FRAME_LEN as u64 + codec::min_encoded_len(header.format_version))
             .saturating_add(FOOTER_LEN as u64);
         if needed > body {
             return Err(d.corrupt(
@@ -294,7 +294,9 @@ impl<R: Read> Decoder<R> {
             ));
         }
         self.data_crc.update(record);
-        if let Err(reason) = codec::decode_into(payload, &mut self.layout) {
+        if let Err(reason) =
+            codec::decode_into(payload, self.header.format_version, &mut self.layout)
+        {
             return Err(self.corrupt(offset, Corruption::Decode { reason }));
         }
         Ok(())

@@ -1,4 +1,19 @@
-//! The entries a snapshot holds: an owned `SnapshotEntry` and a borrowed `EntryRef`.
+//! The entries a snapshot holds: an owned `SnapshotEntry` and a borrowed `EntryRef`,
+//! with the access metadata that lets a restarted cache evict as before (`Access`).
+
+/// How an entry has been used, kept so that a store restarted from the snapshot keeps
+/// its eviction order (a cache stays hot across a clean restart).
+///
+/// Snapshot format version 2 stores it; entries read from a version 1 file have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Access {
+    /// When the entry was last read or written, ms since the Unix epoch.
+    pub accessed: u64,
+    /// How many times the entry has been accessed.
+    pub count: u64,
+    /// The LFU eviction policy's counter for the entry.
+    pub lfu: u8,
+}
 
 /// One live entry of the store, as a snapshot keeps it.
 ///
@@ -18,6 +33,9 @@ pub struct SnapshotEntry {
     pub updated: u64,
     /// The entry's version counter.
     pub version: u64,
+    /// How the entry was used: `Some` when the writer was given it, `None` when not or
+    /// when read from a format version 1 file.
+    pub access: Option<Access>,
 }
 
 impl SnapshotEntry {
@@ -30,6 +48,7 @@ impl SnapshotEntry {
             created: self.created,
             updated: self.updated,
             version: self.version,
+            access: self.access,
         }
     }
 }
@@ -51,6 +70,9 @@ pub struct EntryRef<'a> {
     pub updated: u64,
     /// The entry's version counter.
     pub version: u64,
+    /// How the entry was used: `Some` when the writer was given it, `None` when not or
+    /// when read from a format version 1 file.
+    pub access: Option<Access>,
 }
 
 impl EntryRef<'_> {
@@ -68,6 +90,7 @@ impl EntryRef<'_> {
             created: self.created,
             updated: self.updated,
             version: self.version,
+            access: self.access,
         }
     }
 }

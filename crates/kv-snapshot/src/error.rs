@@ -1,5 +1,9 @@
 //! The crate's error type: every failure names the file and, for damage, the offset and
 //! what was expected against what was found.
+//!
+//! The `Display` of an [`Error`] is complete: it names the file, the offset and the
+//! cause (an I/O error's message included), so `source()` returns nothing that the
+//! message already says.
 
 use std::fmt;
 use std::io;
@@ -142,7 +146,8 @@ impl std::error::Error for Corruption {}
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O operation failed.
+    /// An I/O operation failed. [`Error::is_not_found`] tells a file that is not there
+    /// (removed by a concurrent writer's retention, say) from other failures.
     Io {
         /// The operation, e.g. `"fsync"` or `"rename"`.
         op: &'static str,
@@ -220,6 +225,13 @@ impl Error {
         }
     }
 
+    /// Whether the error says that the file or directory was not there: opening a
+    /// snapshot that retention removed after it was listed, say. A reader of a
+    /// directory a live store writes moves on to the next snapshot it listed.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+
     /// Whether the error says a snapshot file cannot be used as it is (damaged, or of a
     /// version or codec this build does not read), as opposed to a failure of the
     /// operation itself. A reader falls back to an older snapshot on such errors.
@@ -286,11 +298,49 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            _ => None,
-        }
+/// No source: the message already names the cause (an I/O error's message, or what
+/// was found damaged), and a source would only repeat it.
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_io_error_names_operation_file_and_cause_once() {
+        let path = Path::new("/data/snapshot-00000000000000000001.snap");
+        let e = Error::io("open", path, io::Error::from_raw_os_error(libc::ENOENT));
+        let msg = e.to_string();
+        assert_eq!(
+            msg,
+            "snapshot open failed on /data/snapshot-00000000000000000001.snap: \
+             No such file or directory (os error 2)"
+        );
+        assert!(e.source().is_none(), "the cause is in the message already");
+        assert!(e.is_not_found());
+        let e = Error::io("fsync", path, io::Error::from_raw_os_error(libc::EIO));
+        assert!(!e.is_not_found());
+    }
+
+    #[test]
+    fn damage_names_file_offset_and_what_failed() {
+        let e = Error::Corrupt {
+            path: PathBuf::from("/data/s.snap"),
+            offset: 4242,
+            what: Corruption::ChecksumMismatch {
+                part: Part::Record,
+                expected: 1,
+                found: 2,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "snapshot /data/s.snap is corrupt at offset 4242: record checksum mismatch: \
+             stored 0x00000001, computed 0x00000002"
+        );
+        assert!(e.source().is_none());
+        assert!(e.is_unreadable_snapshot() && !e.is_not_found());
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{Corruption, Part};
 use crate::sequence::SequenceNumber;
 
 /// The newest format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 
 pub(crate) const HEADER_MAGIC: [u8; 8] = *b"KVSNAPSH";
 pub(crate) const FOOTER_MAGIC: [u8; 8] = *b"KVSNAPFT";
@@ -37,7 +37,7 @@ pub struct SnapshotHeader {
 
 // Format: header, 48 bytes, all integers little-endian.
 //   0..8   magic "KVSNAPSH"
-//   8..10  u16 format version (1)
+//   8..10  u16 format version (1 or 2)
 //   10..12 u16 codec id (1 = bincode 1.3.3, fixint)
 //   12..16 u32 flags, 0
 //   16..24 u64 created, ms since the epoch

@@ -27,22 +27,26 @@ mod tests {
     use super::*;
 
     /// Replays the committed fuzz corpus on stable: every input decodes or errors,
-    /// without panicking.
+    /// without panicking; it holds a valid file of every format version.
     #[test]
     fn the_committed_corpus_replays() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/snapshot_decode");
         let mut seen = 0;
-        let mut valid = 0;
+        let mut valid = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(&dir).expect("the committed corpus exists") {
             let path = entry.unwrap().path();
             let data = std::fs::read(&path).unwrap();
-            if decode_bytes(&data).is_ok() {
-                valid += 1;
+            if let Ok(summary) = decode_bytes(&data) {
+                valid.insert(summary.header.format_version);
             }
             seen += 1;
         }
         assert!(seen >= 8, "corpus has only {seen} inputs");
-        assert!(valid >= 1, "corpus has no valid snapshot to mutate from");
+        let versions: Vec<u16> = (1..=crate::format::FORMAT_VERSION).collect();
+        assert!(
+            valid.iter().copied().eq(versions.iter().copied()),
+            "valid snapshots in the corpus are of versions {valid:?}, not {versions:?}"
+        );
     }
 
     /// The read buffer's size never changes the outcome: records decoded in place and
@@ -50,7 +54,12 @@ mod tests {
     #[test]
     fn the_buffer_size_does_not_change_the_outcome() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-        for name in ["valid-v1.snap", "corrupt-v1.snap"] {
+        for name in [
+            "valid-v1.snap",
+            "corrupt-v1.snap",
+            "valid-v2.snap",
+            "corrupt-v2.snap",
+        ] {
             let data = std::fs::read(dir.join(name)).unwrap();
             for cut in [data.len(), data.len() - 1, data.len() / 2] {
                 let input = &data[..cut];
@@ -61,7 +70,9 @@ mod tests {
                 }
             }
         }
-        let valid = std::fs::read(dir.join("valid-v1.snap")).unwrap();
-        assert_eq!(decode_with_buffer(&valid, 1).unwrap().entries, 3);
+        for name in ["valid-v1.snap", "valid-v2.snap"] {
+            let valid = std::fs::read(dir.join(name)).unwrap();
+            assert_eq!(decode_with_buffer(&valid, 1).unwrap().entries, 3, "{name}");
+        }
     }
 }

@@ -19,6 +19,9 @@
 //!   fall back to an older snapshot ([`Snapshots::load_latest`] does).
 //! - **Expiry**: entries expired at the writer's `now` are not written; entries expired
 //!   at the reader's `now` are skipped.
+//! - **Access metadata**: an entry may carry its last access time, access count and LFU
+//!   counter ([`Access`]), so that a store restarted from the snapshot evicts as it
+//!   would have (format version 2; entries of version 1 files have none).
 //! - **Read-only listing**: [`list_dir`] finds a directory's snapshots without
 //!   changing anything (for inspection tools); [`SnapshotReader`] only reads.
 //! - **I/O seam**: the writer's file-system steps go through [`SnapshotIo`]; with cargo
@@ -27,14 +30,15 @@
 //! kv-snapshot knows nothing of kv-wal or kv-core.
 //!
 //! ```
-//! use kv_snapshot::{EntryRef, SnapshotEntry, SnapshotOptions, Snapshots};
+//! use kv_snapshot::{Access, EntryRef, SnapshotEntry, SnapshotOptions, Snapshots};
 //! # fn main() -> Result<(), kv_snapshot::Error> {
 //! # let tmp = tempfile::tempdir().unwrap();
 //! let snaps = Snapshots::open(tmp.path().join("snapshots"), SnapshotOptions::default())?;
 //!
 //! // Write a snapshot covering sequence 42, taken at t = 1000 ms.
 //! let mut writer = snaps.begin(42, 1_000)?;
-//! writer.push(EntryRef { key: b"alpha", value: b"1", created: 900, updated: 950, version: 2, ..Default::default() })?;
+//! let access = Some(Access { accessed: 990, count: 7, lfu: 3 });
+//! writer.push(EntryRef { key: b"alpha", value: b"1", created: 900, updated: 950, version: 2, access, ..Default::default() })?;
 //! writer.push(EntryRef { key: b"gone", value: b"x", expires_at: Some(1_000), ..Default::default() })?; // expired: skipped
 //! writer.push(EntryRef { key: b"later", value: b"", expires_at: Some(5_000), ..Default::default() })?;
 //! let written = writer.finish()?;
@@ -45,7 +49,7 @@
 //! assert_eq!(loaded.header.sequence.get(), 42);
 //! assert_eq!(loaded.entries[0], SnapshotEntry {
 //!     key: b"alpha".to_vec(), value: b"1".to_vec(), expires_at: None,
-//!     created: 900, updated: 950, version: 2,
+//!     created: 900, updated: 950, version: 2, access,
 //! });
 //! assert_eq!(loaded.entries.len(), 2);
 //! assert!(loaded.rejected.is_empty());
@@ -76,7 +80,7 @@ mod sim;
 pub mod fuzzing;
 
 pub use decoder::ReadSummary;
-pub use entry::{EntryRef, SnapshotEntry};
+pub use entry::{Access, EntryRef, SnapshotEntry};
 pub use error::{Corruption, Error, Part};
 pub use format::SnapshotHeader;
 pub use io::{RealIo, SnapshotIo, TempFile};

@@ -1,5 +1,6 @@
 //! `Snapshots`: the manager of one snapshot directory — list, write, load, fall back.
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -73,15 +74,17 @@ impl Snapshots {
     pub fn open(dir: impl Into<PathBuf>, options: SnapshotOptions) -> Result<Self, Error> {
         options.validate()?;
         let dir = dir.into();
-        if options.create_dir {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-        }
-        if !dir.is_dir() {
-            return Err(Error::io(
-                "open directory",
-                &dir,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
-            ));
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                let e = io::Error::new(io::ErrorKind::NotADirectory, "it is not a directory");
+                return Err(Error::io("open directory", &dir, e));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && options.create_dir => {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::io("create directory", &dir, e))?;
+            }
+            Err(e) => return Err(Error::io("open directory", &dir, e)),
         }
         let snaps = Snapshots {
             dir,
@@ -154,11 +157,10 @@ impl Snapshots {
     /// Reads `file` completely; entries are returned only if everything verified.
     pub fn load(&self, file: &SnapshotFile, now_ms: u64) -> Result<LoadedSnapshot, Error> {
         let mut reader = self.reader(file, now_ms)?;
-        // Preallocate for the count the header promises, but never more than the file's
-        // size: the count is only as trustworthy as a checksum makes it.
-        let fits = reader.file_len() / std::mem::size_of::<SnapshotEntry>() as u64;
-        let capacity = reader.header().entry_count.min(fits);
-        let mut entries = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        // Room for the count the header promises: opening refused a count of more
+        // records than the file can hold, so the list is bounded by the file's size.
+        let capacity = usize::try_from(reader.header().entry_count).unwrap_or(0);
+        let mut entries = Vec::with_capacity(capacity);
         for entry in reader.by_ref() {
             entries.push(entry?);
         }
@@ -178,9 +180,11 @@ impl Snapshots {
 
     /// Loads the newest snapshot that verifies, trying older ones when a newer one is
     /// damaged or unreadable (each such failure is kept in
-    /// [`LoadedSnapshot::rejected`]). `Ok(None)` when there is no usable snapshot and
-    /// nothing was rejected; an error when snapshots exist but none loads (the error
-    /// of the newest), or on an I/O failure that is not about a file's contents.
+    /// [`LoadedSnapshot::rejected`]). A snapshot removed between listing and opening
+    /// it ([`Error::is_not_found`]) is passed over. `Ok(None)` when there is no usable
+    /// snapshot and nothing was rejected; an error when snapshots exist but none loads
+    /// (the error of the newest), or on an I/O failure that is not about a file's
+    /// contents.
     pub fn load_latest(&self, now_ms: u64) -> Result<Option<LoadedSnapshot>, Error> {
         let mut rejected = Vec::new();
         for file in self.list()? {
@@ -189,6 +193,7 @@ impl Snapshots {
                     loaded.rejected = rejected;
                     return Ok(Some(loaded));
                 }
+                Err(e) if e.is_not_found() => continue,
                 Err(e) if e.is_unreadable_snapshot() => rejected.push(e),
                 Err(e) => return Err(e),
             }
@@ -207,5 +212,35 @@ impl Snapshots {
     /// The path the snapshot covering `sequence` has (or would have).
     pub fn path_for(&self, sequence: SequenceNumber) -> PathBuf {
         self.dir.join(names::snapshot_name(sequence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_path_that_is_a_file_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("snapshots");
+        std::fs::write(&file, b"x").unwrap();
+        let err = Snapshots::open(&file, SnapshotOptions::default()).unwrap_err();
+        assert_eq!(err.path(), Some(file.as_path()));
+        assert!(!err.is_not_found());
+        let msg = err.to_string();
+        assert!(
+            msg.contains("snapshots") && msg.contains("not a directory"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_is_created_or_not_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let no_create = SnapshotOptions::default().create_dir(false);
+        assert!(Snapshots::open(&dir, no_create).unwrap_err().is_not_found());
+        Snapshots::open(&dir, SnapshotOptions::default()).unwrap();
+        assert!(dir.is_dir());
     }
 }

@@ -139,21 +139,21 @@ fn a_wrong_magic_is_named() {
 fn a_future_version_and_an_unknown_codec_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = small_snapshot(dir.path());
-    let path = dir.path().join("v2.snap");
-    std::fs::write(&path, common::with_header(&bytes, 8, &2u16.to_le_bytes())).unwrap();
+    let path = dir.path().join("v3.snap");
+    std::fs::write(&path, common::with_header(&bytes, 8, &3u16.to_le_bytes())).unwrap();
     let err = assert_refused(&path, "version");
     assert!(
         matches!(
             err,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("v2.snap"));
+    assert!(err.to_string().contains("v3.snap"));
 
     std::fs::write(&path, common::with_header(&bytes, 10, &7u16.to_le_bytes())).unwrap();
     let err = assert_refused(&path, "codec");

@@ -189,7 +189,7 @@ fn a_failed_fsync_fails_the_snapshot_and_is_not_retried() {
 fn a_write_failure_at_any_chunk_fails_the_snapshot() {
     // 100 entries of 100 bytes (16 KB) in 4 KiB chunks: three chunk writes, the last
     // write with the footer, and the header patch. Each one failing fails the whole
-    // snapshot, whether it happens in the background writer thread or in `finish`.
+    // snapshot, whether it happens in `push` or in `finish`.
     for nth in 0..5 {
         let err = failed_write(SimOp::Write, nth, Fault::Eio);
         assert!(

@@ -1,21 +1,24 @@
-//! Golden files: a small valid and a small corrupt snapshot of format version 1,
+//! Golden files: a small valid and a small corrupt snapshot of every format version,
 //! committed under `tests/data/`, must keep reading as they do today. The writer must
-//! also still produce the valid one byte for byte.
+//! also still produce the valid file of the current version byte for byte.
 //!
-//! `KV_SNAPSHOT_BLESS=1 cargo test -p kv-snapshot --test golden` rewrites them (only
-//! for a deliberate format change, with a new version row in docs/format.md), along
-//! with the seed inputs of the `snapshot_decode` fuzz corpus.
+//! `KV_SNAPSHOT_BLESS=1 cargo test -p kv-snapshot --test golden` rewrites the files of
+//! the current version (only for a deliberate format change, with a new version row in
+//! docs/format.md), along with its seed inputs of the `snapshot_decode` fuzz corpus.
+//! The files of older versions are never rewritten: no writer makes them any more.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use kv_snapshot::{Corruption, EntryRef, Error, Part, SnapshotEntry, SnapshotReader};
+use kv_snapshot::{Access, Corruption, EntryRef, Error, Part, SnapshotEntry, SnapshotReader};
 
 const SEQ: u64 = 1234;
 const CREATED: u64 = 1_700_000_000_000;
 
-fn golden_entries() -> Vec<SnapshotEntry> {
+/// The entries of every golden file; version 1 files have no access metadata.
+fn golden_entries(version: u16) -> Vec<SnapshotEntry> {
+    let access = |a: Access| (version >= 2).then_some(a);
     vec![
         SnapshotEntry {
             key: b"alpha".to_vec(),
@@ -24,6 +27,11 @@ fn golden_entries() -> Vec<SnapshotEntry> {
             created: CREATED - 5_000,
             updated: CREATED - 1_000,
             version: 3,
+            access: access(Access {
+                accessed: CREATED - 500,
+                count: 17,
+                lfu: 9,
+            }),
         },
         SnapshotEntry {
             key: b"beta".to_vec(),
@@ -32,6 +40,7 @@ fn golden_entries() -> Vec<SnapshotEntry> {
             created: CREATED - 10,
             updated: CREATED - 10,
             version: 1,
+            access: None,
         },
         SnapshotEntry {
             key: vec![0, 255, 7],
@@ -40,6 +49,11 @@ fn golden_entries() -> Vec<SnapshotEntry> {
             created: 0,
             updated: 1,
             version: u64::MAX,
+            access: access(Access {
+                accessed: u64::MAX,
+                count: u64::MAX,
+                lfu: 255,
+            }),
         },
     ]
 }
@@ -51,7 +65,7 @@ fn data_dir() -> PathBuf {
 /// Writes the golden entries with the current writer and returns the bytes.
 fn fresh_valid_bytes() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let mut entries = golden_entries();
+    let mut entries = golden_entries(2);
     // One entry already expired at the writer's time: it must not appear in the file.
     entries.insert(
         1,
@@ -65,7 +79,8 @@ fn fresh_valid_bytes() -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-/// The valid file with one payload byte of its second record flipped.
+/// The valid file with one payload byte of its second record flipped, and the offset
+/// of that record.
 fn corrupt_bytes(valid: &[u8]) -> (Vec<u8>, usize) {
     let offsets = common::record_offsets(valid);
     let second = offsets[1];
@@ -78,21 +93,10 @@ fn bless() -> bool {
     std::env::var_os("KV_SNAPSHOT_BLESS").is_some()
 }
 
-#[test]
-fn the_valid_golden_file_reads_and_the_writer_still_produces_it() {
-    let path = data_dir().join("valid-v1.snap");
-    let fresh = fresh_valid_bytes();
-    if bless() {
-        std::fs::create_dir_all(data_dir()).unwrap();
-        std::fs::write(&path, &fresh).unwrap();
-        write_fuzz_seeds(&fresh);
-    }
-    let golden = std::fs::read(&path).unwrap();
-    assert_eq!(
-        golden, fresh,
-        "the writer no longer produces the golden bytes"
-    );
-
+/// The valid golden file of `version` reads to the golden entries, and a minute later
+/// without the one that expired by then.
+fn assert_valid_file_reads(version: u16) {
+    let path = data_dir().join(format!("valid-v{version}.snap"));
     let reader = SnapshotReader::open(&path, CREATED).unwrap();
     let h = *reader.header();
     assert_eq!(
@@ -102,10 +106,10 @@ fn the_valid_golden_file_reads_and_the_writer_still_produces_it() {
             h.created_ms,
             h.entry_count
         ),
-        (1, SEQ, CREATED, 3)
+        (version, SEQ, CREATED, 3)
     );
     let got: Result<Vec<_>, _> = reader.collect();
-    assert_eq!(got.unwrap(), golden_entries());
+    assert_eq!(got.unwrap(), golden_entries(version));
 
     // Read a minute later, the second entry has expired.
     let later: Vec<_> = SnapshotReader::open(&path, CREATED + 60_000)
@@ -115,19 +119,18 @@ fn the_valid_golden_file_reads_and_the_writer_still_produces_it() {
     assert_eq!(later, vec![b"alpha".to_vec(), vec![0, 255, 7]]);
 }
 
-#[test]
-fn the_corrupt_golden_file_fails_naming_file_offset_and_checksum() {
-    let path = data_dir().join("corrupt-v1.snap");
-    let valid = std::fs::read(data_dir().join("valid-v1.snap")).unwrap();
-    let (fresh, offset) = corrupt_bytes(&valid);
-    if bless() {
-        std::fs::write(&path, &fresh).unwrap();
-    }
-    assert_eq!(std::fs::read(&path).unwrap(), fresh);
+/// The corrupt golden file of `version` (its valid twin with one payload byte of the
+/// second record flipped) yields the first entry, then an error naming the file, the
+/// record's offset and the checksum.
+fn assert_corrupt_file_fails(version: u16) {
+    let path = data_dir().join(format!("corrupt-v{version}.snap"));
+    let valid = std::fs::read(data_dir().join(format!("valid-v{version}.snap"))).unwrap();
+    let (expected, offset) = corrupt_bytes(&valid);
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
 
     let mut reader = SnapshotReader::open(&path, CREATED).unwrap();
     // The first entry is intact and comes out; the second is refused.
-    assert_eq!(reader.next().unwrap().unwrap(), golden_entries()[0]);
+    assert_eq!(reader.next().unwrap().unwrap(), golden_entries(version)[0]);
     let err = reader.next().unwrap().unwrap_err();
     match &err {
         Error::Corrupt {
@@ -145,14 +148,50 @@ fn the_corrupt_golden_file_fails_naming_file_offset_and_checksum() {
     }
     let msg = err.to_string();
     assert!(
-        msg.contains("corrupt-v1.snap") && msg.contains("record checksum"),
+        msg.contains(&format!("corrupt-v{version}.snap"))
+            && msg.contains(&format!("offset {offset}"))
+            && msg.contains("record checksum"),
         "{msg}"
     );
     assert!(reader.next().is_none(), "a reader ends after its error");
 }
 
+#[test]
+fn the_valid_version_2_file_reads_and_the_writer_still_produces_it() {
+    let path = data_dir().join("valid-v2.snap");
+    let fresh = fresh_valid_bytes();
+    if bless() {
+        std::fs::create_dir_all(data_dir()).unwrap();
+        std::fs::write(&path, &fresh).unwrap();
+        std::fs::write(data_dir().join("corrupt-v2.snap"), corrupt_bytes(&fresh).0).unwrap();
+        write_fuzz_seeds(&fresh);
+    }
+    let golden = std::fs::read(&path).unwrap();
+    assert_eq!(
+        golden, fresh,
+        "the writer no longer produces the golden bytes"
+    );
+    assert_valid_file_reads(2);
+}
+
+#[test]
+fn the_corrupt_version_2_file_fails_naming_file_offset_and_checksum() {
+    assert_corrupt_file_fails(2);
+}
+
+#[test]
+fn the_valid_version_1_file_still_reads_without_access_metadata() {
+    assert_valid_file_reads(1);
+}
+
+#[test]
+fn the_corrupt_version_1_file_still_fails_naming_file_offset_and_checksum() {
+    assert_corrupt_file_fails(1);
+}
+
 /// Seeds for the fuzz corpus: the valid golden file and a few damaged variants, so the
-/// fuzzer starts from structure it would take long to find.
+/// fuzzer starts from structure it would take long to find. Named after the version,
+/// so the seeds of older versions stay.
 fn write_fuzz_seeds(valid: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/snapshot_decode");
     std::fs::create_dir_all(&dir).unwrap();
@@ -168,6 +207,11 @@ fn write_fuzz_seeds(valid: &[u8]) {
             key: b"k",
             value: b"v",
             expires_at: Some(9),
+            access: Some(Access {
+                accessed: 8,
+                count: 2,
+                lfu: 1,
+            }),
             ..EntryRef::default()
         }
         .to_entry();
@@ -184,7 +228,8 @@ fn write_fuzz_seeds(valid: &[u8]) {
     huge[48..52].copy_from_slice(&u32::MAX.to_le_bytes());
     seeds.push(("huge-length", huge));
     seeds.push(("header-only", valid[..48].to_vec()));
+    let version = u16::from_le_bytes([valid[8], valid[9]]);
     for (name, bytes) in seeds {
-        std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
+        std::fs::write(dir.join(format!("seed-v{version}-{name}")), bytes).unwrap();
     }
 }

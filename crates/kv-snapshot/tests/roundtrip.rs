@@ -2,7 +2,7 @@
 
 mod common;
 
-use kv_snapshot::{SnapshotEntry, SnapshotOptions, SnapshotReader, Snapshots};
+use kv_snapshot::{Access, SnapshotEntry, SnapshotOptions, SnapshotReader, Snapshots};
 use proptest::prelude::*;
 
 fn entry_strategy() -> impl Strategy<Value = SnapshotEntry> {
@@ -18,15 +18,21 @@ fn entry_strategy() -> impl Strategy<Value = SnapshotEntry> {
         any::<u64>(),
         any::<u64>(),
         any::<u64>(),
+        any::<Option<(u64, u64, u8)>>(),
     )
         .prop_map(
-            |(key, value, expires_at, created, updated, version)| SnapshotEntry {
+            |(key, value, expires_at, created, updated, version, access)| SnapshotEntry {
                 key,
                 value,
                 expires_at,
                 created,
                 updated,
                 version,
+                access: access.map(|(accessed, count, lfu)| Access {
+                    accessed,
+                    count,
+                    lfu,
+                }),
             },
         )
 }
@@ -102,7 +108,7 @@ fn a_value_larger_than_the_buffer_round_trips() {
 
 #[test]
 fn every_fill_level_of_the_last_chunk_round_trips() {
-    // Record sizes 59..84 bytes and 60..80 records put the end of the data, and the
+    // Record sizes 60..85 bytes and 60..80 records put the end of the data, and the
     // footer after it, at every position around the first 4 KiB chunk boundary.
     let dir = tempfile::tempdir().unwrap();
     let snaps = Snapshots::open(

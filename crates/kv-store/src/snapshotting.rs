@@ -140,6 +140,7 @@ impl Inner {
                         created: e.created().as_millis(),
                         updated: e.updated().as_millis(),
                         version: e.version(),
+                        access: None,
                     })
                     .map_err(Error::snapshot(ctx))?;
             }

@@ -51,6 +51,7 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
                 created: NOW_MS,
                 updated: NOW_MS,
                 version: 1,
+                access: None,
             })?;
         }
         let written = writer.finish()?;

@@ -16,6 +16,7 @@ pub fn entry(i: u64, value_len: usize, expires_at: Option<u64>) -> SnapshotEntry
         created: 1_000 + i,
         updated: 2_000 + i,
         version: i,
+        access: None,
     }
 }
 
