@@ -160,11 +160,7 @@ pub(crate) fn inspect(dir: &Path, progress: &Progress) -> Result<Inspection> {
         // A file that cannot be read at all (permissions, I/O) is an error, not damage.
         let result = match SnapshotReader::open(&file.path, 0).and_then(SnapshotReader::verify) {
             // Removed by a running store since the listing: not part of the store now.
-            Err(kv_snapshot::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                continue
-            }
+            Err(e) if e.is_not_found() => continue,
             Err(e) if !e.is_unreadable_snapshot() => return Err(e.into()),
             r => r,
         };

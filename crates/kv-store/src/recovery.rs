@@ -125,7 +125,7 @@ fn recover(opts: &Options, dir: &Path, access: Access, opened: &mut Opened) -> R
             }
             // A snapshot a running owner removed between listing and opening.
             Err(Error::Snapshot { source, .. })
-                if access == Access::ReadOnly && is_not_found(&source) => {}
+                if access == Access::ReadOnly && source.is_not_found() => {}
             Err(e @ Error::Snapshot { .. }) => {
                 tracing::warn!(
                     target: "kv_store::recovery",
@@ -219,11 +219,6 @@ fn load_snapshot(path: &Path, replayer: &mut Replayer<'_>) -> Result<u64> {
         .verify()
         .map_err(Error::snapshot("reading a snapshot"))?;
     Ok(n)
-}
-
-/// Whether a snapshot error says the file is gone (removed since it was listed).
-fn is_not_found(e: &kv_snapshot::Error) -> bool {
-    matches!(e, kv_snapshot::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// What reading the log found.
