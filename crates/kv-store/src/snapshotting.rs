@@ -153,11 +153,11 @@ impl Inner {
             wal.sync()
                 .map_err(Error::wal("syncing the log before a snapshot"))?;
         }
-        let written = writer.finish().map_err(Error::snapshot(ctx))?;
-        for e in &written.cleanup_errors {
+        let mut written = writer.finish().map_err(Error::snapshot(ctx))?;
+        for source in std::mem::take(&mut written.cleanup_errors) {
             self.report(&Error::Snapshot {
                 context: "removing an old snapshot",
-                source: clone_err(e),
+                source,
             });
         }
         let mut info = SnapshotInfo {
@@ -206,14 +206,6 @@ impl Inner {
             .store(seq, Ordering::Relaxed);
         tracing::debug!(target: "kv_store", seq, entries = info.entries, "snapshot taken");
         Ok(info)
-    }
-}
-
-fn clone_err(e: &kv_snapshot::Error) -> kv_snapshot::Error {
-    kv_snapshot::Error::Io {
-        op: "remove old snapshot",
-        path: e.path().map(Path::to_path_buf).unwrap_or_default(),
-        source: std::io::Error::other(e.to_string()),
     }
 }
 
