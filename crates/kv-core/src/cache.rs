@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     /// The shard `purge_expired` works on next.
     pub(crate) purge_shard: AtomicUsize,
+    /// Conditional writes refused (rare: one shared counter).
+    pub(crate) refused: AtomicU64,
 }
 
 impl std::fmt::Debug for Cache {
@@ -94,6 +96,7 @@ impl Cache {
                 bytes: CachePadded::new(AtomicU64::new(0)),
                 metrics: Metrics::new(),
                 purge_shard: AtomicUsize::new(0),
+                refused: AtomicU64::new(0),
             }),
         })
     }
@@ -448,8 +451,11 @@ impl Cache {
 
     /// The counters now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner
+        let mut m = self
+            .inner
             .metrics
-            .snapshot(self.len() as u64, self.inner.bytes.load(Relaxed))
+            .snapshot(self.len() as u64, self.inner.bytes.load(Relaxed));
+        m.refused = self.inner.refused.load(Relaxed);
+        m
     }
 }

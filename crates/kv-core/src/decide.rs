@@ -1,6 +1,7 @@
 //! Atomic updates: what a conditional set, a conditional delete, an increment, an
 //! append, an [`Update`] closure or a conditional expire does to a key, decided from
-//! the key's current entry by one pure function each.
+//! the key's current entry by one pure function each (public through
+//! `kv_core::hooks::decide`).
 //!
 //! [`Cache`](crate::Cache) runs them under the key's shard lock and applies the
 //! decision there; kv-store runs the same functions under the key's write stripe and
@@ -9,22 +10,7 @@
 //! and writes nothing. So both answer alike, and recovery replays outcomes without
 //! deciding anything again.
 //!
-//! | Redis | here |
-//! | --- | --- |
-//! | `SET k v` | `set_with(k, v, &SetOptions::new())` |
-//! | `SET k v NX` / `SETNX k v` | `SetOptions::new().if_absent()` |
-//! | `SET k v XX` | `SetOptions::new().if_present()` |
-//! | `SET k v GET` / `GETSET k v` | `SetOptions::new().get()` (the previous value in [`SetOutcome::previous`]) |
-//! | `SET k v KEEPTTL` | `SetOptions::new().keep_ttl()` |
-//! | `SET k v EX s` / `PX ms` | `SetOptions::new().ttl(d)` |
-//! | `SET k v EXAT s` / `PXAT ms` | `SetOptions::new().expires_at(t)` |
-//! | Valkey `SET k v IFEQ old` | `SetOptions::new().if_value(old)` |
-//! | Valkey `DELIFEQ k old` | `delete_if(k, Condition::Value(old))` |
-//! | `GETDEL k` | `remove(k)` |
-//! | `INCR`, `INCRBY`, `DECR`, `DECRBY` | `incr(k, delta)` |
-//! | `INCRBYFLOAT` | `incr_float(k, delta)` |
-//! | `APPEND` | `append(k, suffix)` |
-//! | `EXPIRE k s NX / XX / GT / LT` | `expire_if(k, Some(at), ExpireIf::NoTtl / HasTtl / Later / Earlier)` |
+//! The Redis mapping is in the docs of [`SetOptions`].
 
 use std::time::Duration;
 
@@ -89,6 +75,26 @@ impl Expiry {
 /// The options of a conditional set: its condition, the expiry it gives the key, and
 /// whether it returns the value it replaces. Built from [`SetOptions::new`] (an
 /// unconditional set with no expiry, as Redis `SET`).
+///
+/// The atomic updates of [`Cache`](crate::Cache) (and of kv-store's `Store`, by the
+/// same names) against Redis and Valkey:
+///
+/// | Redis | here |
+/// | --- | --- |
+/// | `SET k v` | `set_with(k, v, &SetOptions::new())` |
+/// | `SET k v NX` / `SETNX k v` | `SetOptions::new().if_absent()` |
+/// | `SET k v XX` | `SetOptions::new().if_present()` |
+/// | `SET k v GET` / `GETSET k v` | `SetOptions::new().get()` (the previous value in [`SetOutcome::previous`]) |
+/// | `SET k v KEEPTTL` | `SetOptions::new().keep_ttl()` |
+/// | `SET k v EX s` / `PX ms` | `SetOptions::new().ttl(d)` |
+/// | `SET k v EXAT s` / `PXAT ms` | `SetOptions::new().expires_at(t)` |
+/// | Valkey `SET k v IFEQ old` | `SetOptions::new().if_value(old)` |
+/// | Valkey `DELIFEQ k old` | `delete_if(k, Condition::Value(old))` |
+/// | `GETDEL k` | `remove(k)` |
+/// | `INCR`, `INCRBY`, `DECR`, `DECRBY` | `incr(k, delta)` |
+/// | `INCRBYFLOAT` | `incr_float(k, delta)` |
+/// | `APPEND` | `append(k, suffix)` |
+/// | `EXPIRE k s NX / XX / GT / LT` | `expire_if(k, Some(at), ExpireIf::NoTtl / HasTtl / Later / Earlier)` |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SetOptions<'a> {
     condition: Condition<'a>,

@@ -31,12 +31,15 @@ use crate::hash::random_below;
 use crate::header::MAX_KEY_LEN;
 use crate::{Cache, Entry, Error, EvictionCause, Result, Timestamp, WriteOutcome};
 
+pub use crate::atomic::InClosure;
 pub use crate::batch::{BatchOp, BatchOutcome};
 pub use crate::bulk::BulkPut;
 pub use crate::write::Write;
 
-/// The decisions of the atomic updates ([`crate::decide`]'s pure functions), for a
-/// storage layer that decides under its own per-key lock and logs the outcome.
+/// The decisions of the atomic updates: one pure function per operation, from the
+/// key's live entry to what to do ([`Decision`](decide::Decision)). [`Cache`] runs
+/// them under its shard lock; a storage layer runs them under its own per-key lock
+/// and logs the outcome before applying it, so both decide alike.
 pub mod decide {
     pub use crate::decide::{append, delete, expire, incr, incr_float, set, update};
     pub use crate::decide::{Current, Decision};

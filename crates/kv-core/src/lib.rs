@@ -82,6 +82,7 @@
 // `deny`, not `forbid`: the shard lock (`lock.rs`) is the one module allowed `unsafe`.
 #![deny(unsafe_code)]
 
+mod atomic;
 mod batch;
 mod bulk;
 mod cache;

@@ -196,6 +196,9 @@ pub struct MetricsSnapshot {
     pub evictions: u64,
     /// Expired entries removed (lazily or by `purge_expired`).
     pub expirations: u64,
+    /// Conditional writes refused because their condition did not hold (they changed
+    /// nothing): `set_with`, `delete_if` or `expire_if` on a present key.
+    pub refused: u64,
     /// Entries held, including expired ones not yet removed.
     pub entries: u64,
     /// Key and value bytes held.

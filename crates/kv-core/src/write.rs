@@ -104,7 +104,7 @@ pub(crate) struct Applied {
     pub(crate) evicted: Vec<Entry>,
 }
 
-type Guards<'a> = [(usize, WriteGuard<'a>)];
+pub(crate) type Guards<'a> = [(usize, WriteGuard<'a>)];
 
 /// What applying under locks hands back to be dealt with after them: the puts'
 /// entries built beforehand (each taken when applied), and what the write displaced,
@@ -114,6 +114,16 @@ struct Out<'a> {
     displaced: &'a mut Displaced,
     pending: &'a mut Pending,
     evicted: &'a mut Vec<Entry>,
+}
+
+/// What a write under locks leaves to be dealt with once they are released: the
+/// entries it displaced (freed then), the callbacks it owes, what it evicted. Declare
+/// it before the guards, so that it is dropped after them.
+#[derive(Default)]
+pub(crate) struct Leftovers {
+    displaced: Displaced,
+    pub(crate) pending: Pending,
+    pub(crate) evicted: Vec<Entry>,
 }
 
 /// Entries a write takes out of the table (replaced or deleted), kept to be dropped
@@ -212,6 +222,9 @@ impl Cache {
                 evicted: Vec::new(),
             });
         }
+        // From inside an update closure of this cache, a write would wait forever
+        // for the shard lock the closure's caller holds.
+        self.check_not_in_closure()?;
         for op in ops {
             let checked = match op {
                 BatchOp::Put { key, value, .. } => self.validate(key, value),
@@ -251,19 +264,11 @@ impl Cache {
             &mut built_many
         };
         // Declared before the guards, so dropped after them.
-        let mut displaced = Displaced::default();
-        let mut pending = Pending::default();
-        let mut evicted = Vec::new();
-        let mut out = Out {
-            built,
-            displaced: &mut displaced,
-            pending: &mut pending,
-            evicted: &mut evicted,
-        };
+        let mut left = Leftovers::default();
         let result = if let [hash] = hashes[..] {
             let si = shard_of(hash, self.inner.mask);
             let mut guards = [(si, self.inner.shards[si].write())];
-            self.apply_locked(&mut guards, ops, hashes, now, &mut out)
+            self.apply_guarded(&mut guards, ops, hashes, built, now, &mut left)
         } else {
             let mut ids: Vec<usize> = hashes
                 .iter()
@@ -275,32 +280,82 @@ impl Cache {
                 .into_iter()
                 .map(|i| (i, self.inner.shards[i].write()))
                 .collect();
-            self.apply_locked(&mut guards, ops, hashes, now, &mut out)
+            self.apply_guarded(&mut guards, ops, hashes, built, now, &mut left)
         };
         let result = match result {
             Err(Stop::NeedAllShards) => {
-                let mut guards: Vec<_> = self
-                    .inner
-                    .shards
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (i, s.write()))
-                    .collect();
-                self.apply_locked(&mut guards, ops, hashes, now, &mut out)
+                let mut guards = self.lock_all_shards();
+                self.apply_guarded(&mut guards, ops, hashes, built, now, &mut left)
             }
             other => other,
         };
-        self.dispatch(pending);
+        self.finish(result, left)
+    }
+
+    /// Every shard's write lock, in index order.
+    pub(crate) fn lock_all_shards(&self) -> Vec<(usize, WriteGuard<'_>)> {
+        self.inner
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.write()))
+            .collect()
+    }
+
+    /// After the locks are released: the callbacks a write owes, and its result.
+    pub(crate) fn finish(&self, result: Result<Applied, Stop>, left: Leftovers) -> Result<Applied> {
+        let evicted = self.settle(left);
         match result {
             Ok(mut applied) => {
                 applied.evicted = evicted;
                 Ok(applied)
             }
-            Err(Stop::Fail(e)) => self.fail(e),
-            Err(Stop::NeedAllShards) => self.fail(Error::StoreFull {
-                limit: StoreLimit::Entries(self.inner.opts.max_entries),
-            }),
+            Err(stop) => self.fail(self.stop_error(stop)),
         }
+    }
+
+    /// After the locks are released: runs the callbacks a write owes, frees what it
+    /// displaced, and returns what it evicted.
+    pub(crate) fn settle(&self, left: Leftovers) -> Vec<Entry> {
+        let Leftovers {
+            displaced,
+            pending,
+            evicted,
+        } = left;
+        self.dispatch(pending);
+        drop(displaced);
+        evicted
+    }
+
+    /// The error a stopped write reports.
+    pub(crate) fn stop_error(&self, stop: Stop) -> Error {
+        match stop {
+            Stop::Fail(e) => e,
+            Stop::NeedAllShards => Error::StoreFull {
+                limit: StoreLimit::Entries(self.inner.opts.max_entries),
+            },
+        }
+    }
+
+    /// Applies `ops` (each put's entry built in `built`) under `guards`, which hold
+    /// the shards of every op's key (`hashes`), as [`apply`](Self::apply) does once it
+    /// holds its locks; what is left for after the locks goes to `left`.
+    pub(crate) fn apply_guarded(
+        &self,
+        guards: &mut Guards<'_>,
+        ops: &[BatchOp<'_>],
+        hashes: &[u64],
+        built: &mut [Option<Raw>],
+        now: Timestamp,
+        left: &mut Leftovers,
+    ) -> Result<Applied, Stop> {
+        let mut out = Out {
+            built,
+            displaced: &mut left.displaced,
+            pending: &mut left.pending,
+            evicted: &mut left.evicted,
+        };
+        self.apply_locked(guards, ops, hashes, now, &mut out)
     }
 
     fn apply_locked(

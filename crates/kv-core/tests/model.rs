@@ -1,6 +1,8 @@
 //! A proptest state machine: random operation sequences against a `BTreeMap` model
 //! on a manual clock. Sets (with and without TTL), deletes, expire/persist, reads,
-//! clock advances, purges and batches; with every eviction policy and limits small
+//! clock advances, purges, batches and the atomic updates (conditional set and
+//! delete, increment, append, update closure, conditional expire); with every
+//! eviction policy and limits small
 //! enough to evict. The cache must agree with the model after every step, never
 //! exceed its limits, and report every key it dropped that the model still has.
 
@@ -9,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kv_core::hooks::{BatchOp, Write};
-use kv_core::{Cache, Clock, Error, EvictionPolicy, ManualClock, Options, Timestamp, Ttl};
+use kv_core::{
+    Cache, Clock, Condition, Error, EvictionPolicy, ExpireIf, ManualClock, Options, SetOptions,
+    Timestamp, Ttl, Update,
+};
 use proptest::prelude::*;
 
 const START: u64 = 1_700_000_000_000;
@@ -25,6 +30,16 @@ enum Op {
     Advance(u64),
     Purge(usize),
     Batch(Vec<(u8, Option<Vec<u8>>)>),
+    /// Condition (0 always, 1 absent, 2 present, 3 current version, 4 stale version,
+    /// 5 current value), expiry (0 none, 1 kept, 2 a TTL), TTL, previous asked.
+    SetWith(u8, Vec<u8>, u8, u8, u64, bool),
+    DeleteIf(u8, bool),
+    Incr(u8, i64),
+    Append(u8, Vec<u8>),
+    /// 0 sets, 1 deletes, 2 keeps.
+    Update(u8, u8, Vec<u8>),
+    /// TTL (0: clear) and when (0 always, 1 NX, 2 XX, 3 GT, 4 LT).
+    ExpireIf(u8, u64, u8),
 }
 
 fn op(keys: u8) -> impl Strategy<Value = Op> {
@@ -39,7 +54,14 @@ fn op(keys: u8) -> impl Strategy<Value = Op> {
         1 => (key.clone(), proptest::option::of(0u64..5_000)).prop_map(|(k, t)| Op::Expire(k, t)),
         2 => (0u64..3_000).prop_map(Op::Advance),
         1 => (0usize..20).prop_map(Op::Purge),
-        1 => proptest::collection::vec((key, proptest::option::of(value)), 1..5).prop_map(Op::Batch),
+        1 => proptest::collection::vec((key.clone(), proptest::option::of(value.clone())), 1..5).prop_map(Op::Batch),
+        2 => (key.clone(), value.clone(), 0..6u8, 0..3u8, 1u64..5_000, any::<bool>())
+            .prop_map(|(k, v, c, e, t, g)| Op::SetWith(k, v, c, e, t, g)),
+        1 => (key.clone(), any::<bool>()).prop_map(|(k, c)| Op::DeleteIf(k, c)),
+        2 => (key.clone(), prop_oneof![-3..3i64, Just(i64::MAX)]).prop_map(|(k, d)| Op::Incr(k, d)),
+        1 => (key.clone(), value.clone()).prop_map(|(k, v)| Op::Append(k, v)),
+        1 => (key.clone(), 0..3u8, value).prop_map(|(k, w, v)| Op::Update(k, w, v)),
+        1 => (key, 0u64..5_000, 0..5u8).prop_map(|(k, t, w)| Op::ExpireIf(k, t, w)),
     ]
 }
 
@@ -92,6 +114,7 @@ struct Run {
     versions: BTreeMap<Vec<u8>, u64>,
     sets: u64,
     reads: u64,
+    refused: u64,
 }
 
 impl Run {
@@ -138,6 +161,37 @@ impl Run {
         }
     }
 
+    /// After a decided write of `k`: what its evictions took (reported to the
+    /// callback only) leaves the model.
+    fn evicted_since(&mut self, before: usize, k: &[u8]) {
+        let new: Vec<Vec<u8>> = self.evicted_by_callback.lock().unwrap()[before..].to_vec();
+        self.evicted(&new, &[k.to_vec()]);
+    }
+
+    /// A decided put's outcome: `Ok(true)` written, `Ok(false)` refused by a full cache
+    /// that may not evict (the model stays), other errors are failures.
+    fn put_result<T>(&mut self, r: &Result<T, Error>, k: &[u8], v: &[u8]) -> bool {
+        match r {
+            Ok(_) => true,
+            // The entry alone is over the byte budget: no eviction helps.
+            Err(Error::StoreFull { .. })
+                if self
+                    .max_bytes
+                    .is_some_and(|b| (k.len() + v.len()) as u64 > b) =>
+            {
+                false
+            }
+            Err(Error::StoreFull { .. }) => {
+                assert_eq!(self.cache.eviction_policy(), EvictionPolicy::None);
+                if let Some(old) = self.model.live(k) {
+                    assert!(self.max_bytes.is_some() && v.len() > old.len());
+                }
+                false
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
     fn step(&mut self, op: Op) {
         let now = self.model.now;
         match op {
@@ -179,6 +233,181 @@ impl Run {
                 let stats = self.cache.purge_expired(budget);
                 assert!(stats.examined <= budget);
                 assert!(stats.expired <= stats.examined);
+            }
+            Op::SetWith(k, v, cond, exp, ttl, get) => {
+                let k = key(k);
+                let live = self.model.live(&k).cloned();
+                let version = self.cache.info(&k).map(|i| i.version);
+                let cur_value = live.clone().unwrap_or_default();
+                let mut o = SetOptions::new();
+                let holds = match cond {
+                    0 => true,
+                    1 => {
+                        o = o.if_absent();
+                        live.is_none()
+                    }
+                    2 => {
+                        o = o.if_present();
+                        live.is_some()
+                    }
+                    3 => {
+                        o = o.if_version(version.unwrap_or(0));
+                        live.is_some()
+                    }
+                    4 => {
+                        o = o.if_version(version.unwrap_or(0) + 1_000_000);
+                        false
+                    }
+                    _ => {
+                        o = o.if_value(&cur_value);
+                        live.is_some()
+                    }
+                };
+                let new_exp = match exp {
+                    0 => None,
+                    1 => {
+                        o = o.keep_ttl();
+                        live.as_ref().and_then(|_| self.model.map[&k].1)
+                    }
+                    _ => {
+                        o = o.ttl(Duration::from_millis(ttl));
+                        Some(now + ttl)
+                    }
+                };
+                if get {
+                    o = o.get();
+                }
+                let before = self.evicted_by_callback.lock().unwrap().len();
+                let r = self.cache.set_with(&k, &v, &o);
+                if !holds {
+                    let out = r.unwrap();
+                    assert!(!out.written);
+                    self.refused += 1;
+                } else if self.put_result(&r, &k, &v) {
+                    let out = r.unwrap();
+                    assert!(out.written);
+                    assert_eq!(out.previous.map(|p| p.to_vec()), live.filter(|_| get));
+                    self.check_version(&k, out.version.unwrap(), false);
+                    self.evicted_since(before, &k);
+                    self.model.map.insert(k, (v, new_exp));
+                    self.sets += 1;
+                }
+            }
+            Op::DeleteIf(k, current) => {
+                let k = key(k);
+                let live = self.model.live(&k).is_some();
+                let version = self.cache.info(&k).map_or(0, |i| i.version);
+                let v = if current { version } else { version + 1 };
+                let deleted = self.cache.delete_if(&k, Condition::Version(v)).unwrap();
+                assert_eq!(deleted, live && current);
+                if live && !current {
+                    self.refused += 1;
+                }
+                if deleted {
+                    self.model.map.remove(&k);
+                }
+            }
+            Op::Incr(k, d) => {
+                let k = key(k);
+                let live = self.model.live(&k).cloned();
+                let old = match &live {
+                    None => Some(0i64),
+                    Some(v) => std::str::from_utf8(v)
+                        .ok()
+                        .filter(|s| !(s.starts_with('+') || s.len() > 1 && s.starts_with('0')))
+                        .filter(|s| *s != "-0")
+                        .and_then(|s| s.parse::<i64>().ok()),
+                };
+                let before = self.evicted_by_callback.lock().unwrap().len();
+                let r = self.cache.incr(&k, d);
+                match old.map(|o| o.checked_add(d)) {
+                    None => assert_eq!(r, Err(Error::NotAnInteger)),
+                    Some(None) => assert_eq!(r, Err(Error::Overflow)),
+                    Some(Some(new)) => {
+                        let text = new.to_string().into_bytes();
+                        if self.put_result(&r, &k, &text) {
+                            assert_eq!(r.unwrap(), new);
+                            let exp = live.as_ref().and_then(|_| self.model.map[&k].1);
+                            self.evicted_since(before, &k);
+                            self.model.map.insert(k, (text, exp));
+                            self.sets += 1;
+                        }
+                    }
+                }
+            }
+            Op::Append(k, v) => {
+                let k = key(k);
+                let mut new = self.model.live(&k).cloned().unwrap_or_default();
+                let exp = self.model.live(&k).and_then(|_| self.model.map[&k].1);
+                new.extend_from_slice(&v);
+                let before = self.evicted_by_callback.lock().unwrap().len();
+                let r = self.cache.append(&k, &v);
+                if self.put_result(&r, &k, &new) {
+                    assert_eq!(r.unwrap(), new.len());
+                    self.evicted_since(before, &k);
+                    self.model.map.insert(k, (new, exp));
+                    self.sets += 1;
+                }
+            }
+            Op::Update(k, what, v) => {
+                let k = key(k);
+                let live = self.model.live(&k).cloned();
+                let exp = live.as_ref().and_then(|_| self.model.map[&k].1);
+                let mut seen = None;
+                let before = self.evicted_by_callback.lock().unwrap().len();
+                let r = self.cache.update(&k, |cur| {
+                    seen = Some(cur.map(<[u8]>::to_vec));
+                    match what {
+                        0 => Update::Set(v.clone()),
+                        1 => Update::Delete,
+                        _ => Update::Keep,
+                    }
+                });
+                assert_eq!(seen, Some(live.clone()), "the closure saw");
+                match what {
+                    0 => {
+                        if self.put_result(&r, &k, &v) {
+                            assert_eq!(r.unwrap().map(|x| x.to_vec()), Some(v.clone()));
+                            self.evicted_since(before, &k);
+                            self.model.map.insert(k, (v, exp));
+                            self.sets += 1;
+                        }
+                    }
+                    1 => {
+                        assert_eq!(r.unwrap(), None);
+                        self.model.map.remove(&k);
+                    }
+                    _ => assert_eq!(r.unwrap().map(|x| x.to_vec()), live),
+                }
+            }
+            Op::ExpireIf(k, ttl, when) => {
+                let k = key(k);
+                let live = self.model.live(&k).is_some();
+                let at = (ttl > 0).then(|| now + ttl);
+                let cur = if live { self.model.map[&k].1 } else { None };
+                let later = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                    (None, _) => b.is_some(),
+                    (Some(_), None) => false,
+                    (Some(a), Some(b)) => a > b,
+                };
+                let (w, holds) = match when {
+                    0 => (ExpireIf::Always, true),
+                    1 => (ExpireIf::NoTtl, cur.is_none()),
+                    2 => (ExpireIf::HasTtl, cur.is_some()),
+                    3 => (ExpireIf::Later, later(at, cur)),
+                    _ => (ExpireIf::Earlier, later(cur, at)),
+                };
+                let changed = self
+                    .cache
+                    .expire_if(&k, at.map(Timestamp::from_millis), w)
+                    .unwrap();
+                assert_eq!(changed, live && holds);
+                if live && !holds {
+                    self.refused += 1;
+                }
+                if changed {
+                    self.model.map.get_mut(&k).unwrap().1 = at;
+                }
             }
             Op::Batch(ops) => {
                 let keys: Vec<Vec<u8>> = ops.iter().map(|(k, _)| key(*k)).collect();
@@ -271,6 +500,7 @@ impl Run {
         assert_eq!(m.evictions, self.evicted_by_outcome.len() as u64);
         assert_eq!(m.sets, self.sets);
         assert_eq!(m.hits + m.misses, self.reads);
+        assert_eq!(m.refused, self.refused);
         assert_eq!(m.entries, self.cache.len() as u64);
     }
 }
@@ -350,6 +580,7 @@ fn check_run(
         versions: BTreeMap::new(),
         sets: 0,
         reads: 0,
+        refused: 0,
     };
     for op in ops {
         run.step(op);

@@ -8,40 +8,16 @@
 //! outcome, never the condition) is logged as **one** record and then applied. A
 //! refused condition writes nothing, to the log or the map. A crash keeps a decided
 //! write whole or not at all, and recovery replays outcomes without deciding again.
-//! The Redis names of these operations are in the table of kv-core's `decide` module.
-
-use std::cell::Cell;
+//! The Redis names of these operations are in the table of [`SetOptions`](crate::SetOptions).
 
 use kv_core::hooks::decide::{self, Current, Decision};
+use kv_core::hooks::InClosure;
 use kv_core::{Condition, Entry, ExpireIf, SetOptions, SetOutcome, Timestamp, Update, Value};
 use kv_wal::Op;
 
 use crate::metrics::Counters;
 use crate::store::Inner;
 use crate::{Batch, Error, Result, Store};
-
-thread_local! {
-    /// The store (by address) whose [`Store::update`] or [`Store::update_many`]
-    /// closure this thread is running: a write to it from the closure would wait for
-    /// a stripe this thread holds.
-    static IN_CLOSURE: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Marks this thread as running a closure of `inner` until dropped.
-struct InClosure(usize);
-
-impl InClosure {
-    fn enter(inner: &Inner) -> Self {
-        let me = inner as *const Inner as usize;
-        Self(IN_CLOSURE.with(|c| c.replace(me)))
-    }
-}
-
-impl Drop for InClosure {
-    fn drop(&mut self) {
-        IN_CLOSURE.with(|c| c.set(self.0));
-    }
-}
 
 /// What applying a decision did.
 pub(crate) struct Done {
@@ -66,11 +42,15 @@ impl Inner {
     /// Refuses a write from inside this store's own update closure (it would wait
     /// forever for the stripe the closure's caller holds).
     pub(crate) fn check_not_in_closure(&self) -> Result<()> {
-        let me = self as *const Inner as usize;
-        if IN_CLOSURE.with(Cell::get) == me {
+        if InClosure::is_inside(self.id()) {
             return Err(kv_core::Error::Reentrant.into());
         }
         Ok(())
+    }
+
+    /// The address that names this store to [`InClosure`].
+    fn id(&self) -> usize {
+        self as *const Inner as usize
     }
 
     /// Decides a write to `key` from its current live entry under the key's stripe
@@ -142,7 +122,7 @@ impl Store {
     /// Sets `key` to `value` as `options` say: only if a condition holds (absent,
     /// present, a version, a value), with the expiry set, kept or removed, and
     /// returning the value it replaces if asked (see [`SetOptions`] and the Redis
-    /// table in the [crate docs](crate)). Decided under the key's write stripe and
+    /// table in the docs of [`SetOptions`]). Decided under the key's write stripe and
     /// logged as one record; a refused set writes nothing and is counted in
     /// [`Metrics::writes_refused`](crate::Metrics::writes_refused).
     ///
@@ -247,7 +227,7 @@ impl Store {
         let inner = self.inner();
         let (after, _) = inner.decide(key, |current, _| {
             let asked = {
-                let _guard = InClosure::enter(inner);
+                let _inside = InClosure::enter(inner.id());
                 f(current.map(|c| c.value))
             };
             // The value the key holds once the decision is applied.
@@ -295,7 +275,7 @@ impl Store {
         let current: Vec<Option<Entry>> =
             keys.iter().map(|k| inner.cache.hooks().peek(k)).collect();
         let batch = {
-            let _guard = InClosure::enter(inner);
+            let _inside = InClosure::enter(inner.id());
             f(&current)
         };
         let Some(batch) = batch else {
