@@ -49,6 +49,7 @@ mod atomic;
 mod background;
 mod batch;
 mod dir_lock;
+mod durable;
 mod error;
 mod fsutil;
 mod get_or_insert;

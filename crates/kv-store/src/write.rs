@@ -92,7 +92,7 @@ impl Inner {
         let now = self.opts.clock.now();
         let seq = match &self.wal {
             Some(wal) => {
-                wal.append(op, now.as_millis())
+                self.append(wal, op, now.as_millis())
                     .map_err(Error::wal("appending a record; the write was not applied"))?
                     .0
             }
@@ -114,7 +114,8 @@ impl Inner {
         };
         let now = self.opts.clock.now().as_millis();
         for (key, version) in evicted {
-            wal.append(
+            self.append(
+                wal,
                 &Op::Evict {
                     key,
                     version: *version,

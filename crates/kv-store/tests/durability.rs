@@ -379,3 +379,59 @@ fn disk_full_during_snapshot() {
 fn failed_fsync_during_snapshot() {
     snapshot_fault(kv_snapshot::SimOp::Sync, kv_snapshot::Fault::Eio);
 }
+
+/// Issue 16's durable replies: writes inside `without_waiting` are not synced one by
+/// one under `EveryWrite`; the one `wait_durable` after them makes every one of them
+/// survive a power loss, and without it a power loss drops them.
+#[test]
+fn writes_without_waiting_are_durable_once_waited_for_and_only_then() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = SimStorage::new();
+    let store = Store::open(options(
+        tmp.path(),
+        &disk,
+        SyncPolicy::EveryWrite,
+        Mark::Sync,
+    ))
+    .unwrap();
+    let (written, upto) = store.without_waiting(|| {
+        for i in 0..20u16 {
+            store
+                .set(format!("waited{i}").as_bytes(), &value(i))
+                .unwrap();
+        }
+        store.incr(b"counter", 20).unwrap()
+    });
+    assert_eq!(written, 20);
+    assert!(upto > 0);
+    // Visible before they are durable, as Redis's writes are to its other clients.
+    assert_eq!(store.get(b"waited3").unwrap().unwrap(), value(3));
+    store.wait_durable(upto).unwrap();
+    assert!(store.durable_seq() >= upto);
+    // Then more writes nobody waits for.
+    let ((), later) = store.without_waiting(|| {
+        store.set(b"unwaited", b"x").unwrap();
+    });
+    assert!(later > upto);
+    store.crash();
+    drop(store);
+    let disk = disk.crash(CrashMode::DropUnsynced);
+    let store = Store::open(options(
+        tmp.path(),
+        &disk,
+        SyncPolicy::EveryWrite,
+        Mark::Sync,
+    ))
+    .unwrap();
+    for i in 0..20u16 {
+        assert_eq!(
+            store.get(format!("waited{i}").as_bytes()).unwrap().unwrap(),
+            value(i)
+        );
+    }
+    assert_eq!(store.incr(b"counter", 0).unwrap(), 20);
+    assert!(
+        store.get(b"unwaited").unwrap().is_none(),
+        "an unsynced write survived"
+    );
+}
