@@ -53,11 +53,12 @@ impl Store {
     /// use kv_store::{Options, Store, SyncPolicy};
     /// let dir = tempfile::tempdir().unwrap();
     /// let store = Store::open(Options::new().dir(dir.path()).sync(SyncPolicy::EveryWrite))?;
-    /// let ((), upto) = store.without_waiting(|| -> kv_store::Result<()> {
+    /// let (written, upto) = store.without_waiting(|| -> kv_store::Result<()> {
     ///     store.set(b"a", b"1")?;
     ///     store.incr(b"n", 1)?;
     ///     Ok(())
     /// });
+    /// written?;
     /// store.wait_durable(upto)?; // one flush for both
     /// assert!(store.durable_seq() >= upto);
     /// # Ok(()) }
