@@ -45,19 +45,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, dir: &Path) -> Result<Outcome> {
     store.close()?;
 
     if ctx.cli.json {
-        let snapshots: Vec<_> = found
-            .snapshots
-            .iter()
-            .map(|s| {
-                json!({
-                    "file": s.path.display().to_string(),
-                    "sequence": s.sequence,
-                    "bytes": s.bytes,
-                    "entries": s.result.as_ref().ok().map(|r| r.entries),
-                    "ok": s.result.is_ok(),
-                })
-            })
-            .collect();
+        let snapshots: Vec<_> = found.snapshots.iter().map(|s| s.to_json()).collect();
         let v = json!({
             "dir": dir.display().to_string(),
             "entries": entries,

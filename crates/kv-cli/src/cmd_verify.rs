@@ -63,19 +63,7 @@ pub(crate) fn to_json(
     problems: &[Problem],
     verdict: &Verdict,
 ) -> Value {
-    let snapshots: Vec<Value> = found
-        .snapshots
-        .iter()
-        .map(|s| {
-            json!({
-                "file": s.path.display().to_string(),
-                "sequence": s.sequence,
-                "bytes": s.bytes,
-                "ok": s.result.is_ok(),
-                "entries": s.result.as_ref().ok().map(|r| r.entries),
-            })
-        })
-        .collect();
+    let snapshots: Vec<Value> = found.snapshots.iter().map(|s| s.to_json()).collect();
     let segments: Vec<Value> = found
         .wal
         .segments

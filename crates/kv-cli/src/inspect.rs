@@ -20,6 +20,19 @@ pub(crate) struct SnapshotCheck {
     pub(crate) result: Result<ReadSummary, kv_snapshot::Error>,
 }
 
+impl SnapshotCheck {
+    /// The file and what reading it found, for `--json` reports.
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "file": self.path.display().to_string(),
+            "sequence": self.sequence,
+            "bytes": self.bytes,
+            "ok": self.result.is_ok(),
+            "entries": self.result.as_ref().ok().map(|r| r.entries),
+        })
+    }
+}
+
 /// One problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
