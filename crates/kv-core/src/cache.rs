@@ -87,7 +87,9 @@ impl Cache {
                     .map(|_| CachePadded::new(Shard::default()))
                     .collect(),
                 mask: options.shards - 1,
-                hasher: KeyHasher::default(),
+                hasher: options
+                    .hash_seed
+                    .map_or_else(KeyHasher::default, KeyHasher::seeded),
                 evictor,
                 opts: options,
                 len: CachePadded::new(AtomicUsize::new(0)),

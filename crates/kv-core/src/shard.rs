@@ -1,4 +1,4 @@
-//! One shard: a table of entries (see `index.rs`) and eviction candidates, behind one
+//! One shard: a table of entries (see `table.rs`) and eviction candidates, behind one
 //! reader-writer lock.
 
 use std::sync::atomic::AtomicUsize;
@@ -9,7 +9,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::entry::{has_key, header, key_of, with_header_mut, Raw};
 use crate::hash::KeyHasher;
 use crate::single_flight::Flight;
-use crate::index::Table;
+use crate::table::Table;
 use crate::write::Write;
 use crate::Timestamp;
 
