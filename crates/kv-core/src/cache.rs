@@ -12,7 +12,7 @@ use crate::events::Pending;
 use crate::eviction::Evictor;
 use crate::hash::{shard_of, KeyHasher};
 use crate::header::LfuParams;
-use crate::metrics::{thread_slot, Metrics};
+use crate::metrics::Metrics;
 use crate::shard::Shard;
 use crate::{
     Entry, EntryInfo, Error, EvictionPolicy, ExpiryCause, MetricsSnapshot, Options, Result,
@@ -89,7 +89,9 @@ impl Cache {
                     .map(|_| CachePadded::new(Shard::default()))
                     .collect(),
                 mask: options.shards - 1,
-                hasher: KeyHasher::default(),
+                hasher: options
+                    .hash_seed
+                    .map_or_else(KeyHasher::default, KeyHasher::seeded),
                 evictor,
                 opts: options,
                 len: CachePadded::new(AtomicUsize::new(0)),
@@ -220,11 +222,10 @@ impl Cache {
     }
 
     /// The stored entry for `key`, expired or not, without touching it, and its
-    /// shard's logical tick. `slot` is this thread's (`metrics::thread_slot`), which
-    /// picks the lock stripe.
+    /// shard's logical tick.
     #[inline(always)]
-    fn lookup(&self, slot: usize, hash: u64, key: &[u8]) -> Option<(Raw, u8)> {
-        let st = self.shard(hash).read_in(slot);
+    fn lookup(&self, hash: u64, key: &[u8]) -> Option<(Raw, u8)> {
+        let st = self.shard(hash).read();
         st.get(hash, key).map(|raw| (raw.clone(), st.tick))
     }
 
@@ -256,7 +257,7 @@ impl Cache {
 
     /// [`live`](Self::live) with the key's hash already computed.
     pub(crate) fn live_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
-        let (raw, _) = self.lookup(thread_slot(), hash, key)?;
+        let (raw, _) = self.lookup(hash, key)?;
         if header(&raw).is_expired(self.now()) {
             self.expire_entry(hash, &raw, ExpiryCause::Access);
             return None;
@@ -272,14 +273,12 @@ impl Cache {
 
     /// [`read`](Self::read) with the key's hash already computed.
     ///
-    /// The hot path of the crate: one thread-slot lookup serves both the lock stripe
-    /// and the metrics stripe, and the rare outcomes (a miss, an expired entry) are
+    /// The hot path of the crate; the rare outcomes (a miss, an expired entry) are
     /// out of line.
     #[inline]
     pub(crate) fn read_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
-        let slot = thread_slot();
-        let Some((raw, tick)) = self.lookup(slot, hash, key) else {
-            return self.read_missed(slot);
+        let Some((raw, tick)) = self.lookup(hash, key) else {
+            return self.read_missed();
         };
         let h = header(&raw);
         // Only an entry that can expire needs the exact time; the access bookkeeping
@@ -287,28 +286,28 @@ impl Cache {
         let now = if h.expires_at().is_some() {
             let now = self.now();
             if h.is_expired(now) {
-                return self.read_expired(slot, hash, &raw);
+                return self.read_expired(hash, &raw);
             }
             now
         } else {
             self.inner.opts.clock.recent()
         };
         h.touch(now, tick, self.inner.evictor.touch_params());
-        self.inner.metrics.local_at(slot).hits(1);
+        self.inner.metrics.local().hits(1);
         Some(raw)
     }
 
     /// A read that found nothing.
     #[cold]
-    fn read_missed(&self, slot: usize) -> Option<Raw> {
-        self.inner.metrics.local_at(slot).misses(1);
+    fn read_missed(&self) -> Option<Raw> {
+        self.inner.metrics.local().misses(1);
         None
     }
 
     /// A read that found `raw` expired: a miss, and the entry goes.
     #[cold]
-    fn read_expired(&self, slot: usize, hash: u64, raw: &Raw) -> Option<Raw> {
-        self.inner.metrics.local_at(slot).misses(1);
+    fn read_expired(&self, hash: u64, raw: &Raw) -> Option<Raw> {
+        self.inner.metrics.local().misses(1);
         self.expire_entry(hash, raw, ExpiryCause::Access);
         None
     }

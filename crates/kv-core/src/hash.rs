@@ -1,16 +1,31 @@
-//! Hashing (keyed, seeded per process) and the cheap per-thread random numbers that
-//! sampling and the probabilistic counters use.
+//! Key hashing: keyed, with a random seed per cache, so that a caller cannot pick keys
+//! that collide (no HashDoS). One hash per operation chooses the shard, the home
+//! group in the shard's table and the tag.
 
-use std::cell::Cell;
 use std::hash::BuildHasher;
 
-/// The keyed hasher: foldhash with a random per-process seed, so a caller cannot pick
-/// keys that collide (no HashDoS). One hash per operation chooses both the shard and
-/// the bucket inside it.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct KeyHasher(foldhash::fast::RandomState);
+use foldhash::fast::SeedableRandomState;
+use foldhash::SharedSeed;
+
+/// The keyed hasher: foldhash with random seeds (per cache and per process).
+#[derive(Clone, Debug)]
+pub(crate) struct KeyHasher(SeedableRandomState);
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher(SeedableRandomState::random())
+    }
+}
 
 impl KeyHasher {
+    /// A hasher whose hashes depend on `seed` only (tests that replay a layout).
+    pub(crate) fn seeded(seed: u64) -> Self {
+        KeyHasher(SeedableRandomState::with_seed(
+            seed,
+            SharedSeed::global_fixed(),
+        ))
+    }
+
     #[inline]
     pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         self.0.hash_one(key)
@@ -23,39 +38,6 @@ impl KeyHasher {
 #[inline]
 pub(crate) fn shard_of(hash: u64, mask: usize) -> usize {
     (hash >> 32) as usize & mask
-}
-
-thread_local! {
-    // Constant-initialised (no lazy-init check on each use); 0 means "not seeded yet".
-    static RNG: Cell<u64> = const { Cell::new(0) };
-}
-
-#[cold]
-fn seed() -> u64 {
-    let state = std::collections::hash_map::RandomState::new();
-    state.hash_one(std::thread::current().id()) | 1
-}
-
-/// A uniformly distributed `u64` from a per-thread wyrand stream. Not for secrets:
-/// it picks eviction samples and drives probabilistic counters.
-#[inline]
-pub(crate) fn random_u64() -> u64 {
-    RNG.with(|s| {
-        let mut state = s.get();
-        if state == 0 {
-            state = seed();
-        }
-        let x = state.wrapping_add(0xA076_1D64_78BD_642F);
-        // A state that wraps to 0 would read as unseeded and be reseeded: harmless.
-        s.set(x);
-        let t = u128::from(x) * u128::from(x ^ 0xE703_7ED1_A0B4_28DB);
-        (t >> 64) as u64 ^ t as u64
-    })
-}
-
-/// A uniformly distributed index below `n` (`n > 0`).
-pub(crate) fn random_below(n: usize) -> usize {
-    ((random_u64() as u128 * n as u128) >> 64) as usize
 }
 
 #[cfg(test)]
@@ -74,12 +56,14 @@ mod tests {
     }
 
     #[test]
-    fn random_below_stays_in_range_and_covers_it() {
-        let mut seen = [false; 8];
-        for _ in 0..1000 {
-            let i = random_below(8);
-            seen[i] = true;
-        }
-        assert!(seen.iter().all(|s| *s));
+    fn a_seeded_hasher_repeats_its_hashes() {
+        assert_eq!(
+            KeyHasher::seeded(7).hash(b"k"),
+            KeyHasher::seeded(7).hash(b"k")
+        );
+        assert_ne!(
+            KeyHasher::seeded(7).hash(b"k"),
+            KeyHasher::seeded(8).hash(b"k")
+        );
     }
 }

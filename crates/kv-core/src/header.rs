@@ -18,7 +18,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::hash::random_u64;
+use crate::random::random_u64;
 use crate::Timestamp;
 
 /// Longest key the header can describe.
@@ -333,6 +333,7 @@ mod tests {
 
     #[test]
     fn hit_counter_is_exact_while_small_and_unbiased_when_large() {
+        crate::random::seed_for_test();
         let mut code = 0u16;
         for i in 1..=600u64 {
             code = hits_incr(code, random_u64());
@@ -365,6 +366,7 @@ mod tests {
 
     #[test]
     fn lfu_counter_grows_logarithmically_and_decays() {
+        crate::random::seed_for_test();
         let mut c = LFU_INIT;
         for _ in 0..1000 {
             c = lfu_incr(c, 10, random_u64() as u32);
@@ -427,6 +429,7 @@ mod tests {
 
     #[test]
     fn hot_entries_skip_most_counter_work_but_keep_their_expected_counts() {
+        crate::random::seed_for_test();
         let lfu = LfuParams::new(1, 1);
         // The LFU counter of the same reads without the hot gate.
         let mut plain = 0.0;

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use crate::entry::{header, key_of, same, size_of, Raw};
 use crate::events::Pending;
-use crate::hash::random_below;
 use crate::header::MAX_KEY_LEN;
+use crate::random::random_below;
 use crate::{Cache, Entry, Error, EvictionCause, Result, Timestamp, WriteOutcome};
 
 pub use crate::atomic::InClosure;
@@ -582,7 +582,8 @@ mod tests {
 
     #[test]
     fn a_random_entry_is_a_live_one() {
-        let (c, clock) = cache(Options::default().shards(8));
+        let seed = crate::random::seed_for_test();
+        let (c, clock) = cache(Options::default().shards(8).hash_seed(seed));
         let h = c.hooks();
         assert!(h.random_entry().is_none());
         c.set_with_ttl(b"gone", b"v", Duration::from_secs(1))

@@ -45,17 +45,11 @@
 //!   and updated seconds, expiry in milliseconds, access bookkeeping), the key and the
 //!   value, behind a thin reference-counted pointer. A [`Value`] is that pointer: a hit
 //!   copies no bytes and holds no lock.
-//! - **Shards.** Keys are hashed once with a per-process keyed hash (foldhash, random
-//!   seed); the hash picks the shard and the slot. A shard is an open-addressing table
-//!   (groups of seven slots, each group one cache line of tag bytes and entry
-//!   pointers, so a hit costs two cache misses: the group and the entry) behind a
-//!   reader-writer lock. Reads take it shared, counting themselves in a stripe of
-//!   their own thread's (so that readers on two cores do not pass the lock's cache
-//!   line back and forth); writes take it exclusive and wait for the stripes to
-//!   drain. While a shard is read far more often than written, a reader enters and
-//!   leaves with plain stores to its own stripe, no locked instruction; the write
-//!   that ends that mode pays for it with one `membarrier(2)` call (Linux; elsewhere
-//!   every read takes the locked instruction).
+//! - **Shards.** Keys are hashed once with a keyed hash (foldhash, random seeds); the
+//!   hash picks the shard and the slot. A shard is an open-addressing table (groups
+//!   of seven slots, each group one cache line of tag bytes and entry pointers, so a
+//!   hit costs two cache misses: the group and the entry) behind a `parking_lot`
+//!   reader-writer lock: reads take it shared, writes exclusive.
 //! - **Memory.** About 58-64 bytes per entry beyond the key and value bytes (measured
 //!   by `examples/mem_per_entry.rs`): 48 for the entry's allocation (plus its 8-byte
 //!   alignment padding), 10 to 12.7 for its table slot (64/7 bytes per slot, 72% to
@@ -65,11 +59,12 @@
 //!   clock that writes to the shard move once per a 32nd of its entries, so LRU sees
 //!   order within a second while a shard nobody writes to sees no header writes), or
 //!   a step of a probabilistic counter (logarithmic for LFU, floating-point for the
-//!   access count), with a plain store. Metrics are counted in per-thread stripes,
-//!   each on its own cache line and written by one live thread only, so a hit adds
-//!   no locked instruction of its own: the value handle's reference count is all it
-//!   writes to memory that other threads share (with the shard lock's counted entry
-//!   where fast reads are off).
+//!   access count), with a plain store. Metrics are counted per thread (the
+//!   `thread_local` crate), each thread's counters on a cache line of their own and
+//!   written by that thread only, with plain stores.
+//! - **Time.** Expiry is decided on the clock's exact time; the access bookkeeping of
+//!   an entry without expiry reads the clock's cheap recent time
+//!   (`CLOCK_REALTIME_COARSE` on Linux). The crate starts no thread.
 //! - **Eviction** is approximated as in Redis: sample `eviction_samples` entries of the
 //!   writing shard into a pool of up to 16 candidates kept between evictions, and
 //!   evict the best one for the policy (LRU by last access, LFU by a decaying
@@ -79,8 +74,7 @@
 //!   with a work budget.
 //! - **Callbacks** (`on_evict`, `on_expire`, `on_error`) run after every lock is
 //!   released, so they may call back into the cache.
-// `deny`, not `forbid`: the shard lock (`lock.rs`) is the one module allowed `unsafe`.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod atomic;
 mod batch;
@@ -94,15 +88,15 @@ mod eviction;
 mod hash;
 mod header;
 pub mod hooks;
-mod index;
 mod info;
 mod iter;
-mod lock;
 mod metrics;
 mod options;
 mod purge;
+mod random;
 mod shard;
 mod single_flight;
+mod table;
 mod time;
 mod value;
 mod write;

@@ -1,21 +1,16 @@
-//! Counters and [`MetricsSnapshot`]. Counters are striped by thread and padded to a
-//! cache line each, so two threads never count into the same line (whatever shard
-//! their keys fall in); a snapshot sums the stripes.
+//! Counters and [`MetricsSnapshot`]. Each thread counts into counters of its own (a
+//! `thread_local::ThreadLocal` per cache, each padded to a cache line), so two threads
+//! never count into the same line whatever shard their keys fall in; a snapshot sums
+//! them.
 //!
-//! Each live thread that counts holds a slot number of its own (handed back when the
-//! thread exits), and slot `i` counts into stripe `i`. A stripe thus has one writer at
-//! a time, which bumps it with a plain load and store: no locked instruction on the
-//! read path, which would stall the memory accesses around it. Threads beyond
-//! [`EXCLUSIVE`] live at once share one last stripe and count into it atomically.
+//! A thread's counters have one writer, that thread (the crate hands a thread's entry
+//! to a later thread only after the first has exited, through a lock that orders the
+//! two), so a count is a plain load and store: no locked instruction on the read path.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
-
-/// Stripes with a single writer each; one more is shared by any further threads.
-const EXCLUSIVE: usize = 64;
+use thread_local::ThreadLocal;
 
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -27,26 +22,17 @@ pub(crate) struct Counters {
     expirations: AtomicU64,
 }
 
-/// This thread's stripe of one cache's counters.
+/// This thread's counters of one cache.
 #[derive(Clone, Copy)]
 pub(crate) struct Local<'a> {
     counters: &'a Counters,
-    /// Whether this thread is the stripe's only writer.
-    exclusive: bool,
 }
 
 impl Local<'_> {
     #[inline]
     fn bump(self, counter: &AtomicU64, n: u64) {
-        if n == 0 {
-            return;
-        }
-        if self.exclusive {
-            // The only writer: a plain read-modify-write cannot lose a count.
-            counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-        } else {
-            counter.fetch_add(n, Relaxed);
-        }
+        // The only writer: a plain read-modify-write cannot lose a count.
+        counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
     #[inline]
@@ -76,88 +62,21 @@ impl Local<'_> {
     }
 }
 
+#[derive(Default)]
 pub(crate) struct Metrics {
-    /// `EXCLUSIVE` single-writer stripes, then the shared one.
-    stripes: Box<[CachePadded<Counters>]>,
-}
-
-/// No slot yet.
-const UNSET: usize = usize::MAX;
-
-/// Slot numbers handed back by exited threads.
-static FREE_SLOTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-/// The next never-used slot number.
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // Constant-initialised, so reading it is a plain load.
-    static SLOT: Cell<usize> = const { Cell::new(UNSET) };
-    // Hands the slot back when the thread exits.
-    static HOLDER: SlotHolder = const { SlotHolder };
-}
-
-struct SlotHolder;
-
-impl Drop for SlotHolder {
-    fn drop(&mut self) {
-        // From here on this thread counts into the shared stripe.
-        let slot = SLOT.with(|s| s.replace(EXCLUSIVE));
-        if slot < EXCLUSIVE {
-            // The mutex orders this thread's last counts before the next holder's.
-            FREE_SLOTS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(slot);
-        }
-    }
-}
-
-/// This thread's slot, taking one on first use: a small number that no other live
-/// thread has (below 64) or that threads beyond the 64th share (64). It picks this
-/// thread's metrics stripe and shard-lock stripe.
-#[inline]
-pub(crate) fn thread_slot() -> usize {
-    let slot = SLOT.with(Cell::get);
-    if slot != UNSET {
-        return slot;
-    }
-    take_slot()
-}
-
-#[cold]
-fn take_slot() -> usize {
-    // Register the holder first: if the thread is already exiting, it cannot hold a
-    // slot, and counts into the shared stripe.
-    if HOLDER.try_with(|_| ()).is_err() {
-        return EXCLUSIVE;
-    }
-    let freed = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner()).pop();
-    let slot = freed.unwrap_or_else(|| NEXT_SLOT.fetch_add(1, Relaxed).min(EXCLUSIVE));
-    SLOT.with(|s| s.set(slot));
-    slot
+    per_thread: ThreadLocal<CachePadded<Counters>>,
 }
 
 impl Metrics {
     pub(crate) fn new() -> Self {
-        Metrics {
-            stripes: (0..=EXCLUSIVE)
-                .map(|_| CachePadded::new(Counters::default()))
-                .collect(),
-        }
+        Metrics::default()
     }
 
-    /// This thread's stripe.
+    /// This thread's counters.
     #[inline]
     pub(crate) fn local(&self) -> Local<'_> {
-        self.local_at(thread_slot())
-    }
-
-    /// The stripe of the thread whose slot is `slot` (from [`thread_slot`]).
-    #[inline]
-    pub(crate) fn local_at(&self, slot: usize) -> Local<'_> {
         Local {
-            counters: &self.stripes[slot.min(EXCLUSIVE)],
-            exclusive: slot < EXCLUSIVE,
+            counters: self.per_thread.get_or_default(),
         }
     }
 
@@ -167,7 +86,7 @@ impl Metrics {
             bytes,
             ..MetricsSnapshot::default()
         };
-        for s in self.stripes.iter() {
+        for s in self.per_thread.iter() {
             m.hits += s.hits.load(Relaxed);
             m.misses += s.misses.load(Relaxed);
             m.sets += s.sets.load(Relaxed);
@@ -222,7 +141,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshot_sums_the_stripes_of_all_threads() {
+    fn snapshot_sums_the_counters_of_all_threads() {
         let m = Metrics::new();
         std::thread::scope(|s| {
             for _ in 0..4 {
@@ -244,11 +163,12 @@ mod tests {
     }
 
     #[test]
-    fn no_count_is_lost_with_more_live_threads_than_stripes_or_reused_slots() {
+    fn no_count_is_lost_with_many_live_threads_or_reused_entries() {
+        const EXCLUSIVE: usize = 64;
         let m = Metrics::new();
         let live = EXCLUSIVE + 36;
         let barrier = std::sync::Barrier::new(live);
-        // All alive at once: some share the last stripe, counting atomically.
+        // All alive at once.
         std::thread::scope(|s| {
             for _ in 0..live {
                 s.spawn(|| {
@@ -261,7 +181,7 @@ mod tests {
                 });
             }
         });
-        // One after another: exited threads' slots are handed on.
+        // One after another: exited threads' entries are handed on.
         for _ in 0..3 * EXCLUSIVE {
             std::thread::scope(|s| {
                 s.spawn(|| m.local().evictions(5));

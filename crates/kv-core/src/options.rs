@@ -85,6 +85,9 @@ pub struct Options {
     pub(crate) on_evict: Option<EvictCallback>,
     pub(crate) on_expire: Option<ExpireCallback>,
     pub(crate) on_error: Option<ErrorCallback>,
+    /// The key hasher's seed, fixed by tests that replay a table layout; `None`
+    /// (always, outside tests): random.
+    pub(crate) hash_seed: Option<u64>,
 }
 
 impl Default for Options {
@@ -103,6 +106,7 @@ impl Default for Options {
             on_evict: None,
             on_expire: None,
             on_error: None,
+            hash_seed: None,
         }
     }
 }
@@ -199,6 +203,14 @@ impl Options {
     /// Called with each error an operation returns, outside every lock. Default none.
     pub fn on_error(mut self, f: impl Fn(&Error) + Send + Sync + 'static) -> Self {
         self.on_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Fixes the key hasher's seed, so that a test replays the same table layout
+    /// (and, with its thread's random stream seeded, the same evictions).
+    #[cfg(test)]
+    pub(crate) fn hash_seed(mut self, seed: u64) -> Self {
+        self.hash_seed = Some(seed);
         self
     }
 

@@ -1,23 +1,22 @@
-//! One shard: a table of entries (see `index.rs`) and eviction candidates, behind one
-//! reader-writer lock (`lock.rs`).
+//! One shard: a table of entries (see `table.rs`) and eviction candidates, behind one
+//! reader-writer lock.
 
 use std::sync::atomic::AtomicUsize;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::entry::{has_key, header, key_of, with_header_mut, Raw};
 use crate::hash::KeyHasher;
-use crate::index::Table;
-use crate::lock::{self, StripedRwLock};
 use crate::single_flight::Flight;
+use crate::table::Table;
 use crate::write::Write;
 use crate::Timestamp;
 
 /// A shard: its lock-protected state and the side tables that live outside the lock.
 #[derive(Default)]
 pub(crate) struct Shard {
-    state: StripedRwLock<ShardState>,
+    state: RwLock<ShardState>,
     /// Where the next `purge_expired` pass resumes in `entries`.
     pub(crate) purge_cursor: AtomicUsize,
     /// `get_or_insert_with` computations in flight for keys of this shard (on its own
@@ -26,21 +25,15 @@ pub(crate) struct Shard {
 }
 
 /// A shard's state, locked shared.
-pub(crate) type ReadGuard<'a> = lock::ReadGuard<'a, ShardState>;
+pub(crate) type ReadGuard<'a> = RwLockReadGuard<'a, ShardState>;
 /// A shard's state, locked exclusive.
-pub(crate) type WriteGuard<'a> = lock::WriteGuard<'a, ShardState>;
+pub(crate) type WriteGuard<'a> = RwLockWriteGuard<'a, ShardState>;
 
 impl Shard {
     /// Locks the state shared (reads).
     #[inline]
     pub(crate) fn read(&self) -> ReadGuard<'_> {
         self.state.read()
-    }
-
-    /// Locks the state shared, with this thread's slot already at hand.
-    #[inline]
-    pub(crate) fn read_in(&self, slot: usize) -> ReadGuard<'_> {
-        self.state.read_in(slot)
     }
 
     /// Locks the state exclusive (writes).
