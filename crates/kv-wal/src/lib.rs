@@ -72,7 +72,6 @@ mod inspect;
 mod mmap;
 mod op;
 mod options;
-mod pager;
 mod recovery;
 mod replay;
 mod report;

@@ -12,7 +12,6 @@ use crate::codec::{encode, encode_marker, framed_len, MIN_RECORD};
 use crate::commit::{Commit, Flusher};
 use crate::fs::FsStorage;
 use crate::header::HEADER_LEN;
-use crate::pager::{Pager, PagerHandle};
 use crate::recovery::recover;
 use crate::replay::Replay;
 use crate::segment::{self, Active, CreateError, Sealed};
@@ -29,7 +28,6 @@ use crate::{
 pub struct Wal {
     shared: Arc<Shared>,
     flusher: Mutex<Option<Flusher>>,
-    pager: Mutex<Option<Pager>>,
 }
 
 /// What appenders, the flusher thread and replays share.
@@ -56,8 +54,6 @@ pub(crate) struct Shared {
     pub(crate) syncs: AtomicU64,
     pub(crate) poison: OnceLock<(&'static str, Arc<io::Error>)>,
     pub(crate) closed: AtomicBool,
-    /// Readies pages ahead of the writer and starts writeback behind it.
-    pub(crate) pager: PagerHandle,
 }
 
 /// The writer's position; appends hold this lock only while copying into the map.
@@ -90,8 +86,6 @@ impl Wal {
             }
         };
         let rec = recover(&*storage, &options)?;
-        let (pager, pager_handle) =
-            Pager::start().map_err(|e| Error::io("start pager thread", "-", e))?;
         let durable = rec.next_seq.prev();
         let shared = Arc::new(Shared {
             storage,
@@ -114,7 +108,6 @@ impl Wal {
             syncs: AtomicU64::new(0),
             poison: OnceLock::new(),
             closed: AtomicBool::new(false),
-            pager: pager_handle,
         });
         let flusher = match options.sync {
             SyncPolicy::Interval(every) => Some(
@@ -127,7 +120,6 @@ impl Wal {
             Wal {
                 shared,
                 flusher: Mutex::new(flusher),
-                pager: Mutex::new(Some(pager)),
             },
             rec.report,
         ))
@@ -208,12 +200,6 @@ impl Wal {
             .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
         active.pos += framed;
         active.unmarked = true;
-        if let Some(job) = active
-            .paging
-            .due(&active.file, active.pos, active.file.size())
-        {
-            sh.pager.send(job);
-        }
         st.next_seq = seq.next();
         Ok(seq)
     }
@@ -418,9 +404,6 @@ impl Wal {
         if let Some(f) = self.flusher.lock().take() {
             f.stop();
         }
-        if let Some(p) = self.pager.lock().take() {
-            p.stop();
-        }
         if was_closed {
             return Ok(());
         }
@@ -482,9 +465,6 @@ impl Drop for Wal {
     fn drop(&mut self) {
         if let Some(f) = self.flusher.get_mut().take() {
             f.stop();
-        }
-        if let Some(p) = self.pager.get_mut().take() {
-            p.stop();
         }
     }
 }
