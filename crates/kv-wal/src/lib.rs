@@ -69,6 +69,7 @@ pub mod fuzzing;
 mod header;
 mod ids;
 mod inspect;
+mod interval;
 mod mmap;
 mod op;
 mod options;

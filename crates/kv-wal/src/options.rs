@@ -15,8 +15,11 @@ pub enum SyncPolicy {
     /// [`Wal::append`](crate::Wal::append) returns once the record is durable.
     /// Concurrent appenders share one flush (group commit).
     EveryWrite,
-    /// A background thread flushes every interval; a crash loses at most about one
-    /// interval of acknowledged records.
+    /// Every interval, a thread flushes what was appended; a crash loses at most about
+    /// one interval of acknowledged records. This is the only policy that starts a
+    /// thread: [`Wal::open`](crate::Wal::open) starts it (`kv-wal-sync`), and
+    /// [`Wal::close`](crate::Wal::close) or dropping the `Wal` stops it and waits for
+    /// it.
     Interval(Duration),
     /// The operating system decides; only [`Wal::sync`](crate::Wal::sync), segment
     /// rotation and [`Wal::close`](crate::Wal::close) flush.
