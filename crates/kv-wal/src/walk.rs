@@ -366,3 +366,110 @@ impl Walker<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::sim::SimStorage;
+    use crate::{Op, SyncPolicy, Wal, WalOptions};
+
+    /// One segment file whose first full read sees `racy` (a reader that passed a
+    /// record before a live writer copied it, and the records after it once they were
+    /// copied), and every later read `full`.
+    #[derive(Debug)]
+    struct Racy {
+        racy: Vec<u8>,
+        full: Vec<u8>,
+        raced: AtomicBool,
+    }
+
+    impl SegmentFile for Racy {
+        fn size(&self) -> u64 {
+            self.full.len() as u64
+        }
+        fn grow(&self, _: u64) -> io::Result<()> {
+            Err(io::ErrorKind::PermissionDenied.into())
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            let whole = buf.len() as u64 > HEADER_LEN;
+            let src = if whole && !self.raced.swap(true, Ordering::Relaxed) {
+                &self.racy
+            } else {
+                &self.full
+            };
+            let at = offset as usize;
+            buf.copy_from_slice(&src[at..at + buf.len()]);
+            Ok(())
+        }
+        fn write_at(&self, _: u64, _: &[u8]) -> io::Result<()> {
+            Err(io::ErrorKind::PermissionDenied.into())
+        }
+        fn sync(&self, _: u64, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_record_a_live_writer_was_copying_is_read_again_not_taken_for_damage() {
+        let sim = SimStorage::new();
+        let options = WalOptions::default()
+            .segment_size(4096)
+            .sync(SyncPolicy::EveryWrite)
+            .storage(Arc::new(sim.clone()));
+        let (wal, _) = Wal::open("sim", options).unwrap();
+        let mut offsets = Vec::new();
+        for i in 0..5u64 {
+            offsets.push(wal.stats().bytes as usize);
+            wal.append(
+                &Op::Delete {
+                    key: &i.to_le_bytes(),
+                },
+                i,
+            )
+            .unwrap();
+        }
+        let end = wal.stats().bytes as usize;
+        drop(wal);
+        let name = SegmentId(1).file_name();
+        let full = sim.file(&name).unwrap();
+        // Record 3 not copied yet when the reader passed it; 4 and 5 copied by the
+        // time it got there (each synced before the next: a durable mark past 3).
+        let mut racy = full.clone();
+        racy[offsets[2]..offsets[3]].fill(0);
+        let walk = |live: bool| {
+            let file: Arc<dyn SegmentFile> = Arc::new(Racy {
+                racy: racy.clone(),
+                full: full.clone(),
+                raced: AtomicBool::new(false),
+            });
+            let walker = Walker {
+                storage: &sim,
+                mode: RecoveryMode::SalvageValid,
+                covered: Seq::ZERO,
+                decode_from: Some(Seq::ZERO),
+                live,
+            };
+            let mut seqs = Vec::new();
+            let walked = walker
+                .walk(vec![(SegmentId(1), file)], &mut |e| {
+                    if let Event::Record(r) = e {
+                        seqs.push(r.seq.0);
+                    }
+                })
+                .unwrap();
+            (walked, seqs)
+        };
+        // Read once, it looks like damage to a durable record.
+        let (once, seqs) = walk(false);
+        assert_eq!(once.damage.len(), 2, "a hole, then a gap");
+        assert_eq!(once.damage[0].offset, offsets[2] as u64);
+        assert_eq!(seqs, [1, 2, 4, 5]);
+        // A live scan reads again and finds every record whole.
+        let (live, seqs) = walk(true);
+        assert!(live.damage.is_empty(), "{:?}", live.damage);
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(live.segments[0].end, end as u64);
+    }
+}
