@@ -8,21 +8,25 @@ use crate::header::HEADER_LEN;
 use crate::storage::Storage;
 use crate::{Error, Result, Seq};
 
-/// When appended records reach the disk.
+/// When appended records reach the disk (for a store: when an acknowledged write
+/// reaches stable storage; see kv's `docs/durability.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SyncPolicy {
-    /// [`Wal::append`](crate::Wal::append) returns once the record is durable.
-    /// Concurrent appenders share one flush (group commit).
+    /// [`Wal::append`](crate::Wal::append) returns once the record is durable: every
+    /// write is on stable storage when its call returns, and nothing acknowledged is
+    /// lost, even on a power loss. Concurrent appenders share one flush (group
+    /// commit).
     EveryWrite,
-    /// Every interval, a thread flushes what was appended; a crash loses at most about
-    /// one interval of acknowledged records. This is the only policy that starts a
-    /// thread: [`Wal::open`](crate::Wal::open) starts it (`kv-wal-sync`), and
-    /// [`Wal::close`](crate::Wal::close) or dropping the `Wal` stops it and waits for
-    /// it.
+    /// A background thread (started by the log for this policy, stopped and joined
+    /// when it closes) flushes and syncs every interval. A process crash loses
+    /// nothing acknowledged (the bytes are in the page cache); a power loss loses at
+    /// most about one interval, and what survives is an exact prefix of the history.
     Interval(Duration),
-    /// The operating system decides; only [`Wal::sync`](crate::Wal::sync), segment
-    /// rotation and [`Wal::close`](crate::Wal::close) flush.
+    /// Nothing syncs on its own: only [`Wal::sync`](crate::Wal::sync), segment
+    /// rotation and [`Wal::close`](crate::Wal::close) flush (and, in a store, a
+    /// snapshot). A process crash loses nothing acknowledged; a power loss keeps an
+    /// exact prefix of the history, of unknown length.
     Never,
 }
 
