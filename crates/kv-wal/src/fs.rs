@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::mmap::{preallocate, start_write_back, MappedFile};
+use crate::mmap::{preallocate, MappedFile};
 use crate::storage::{out_of_bounds, SegmentFile, Storage};
 
 /// Segment files in a real directory: created and grown with `posix_fallocate`,
@@ -88,19 +88,6 @@ impl SegmentFile for FsFile {
         match &self.map {
             Some(map) => map.flush(offset, len),
             None => self.file.sync_data(),
-        }
-    }
-
-    fn prepare(&self, offset: u64, len: u64) {
-        if let Some(map) = &self.map {
-            map.populate(offset, len);
-        }
-    }
-
-    fn write_back(&self, offset: u64, len: u64) {
-        if let Some(map) = &self.map {
-            map.release(offset, len);
-            start_write_back(&self.file, offset, len);
         }
     }
 }

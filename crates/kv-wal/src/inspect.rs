@@ -140,16 +140,6 @@ impl ScanOptions {
         self.covered_through = seq;
         self
     }
-
-    /// The sequence number set by [`ScanOptions::from`].
-    pub fn first_decoded(&self) -> Seq {
-        self.from
-    }
-
-    /// The sequence number set by [`ScanOptions::covered_through`].
-    pub fn covered(&self) -> Seq {
-        self.covered_through
-    }
 }
 
 /// Checks every segment header and every record checksum of the log in `dir` without

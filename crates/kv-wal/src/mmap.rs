@@ -1,6 +1,5 @@
-//! The memory map a segment is written through, preallocation, and the page-cache
-//! hints (populating pages ahead, starting writeback behind): the only `unsafe` code
-//! in kv-wal.
+//! The memory map a segment is written through, and preallocation: the only
+//! `unsafe` code in kv-wal.
 //!
 //! The contract that makes writing through a shared map sound:
 //! - the file is never truncated while mapped: kv-wal never shrinks a segment, and the
@@ -8,8 +7,8 @@
 //!   process of ours touches it; outside tampering is excluded by that lock's contract;
 //! - the map covers the segment's capacity (the most it may grow to) from the start,
 //!   so it never moves, but the file is smaller until it grows: no byte at or past the
-//!   file's size is ever touched (that would be a SIGBUS). Every access (write, msync,
-//!   page hint) is bounded by `len`, the file's size, which rises only after
+//!   file's size is ever touched (that would be a SIGBUS). Every access (a write, an
+//!   `msync`) is bounded by `len`, the file's size, which rises only after
 //!   `posix_fallocate` has extended the file and allocated every block below the new
 //!   size;
 //! - every block below `len` is allocated, so writing a page can never meet a full
@@ -22,9 +21,9 @@ use std::fs::File;
 use std::io;
 use std::os::unix::io::AsRawFd;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use memmap2::{Advice, MmapOptions, MmapRaw, UncheckedAdvice};
+use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
 
 use crate::storage::out_of_bounds;
@@ -46,31 +45,6 @@ pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(rc))
     }
 }
-
-/// Starts writeback of the dirty pages of `file` in `offset..offset + len`
-/// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`: it waits for nothing and makes
-/// nothing durable). A hint: errors are ignored.
-#[cfg(target_os = "linux")]
-pub(crate) fn start_write_back(file: &File, offset: u64, len: u64) {
-    let (Ok(from), Ok(n)) = (offset.try_into(), len.try_into()) else {
-        return;
-    };
-    if len == 0 {
-        return;
-    }
-    // SAFETY: `sync_file_range` only reads its integer arguments; the descriptor is
-    // open and owned by `file`, which outlives the call. It touches no memory of ours.
-    let _ =
-        unsafe { libc::sync_file_range(file.as_raw_fd(), from, n, libc::SYNC_FILE_RANGE_WRITE) };
-}
-
-/// Elsewhere writeback starts when the system decides.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn start_write_back(_file: &File, _offset: u64, _len: u64) {}
-
-/// Whether `MADV_POPULATE_WRITE` failed once (a kernel before 5.14): then only
-/// `MADV_WILLNEED` is tried.
-static NO_POPULATE_WRITE: AtomicBool = AtomicBool::new(false);
 
 /// A segment file mapped shared and writable, growable up to the mapped capacity.
 #[derive(Debug)]
@@ -164,61 +138,6 @@ impl MappedFile {
         let offset = offset.min(end);
         self.map
             .flush_range(offset as usize, (end - offset) as usize)
-    }
-
-    /// Makes the pages of `offset..offset + len` ready to be written: mapped writable
-    /// and present (`MADV_POPULATE_WRITE`, which faults them in as a write would but
-    /// writes nothing), or at least read into the page cache (`MADV_WILLNEED`). The
-    /// first write to a page of a preallocated file otherwise pays, in the writer, for
-    /// allocating and zeroing it. A hint: errors are ignored.
-    pub(crate) fn populate(&self, offset: u64, len: u64) {
-        let end = offset.saturating_add(len).min(self.len());
-        if offset >= end {
-            return;
-        }
-        // Within the map (checked above), so within `usize`.
-        let (offset, len) = (offset as usize, (end - offset) as usize);
-        #[cfg(target_os = "linux")]
-        if !NO_POPULATE_WRITE.load(Ordering::Relaxed)
-            && self
-                .map
-                .advise_range(Advice::PopulateWrite, offset, len)
-                .is_err()
-        {
-            NO_POPULATE_WRITE.store(true, Ordering::Relaxed);
-        }
-        if NO_POPULATE_WRITE.load(Ordering::Relaxed) {
-            let _ = self.map.advise_range(Advice::WillNeed, offset, len);
-        }
-    }
-
-    /// Unmaps the pages of `offset..offset + len` from this process
-    /// (`MADV_DONTNEED`) when the writer is done with them: they stay in the page
-    /// cache, dirty ones are still written back, and reads (with `pread`) see them.
-    /// Writeback of pages no process maps needs no TLB shootdown to write-protect them,
-    /// which otherwise interrupts the writer for every folio written. A hint: errors
-    /// are ignored.
-    pub(crate) fn release(&self, offset: u64, len: u64) {
-        let end = offset.saturating_add(len).min(self.len());
-        if offset >= end {
-            return;
-        }
-        // Not under `write_lock`: zapping a range takes long enough to stall the writer,
-        // and needs no exclusion (below).
-        // SAFETY: the range lies inside the live mapping and the file (clamped above to
-        // its size; memmap2 checks it again and page-aligns it). The mapping is MAP_SHARED of a regular file, for
-        // which MADV_DONTNEED only drops page-table entries: the bytes stay in the page
-        // cache and in the file (a dirty entry's page is marked dirty first), and a
-        // later access faults them back in unchanged, so no memory visible to Rust
-        // changes, even if a copy into the range ran at the same time (none does: the
-        // writer only writes above its position). No Rust reference into the map exists.
-        let _ = unsafe {
-            self.map.unchecked_advise_range(
-                UncheckedAdvice::DontNeed,
-                offset as usize,
-                (end - offset) as usize,
-            )
-        };
     }
 
     /// The file's size: how far the map may be used.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::codec::Seed;
 use crate::header::{Header, HEADER_LEN};
-use crate::pager::Paging;
 use crate::storage::{SegmentFile, Storage};
 use crate::{Error, LogId, SegmentId, Seq};
 
@@ -41,8 +40,6 @@ pub(crate) struct Active {
     /// recovered segment, whether it holds records and does not end with one): a
     /// clean close then writes a marker.
     pub(crate) unmarked: bool,
-    /// When to ask the pager for what (see `pager.rs`).
-    pub(crate) paging: Paging,
 }
 
 impl Active {
@@ -62,7 +59,6 @@ impl Active {
             pos,
             synced: pos,
             unmarked,
-            paging: Paging::new(pos),
         }
     }
 

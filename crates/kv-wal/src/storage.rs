@@ -57,19 +57,6 @@ pub trait SegmentFile: Send + Sync + fmt::Debug {
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Makes the bytes in `offset..offset + len` durable.
     fn sync(&self, offset: u64, len: u64) -> io::Result<()>;
-    /// A hint that `offset..offset + len` will be written soon: the storage may make
-    /// those pages ready now, on the calling thread, so that the writes do not pay for
-    /// it. Changes no byte of the file; the default does nothing.
-    fn prepare(&self, offset: u64, len: u64) {
-        let _ = (offset, len);
-    }
-    /// A hint that `offset..offset + len` will not be written again: the storage may
-    /// start writing it to disk now, so that a later [`sync`](SegmentFile::sync) has
-    /// less to wait for. Makes nothing durable and reports nothing; the default does
-    /// nothing.
-    fn write_back(&self, offset: u64, len: u64) {
-        let _ = (offset, len);
-    }
 }
 
 /// An error for a write or read that does not fit in the file.

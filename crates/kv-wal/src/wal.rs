@@ -9,10 +9,10 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 use crate::codec::{encode, encode_marker, framed_len, MIN_RECORD};
-use crate::commit::{Commit, Flusher};
+use crate::commit::{Commit, Flushed};
 use crate::fs::FsStorage;
 use crate::header::HEADER_LEN;
-use crate::pager::{Pager, PagerHandle};
+use crate::interval::IntervalSyncThread;
 use crate::recovery::recover;
 use crate::replay::Replay;
 use crate::segment::{self, Active, CreateError, Sealed};
@@ -28,11 +28,11 @@ use crate::{
 #[derive(Debug)]
 pub struct Wal {
     shared: Arc<Shared>,
-    flusher: Mutex<Option<Flusher>>,
-    pager: Mutex<Option<Pager>>,
+    /// The thread of [`SyncPolicy::Interval`], while it runs.
+    interval: Mutex<Option<IntervalSyncThread>>,
 }
 
-/// What appenders, the flusher thread and replays share.
+/// What appenders, the interval sync thread and replays share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
@@ -46,18 +46,12 @@ pub(crate) struct Shared {
     pub(crate) commit: Mutex<Commit>,
     /// Every record up to this sequence number is durable (raised by the leader).
     pub(crate) durable: AtomicU64,
-    /// Counts finished flushes; a follower waits for it to move.
-    pub(crate) epoch: AtomicU64,
-    /// Followers wait on `flushed` with this lock (std's, whose `notify_all` wakes
-    /// every waiter with one call rather than handing a lock from one to the next).
-    pub(crate) parked: std::sync::Mutex<()>,
-    pub(crate) flushed: std::sync::Condvar,
+    /// Waiters for the flush in progress (with `commit`).
+    pub(crate) flushed: Flushed,
     /// Syncs of the active segment by group commit, for [`WalStats::syncs`].
     pub(crate) syncs: AtomicU64,
     pub(crate) poison: OnceLock<(&'static str, Arc<io::Error>)>,
     pub(crate) closed: AtomicBool,
-    /// Readies pages ahead of the writer and starts writeback behind it.
-    pub(crate) pager: PagerHandle,
 }
 
 /// The writer's position; appends hold this lock only while copying into the map.
@@ -90,8 +84,6 @@ impl Wal {
             }
         };
         let rec = recover(&*storage, &options)?;
-        let (pager, pager_handle) =
-            Pager::start().map_err(|e| Error::io("start pager thread", "-", e))?;
         let durable = rec.next_seq.prev();
         let shared = Arc::new(Shared {
             storage,
@@ -108,26 +100,22 @@ impl Wal {
             }),
             commit: Mutex::new(Commit::default()),
             durable: AtomicU64::new(durable.0),
-            epoch: AtomicU64::new(0),
-            parked: std::sync::Mutex::new(()),
-            flushed: std::sync::Condvar::new(),
+            flushed: Flushed::default(),
             syncs: AtomicU64::new(0),
             poison: OnceLock::new(),
             closed: AtomicBool::new(false),
-            pager: pager_handle,
         });
-        let flusher = match options.sync {
+        let interval = match options.sync {
             SyncPolicy::Interval(every) => Some(
-                Flusher::start(shared.clone(), every)
-                    .map_err(|e| Error::io("start flusher thread", "-", e))?,
+                IntervalSyncThread::start(shared.clone(), every)
+                    .map_err(|e| Error::io("start the interval sync thread", "-", e))?,
             ),
             _ => None,
         };
         Ok((
             Wal {
                 shared,
-                flusher: Mutex::new(flusher),
-                pager: Mutex::new(Some(pager)),
+                interval: Mutex::new(interval),
             },
             rec.report,
         ))
@@ -154,7 +142,7 @@ impl Wal {
     /// is in the log, whatever the [`SyncPolicy`]: a replay sees it, and a process
     /// crash keeps it, but it is durable only once a later sync covers it (a
     /// [`wait_durable`](Wal::wait_durable) for it or a later record, a
-    /// [`sync`](Wal::sync), the interval flusher, a rotation or a close).
+    /// [`sync`](Wal::sync), the interval sync thread, a rotation or a close).
     ///
     /// For acknowledging many writes with one flush: append each without waiting,
     /// then wait once for the last (a server does so per batch of requests, on a
@@ -196,7 +184,7 @@ impl Wal {
         }
         let State { active, buf, .. } = &mut *st;
         buf.clear();
-        // The durable mark is a plain read under the lock already held: the flusher
+        // The durable mark is a plain read under the lock already held: the flush
         // raises `synced` under this same lock once a sync has completed. It is at
         // most `pos`, below the segment size, so within a `u32` (were it not, 0 would
         // claim nothing, which recovery reads safely).
@@ -208,12 +196,6 @@ impl Wal {
             .map_err(|e| Error::io("write", sh.storage.describe(&active.id.file_name()), e))?;
         active.pos += framed;
         active.unmarked = true;
-        if let Some(job) = active
-            .paging
-            .due(&active.file, active.pos, active.file.size())
-        {
-            sh.pager.send(job);
-        }
         st.next_seq = seq.next();
         Ok(seq)
     }
@@ -405,9 +387,9 @@ impl Wal {
         }
     }
 
-    /// Flushes everything appended, stops the background flusher, and refuses later
+    /// Flushes everything appended, stops the interval sync thread, and refuses later
     /// appends with [`Error::Closed`]. Closing twice is fine. Dropping a `Wal` without
-    /// closing it stops the flusher but does not flush.
+    /// closing it stops the thread but does not flush.
     ///
     /// After the flush it writes and syncs a durable marker (a record of no operation,
     /// never replayed) saying everything before it is durable: damage found there later
@@ -415,11 +397,8 @@ impl Wal {
     pub fn close(&self) -> Result<()> {
         let sh = &*self.shared;
         let was_closed = sh.closed.swap(true, Ordering::AcqRel);
-        if let Some(f) = self.flusher.lock().take() {
+        if let Some(f) = self.interval.lock().take() {
             f.stop();
-        }
-        if let Some(p) = self.pager.lock().take() {
-            p.stop();
         }
         if was_closed {
             return Ok(());
@@ -480,11 +459,8 @@ impl Wal {
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        if let Some(f) = self.flusher.get_mut().take() {
+        if let Some(f) = self.interval.get_mut().take() {
             f.stop();
-        }
-        if let Some(p) = self.pager.get_mut().take() {
-            p.stop();
         }
     }
 }

@@ -151,25 +151,17 @@ impl Walker<'_> {
         let mut bytes = Vec::new();
         let count = segments.len();
         for (i, (id, handle)) in segments.into_iter().enumerate() {
-            let file = self.storage.describe(&id.file_name());
-            let size = handle.size();
             let expected = prev.map_or(Seq::ZERO, |(_, next)| next);
-            // The next segment with a usable header, and whether it directly follows.
-            let next_good = headers[i + 1..]
-                .iter()
-                .position(Result::is_ok)
-                .and_then(|k| Some((k == 0, headers[i + 1 + k].as_ref().ok()?)));
-            let resume = next_good.map(|(_, h)| h.first_seq);
             let mut walked = Walked {
                 id,
-                file: file.clone(),
+                file: self.storage.describe(&id.file_name()),
+                size: handle.size(),
                 handle,
                 first_seq: expected,
                 readable: false,
                 skipped: true,
                 next_seq: expected,
                 end: HEADER_LEN,
-                size,
                 records: 0,
                 first_record: None,
                 last_seq: None,
@@ -177,120 +169,150 @@ impl Walker<'_> {
                 unmarked: false,
                 covered: false,
             };
-            let header = match &headers[i] {
-                Ok(h) => *h,
+            // The next segment with a usable header, and whether it directly follows.
+            let next = headers[i + 1..]
+                .iter()
+                .enumerate()
+                .find_map(|(k, h)| Some((k == 0, h.as_ref().ok()?)));
+            let resume = next.map(|(_, h)| h.first_seq);
+            match &headers[i] {
                 Err(kind) => {
                     // Everything the segment held is lost: tolerable if the log resumes
                     // after it within what is covered.
+                    walked.covered = covers(self.covered, expected, resume);
                     let damage = Damage {
-                        file,
+                        file: walked.file.clone(),
                         offset: 0,
-                        len: size,
+                        len: walked.size,
                         kind: kind.clone(),
                     };
-                    if covers(self.covered, expected, resume) {
-                        out.covered_damage.push(damage);
-                        walked.covered = true;
+                    self.judge(&mut out, damage, walked.covered)?;
+                    if walked.covered {
                         walked.next_seq = resume.unwrap_or(expected);
-                        prev = Some((id, walked.next_seq));
-                        visit(Event::Segment(&walked));
-                        out.segments.push(walked);
-                    } else if self.mode == RecoveryMode::SalvageValid {
-                        out.damage.push(damage);
-                        visit(Event::Segment(&walked));
-                        out.segments.push(walked);
-                    } else {
-                        return Err(Error::corrupt(damage.file, 0, damage.kind));
                     }
-                    continue;
                 }
-            };
-            walked.readable = true;
-            walked.first_seq = header.first_seq;
-            if let Some((prev_id, prev_next)) = prev {
-                // A forward gap is found by the previous segment's scan, where its
-                // records end; here only a missing segment, or a segment starting
-                // below the records before it (its header is what is wrong).
-                let kind = header.follows(prev_id, prev_next, id);
-                let backwards = header.first_seq < prev_next;
-                if let Some(kind) =
-                    kind.filter(|k| backwards || !matches!(k, Corruption::SeqGap { .. }))
-                {
-                    let covered =
-                        !backwards && covers(self.covered, prev_next, Some(header.first_seq));
-                    let damage = Damage {
-                        file: file.clone(),
-                        offset: 0,
-                        len: if backwards { size } else { 0 },
-                        kind,
+                Ok(header) => {
+                    walked.readable = true;
+                    walked.first_seq = header.first_seq;
+                    let next_first = next.and_then(|(direct, h)| {
+                        (direct && h.segment == id.next()).then_some(h.first_seq)
+                    });
+                    let follows = match prev {
+                        Some((prev_id, prev_next)) => {
+                            self.follows(&mut out, &mut walked, header, prev_id, prev_next)?
+                        }
+                        None => true,
                     };
-                    if covered {
-                        out.covered_damage.push(damage);
-                        walked.covered = true;
-                    } else if self.mode == RecoveryMode::SalvageValid {
-                        out.damage.push(damage);
-                    } else {
-                        return Err(Error::corrupt(damage.file, 0, damage.kind));
-                    }
-                    if backwards {
-                        visit(Event::Segment(&walked));
-                        out.segments.push(walked);
-                        continue;
+                    if follows {
+                        let scan = (i + 1 == count, next_first, resume);
+                        self.scan(&mut walked, header, scan, &mut bytes, &mut out, visit)?;
                     }
                 }
             }
-            let is_last = i + 1 == count;
-            let next_first = next_good
-                .and_then(|(direct, h)| (direct && h.segment == id.next()).then_some(h.first_seq));
-            let new_scanner = || {
-                let scanner = Scanner::new(
-                    file.clone(),
-                    Seed::new(header.log, id),
-                    self.mode,
-                    is_last,
-                    header.first_seq,
-                )
-                .covered(self.covered)
-                .followed_by(next_first, resume);
-                match self.decode_from {
-                    Some(from) => scanner.skip_below(from),
-                    None => scanner.check_only(),
-                }
-            };
-            if self.live && is_last {
-                self.read_last(&id, &*walked.handle, &mut bytes, &new_scanner)?;
-            } else {
-                read_prefix_into(
-                    self.storage,
-                    &id.file_name(),
-                    &*walked.handle,
-                    size,
-                    &mut bytes,
-                )?;
+            if !walked.skipped || walked.covered {
+                prev = Some((id, walked.next_seq));
             }
-            let mut scanner = new_scanner();
-            while let Some(found) = scanner.next(&bytes) {
-                let found = found?;
-                walked.records += 1;
-                walked.first_record.get_or_insert(found.seq);
-                walked.last_seq = Some(found.seq);
-                if let Some(r) = found.record {
-                    visit(Event::Record(r));
-                }
-            }
-            out.damage.append(&mut scanner.damage);
-            walked.covered |= !scanner.covered_damage.is_empty();
-            out.covered_damage.append(&mut scanner.covered_damage);
-            walked.skipped = false;
-            walked.next_seq = scanner.expected();
-            walked.end = scanner.end();
-            walked.torn = scanner.torn;
-            walked.unmarked = scanner.end() > HEADER_LEN && !scanner.ends_with_marker;
-            prev = Some((id, walked.next_seq));
             visit(Event::Segment(&walked));
             out.segments.push(walked);
         }
         Ok(out)
+    }
+
+    /// Damage found between or in segment headers: listed as covered if `covered`,
+    /// skipped (and listed) in salvage mode, else the error.
+    fn judge(&self, out: &mut Walk, damage: Damage, covered: bool) -> Result<()> {
+        if covered {
+            out.covered_damage.push(damage);
+        } else if self.mode == RecoveryMode::SalvageValid {
+            out.damage.push(damage);
+        } else {
+            return Err(Error::corrupt(damage.file, damage.offset, damage.kind));
+        }
+        Ok(())
+    }
+
+    /// Checks how a segment with a usable `header` follows the one before (whose
+    /// records end before `prev_next`); whether its records are to be read. A forward
+    /// gap is found by the previous segment's scan, where its records end; here only a
+    /// missing segment, or a segment starting below the records before it (its header
+    /// is what is wrong: salvage skips it).
+    fn follows(
+        &self,
+        out: &mut Walk,
+        walked: &mut Walked,
+        header: &Header,
+        prev_id: SegmentId,
+        prev_next: Seq,
+    ) -> Result<bool> {
+        let backwards = header.first_seq < prev_next;
+        let Some(kind) = header
+            .follows(prev_id, prev_next, walked.id)
+            .filter(|k| backwards || !matches!(k, Corruption::SeqGap { .. }))
+        else {
+            return Ok(true);
+        };
+        walked.covered = !backwards && covers(self.covered, prev_next, Some(header.first_seq));
+        let damage = Damage {
+            file: walked.file.clone(),
+            offset: 0,
+            len: if backwards { walked.size } else { 0 },
+            kind,
+        };
+        self.judge(out, damage, walked.covered)?;
+        Ok(!backwards)
+    }
+
+    /// Reads a segment's records. `(is_last, next_first, resume)`: whether it is the
+    /// last segment, and what follows it (see [`Scanner::followed_by`]).
+    fn scan(
+        &self,
+        walked: &mut Walked,
+        header: &Header,
+        (is_last, next_first, resume): (bool, Option<Seq>, Option<Seq>),
+        bytes: &mut Vec<u8>,
+        out: &mut Walk,
+        visit: &mut dyn FnMut(Event<'_>),
+    ) -> Result<()> {
+        let new_scanner = || {
+            let scanner = Scanner::new(
+                walked.file.clone(),
+                Seed::new(header.log, walked.id),
+                self.mode,
+                is_last,
+                header.first_seq,
+            )
+            .covered(self.covered)
+            .followed_by(next_first, resume);
+            match self.decode_from {
+                Some(from) => scanner.skip_below(from),
+                None => scanner.check_only(),
+            }
+        };
+        let name = walked.id.file_name();
+        if self.live && is_last {
+            self.read_last(&name, &*walked.handle, bytes, &new_scanner)?;
+        } else {
+            read_prefix_into(self.storage, &name, &*walked.handle, walked.size, bytes)?;
+        }
+        let mut scanner = new_scanner();
+        while let Some(found) = scanner.next(bytes) {
+            let found = found?;
+            walked.records += 1;
+            walked.first_record.get_or_insert(found.seq);
+            walked.last_seq = Some(found.seq);
+            if let Some(r) = found.record {
+                visit(Event::Record(r));
+            }
+        }
+        out.damage.append(&mut scanner.damage);
+        walked.covered |= !scanner.covered_damage.is_empty();
+        out.covered_damage.append(&mut scanner.covered_damage);
+        walked.skipped = false;
+        walked.next_seq = scanner.expected();
+        walked.end = scanner.end();
+        walked.torn = scanner.torn;
+        walked.unmarked = scanner.end() > HEADER_LEN && !scanner.ends_with_marker;
+        Ok(())
     }
 
     /// Reads and checks every segment's header, in order: the log id is the first
@@ -342,15 +364,14 @@ impl Walker<'_> {
     /// damage a re-read no longer shows there was the writer's (the re-read is used).
     fn read_last(
         &self,
-        id: &SegmentId,
+        name: &str,
         file: &dyn SegmentFile,
         bytes: &mut Vec<u8>,
         new_scanner: &dyn Fn() -> Scanner,
     ) -> Result<()> {
-        let name = id.file_name();
         let mut last = None;
         for _ in 0..LIVE_READS {
-            read_prefix_into(self.storage, &name, file, file.size(), bytes)?;
+            read_prefix_into(self.storage, name, file, file.size(), bytes)?;
             let mut check = new_scanner().check_only();
             while let Some(found) = check.next(bytes) {
                 if found.is_err() {
@@ -364,5 +385,112 @@ impl Walker<'_> {
             last = problem;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::sim::SimStorage;
+    use crate::{Op, SyncPolicy, Wal, WalOptions};
+
+    /// One segment file whose first full read sees `racy` (a reader that passed a
+    /// record before a live writer copied it, and the records after it once they were
+    /// copied), and every later read `full`.
+    #[derive(Debug)]
+    struct Racy {
+        racy: Vec<u8>,
+        full: Vec<u8>,
+        raced: AtomicBool,
+    }
+
+    impl SegmentFile for Racy {
+        fn size(&self) -> u64 {
+            self.full.len() as u64
+        }
+        fn grow(&self, _: u64) -> io::Result<()> {
+            Err(io::ErrorKind::PermissionDenied.into())
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            let whole = buf.len() as u64 > HEADER_LEN;
+            let src = if whole && !self.raced.swap(true, Ordering::Relaxed) {
+                &self.racy
+            } else {
+                &self.full
+            };
+            let at = offset as usize;
+            buf.copy_from_slice(&src[at..at + buf.len()]);
+            Ok(())
+        }
+        fn write_at(&self, _: u64, _: &[u8]) -> io::Result<()> {
+            Err(io::ErrorKind::PermissionDenied.into())
+        }
+        fn sync(&self, _: u64, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_record_a_live_writer_was_copying_is_read_again_not_taken_for_damage() {
+        let sim = SimStorage::new();
+        let options = WalOptions::default()
+            .segment_size(4096)
+            .sync(SyncPolicy::EveryWrite)
+            .storage(Arc::new(sim.clone()));
+        let (wal, _) = Wal::open("sim", options).unwrap();
+        let mut offsets = Vec::new();
+        for i in 0..5u64 {
+            offsets.push(wal.stats().bytes as usize);
+            wal.append(
+                &Op::Delete {
+                    key: &i.to_le_bytes(),
+                },
+                i,
+            )
+            .unwrap();
+        }
+        let end = wal.stats().bytes as usize;
+        drop(wal);
+        let name = SegmentId(1).file_name();
+        let full = sim.file(&name).unwrap();
+        // Record 3 not copied yet when the reader passed it; 4 and 5 copied by the
+        // time it got there (each synced before the next: a durable mark past 3).
+        let mut racy = full.clone();
+        racy[offsets[2]..offsets[3]].fill(0);
+        let walk = |live: bool| {
+            let file: Arc<dyn SegmentFile> = Arc::new(Racy {
+                racy: racy.clone(),
+                full: full.clone(),
+                raced: AtomicBool::new(false),
+            });
+            let walker = Walker {
+                storage: &sim,
+                mode: RecoveryMode::SalvageValid,
+                covered: Seq::ZERO,
+                decode_from: Some(Seq::ZERO),
+                live,
+            };
+            let mut seqs = Vec::new();
+            let walked = walker
+                .walk(vec![(SegmentId(1), file)], &mut |e| {
+                    if let Event::Record(r) = e {
+                        seqs.push(r.seq.0);
+                    }
+                })
+                .unwrap();
+            (walked, seqs)
+        };
+        // Read once, it looks like damage to a durable record.
+        let (once, seqs) = walk(false);
+        assert_eq!(once.damage.len(), 2, "a hole, then a gap");
+        assert_eq!(once.damage[0].offset, offsets[2] as u64);
+        assert_eq!(seqs, [1, 2, 4, 5]);
+        // A live scan reads again and finds every record whole.
+        let (live, seqs) = walk(true);
+        assert!(live.damage.is_empty(), "{:?}", live.damage);
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(live.segments[0].end, end as u64);
     }
 }

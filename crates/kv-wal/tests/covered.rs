@@ -69,6 +69,14 @@ fn seqs_in(sim: &SimStorage, name: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The records above `covered`, replayed.
+fn records_after(wal: &Wal, covered: u64) -> Vec<Record> {
+    wal.replay_from(Seq(covered + 1))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// A copy of `sim` with `edit` applied to file `name`.
 fn damaged(sim: &SimStorage, name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> SimStorage {
     let s = sim.crash(CrashMode::KeepUnsynced);
@@ -90,11 +98,7 @@ fn tolerated(sim: &SimStorage, covered: u64, all: &[Record], file: &str, offset:
         let d = &report.covered_damage[0];
         assert!(d.file.ends_with(file) && d.offset == offset, "{d:?}");
         assert!(report.damage.is_empty(), "{mode:?}: {report:?}");
-        let after: Vec<Record> = wal
-            .replay_from(Seq(covered + 1))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let after = records_after(&wal, covered);
         assert_eq!(after[..], all[covered as usize..], "{mode:?}");
         // The log takes appends.
         let seq = append(&wal, &put(999, 10), 0).unwrap();
@@ -185,11 +189,7 @@ fn an_unusable_header_of_a_covered_segment_is_tolerated_and_truncated() {
             report.covered_damage[0].kind,
             Corruption::BadMagic { .. }
         ));
-        let after: Vec<Record> = wal
-            .replay_from(Seq(covered + 1))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let after = records_after(&wal, covered);
         assert_eq!(after[..], all[covered as usize..]);
         // A replay from the start skips what is lost, and reads the rest.
         let everything = replay_all(&wal);
@@ -259,11 +259,7 @@ fn a_missing_covered_segment_is_tolerated() {
             ),
             "{mode:?}: {report:?}"
         );
-        let after: Vec<Record> = wal
-            .replay_from(Seq(covered + 1))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let after = records_after(&wal, covered);
         assert_eq!(after[..], all[covered as usize..]);
     }
     refused(&sim, covered);

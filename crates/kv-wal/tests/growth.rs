@@ -22,6 +22,18 @@ fn record(seq: Seq, i: u64, len: usize) -> Record {
     }
 }
 
+/// What a power loss now leaves of the log on `sim`, recovered strictly.
+fn after_power_loss(sim: &SimStorage) -> Vec<Record> {
+    let (wal, _) = open_sim(
+        &sim.crash(CrashMode::DropUnsynced),
+        SEGMENT,
+        SyncPolicy::EveryWrite,
+        RecoveryMode::AbsoluteConsistency,
+    )
+    .unwrap();
+    replay_all(&wal)
+}
+
 fn first(sim: &SimStorage) -> usize {
     sim.file(&SegmentId(1).file_name()).unwrap().len()
 }
@@ -70,15 +82,7 @@ fn segments_grow_by_doubling_up_to_the_segment_size_and_keep_every_synced_record
             sizes.push(first(&sim));
             // Grown and synced before the record went there: a power loss now
             // keeps every acknowledged record.
-            let after = sim.crash(CrashMode::DropUnsynced);
-            let (w, _) = open_sim(
-                &after,
-                SEGMENT,
-                SyncPolicy::EveryWrite,
-                RecoveryMode::AbsoluteConsistency,
-            )
-            .unwrap();
-            assert_eq!(replay_all(&w), acked);
+            assert_eq!(after_power_loss(&sim), acked);
         }
     }
     assert_eq!(
@@ -122,15 +126,7 @@ fn a_full_disk_while_growing_fails_one_write_and_the_next_one_succeeds() {
     assert_eq!(acked.len(), 198);
     assert!(acked.windows(2).all(|w| w[1].seq == w[0].seq.next()));
     assert_eq!(replay_all(&wal), acked);
-    let after = sim.crash(CrashMode::DropUnsynced);
-    let (w, _) = open_sim(
-        &after,
-        SEGMENT,
-        SyncPolicy::EveryWrite,
-        RecoveryMode::AbsoluteConsistency,
-    )
-    .unwrap();
-    assert_eq!(replay_all(&w), acked);
+    assert_eq!(after_power_loss(&sim), acked);
 }
 
 #[test]
