@@ -388,12 +388,19 @@ fn markdown(
          for the TTL's cost). Key streams are \
          generated before timing; each contender gets the same streams, and each timed run lasts \
          about {} s (a slower contender walks shorter windows of the same streams; each run takes \
-         the next window, after an untimed warm-up pass over the first quarter).\n",
+         the next window, after an untimed warm-up pass over the first quarter). \
+         fill inserts the {} keys into an empty cache (room for twice as many, no TTL), each \
+         thread its own contiguous share, in ops/s of the whole fill, median of {} runs; every \
+         run builds a fresh \
+         cache (untimed), fills it (timed, with any deferred maintenance the contender does \
+         before it holds every key: moka's pending tasks) and drops it (untimed).\n",
         opts.scale.runs,
         fmt_num(opts.scale.keys as f64),
         fmt_num(opts.scale.churn_keys as f64),
         fmt_num(opts.scale.churn_capacity as f64),
-        opts.scale.run_seconds
+        opts.scale.run_seconds,
+        fmt_num(opts.scale.keys as f64),
+        opts.scale.fill_runs,
     );
     chart(&mut s, "inmem-throughput.svg");
     s.push_str(&table(r, inmem::SECTION, true));
@@ -478,8 +485,9 @@ fn markdown(
         "\n## How to run\n\n```sh\ncargo xtask bench            # the full run (≈10 minutes on 2 cores); rewrites this file\n\
          cargo xtask bench --quick    # every workload at a tiny scale; report in target/bench-report/\n\
          cargo xtask bench --only churn   # workloads whose name contains `churn`\n```\n\n\
-         Workload names for `--only`: limits, get, get75-set25, set, churn, churn-ttl, hit-ratio, \
-         memory, durable-sets, durable-batch, durable-latency, reopen, wal-replay, snapshot.\n",
+         Workload names for `--only`: limits, get, get75-set25, set, churn, churn-ttl, fill, \
+         hit-ratio, memory, durable-sets, durable-batch, durable-latency, reopen, wal-replay, \
+         snapshot.\n",
     );
     s
 }

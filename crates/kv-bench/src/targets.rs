@@ -4,7 +4,7 @@ use crate::limits;
 use crate::ours::{CORE, STORE, STORE_MEM};
 use crate::results::{fmt_num, Results};
 use crate::stats::paired_ratio;
-use crate::suite::{durable, hit_ratio, inmem, memory};
+use crate::suite::{durable, fill, hit_ratio, inmem, memory};
 
 /// The outcome of one target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +110,26 @@ impl Checker<'_> {
             ),
         })
     }
+
+    /// A target on `workload` judged at each in-memory thread count: kv-core against
+    /// `peer`, run by run, each count a condition of its own.
+    fn in_memory_on_every_thread_count(
+        &mut self,
+        target: &str,
+        workload: &str,
+        peer: &str,
+        factor: f64,
+    ) {
+        let parts = inmem::THREADS
+            .iter()
+            .map(|&t| {
+                let variant = inmem::threads_label(t);
+                self.ratio_at_least(inmem::SECTION, workload, &variant, CORE, peer, factor)
+                    .map(|(figure, ok)| (format!("{variant}: {figure}"), ok))
+            })
+            .collect();
+        self.add(target, parts);
+    }
 }
 
 /// Every target of the issue against `r`.
@@ -160,6 +180,13 @@ pub fn evaluate(r: &Results) -> Vec<Check> {
     c.add(
         "TTL on every entry costs ≤ 10% (churn, 2 threads)",
         vec![ttl],
+    );
+
+    c.in_memory_on_every_thread_count(
+        "fill: insert N new keys into an empty cache (1 and 2 threads): ≥ 1x dashmap",
+        fill::NAME,
+        "dashmap",
+        1.0,
     );
 
     // Hit ratio: every row.
@@ -421,6 +448,68 @@ mod tests {
         );
         assert_eq!(find(&r, "get (Zipf"), Verdict::Met);
         assert_eq!(find(&r, "ambition: get"), Verdict::Missed);
+    }
+
+    #[test]
+    fn fill_is_judged_against_dashmap_at_every_thread_count() {
+        let verdict = |ours2: f64| {
+            let mut r = Results::default();
+            for (t, ours) in [(1, 3.0), (2, ours2)] {
+                let v = inmem::threads_label(t);
+                r.push_runs(
+                    inmem::SECTION,
+                    fill::NAME,
+                    &v,
+                    CORE,
+                    true,
+                    &[ours; 3],
+                    "ops/s",
+                );
+                r.push_runs(
+                    inmem::SECTION,
+                    fill::NAME,
+                    &v,
+                    "dashmap",
+                    false,
+                    &[2.0; 3],
+                    "ops/s",
+                );
+            }
+            evaluate(&r)
+                .into_iter()
+                .find(|c| c.target.starts_with("fill"))
+                .unwrap()
+        };
+        let met = verdict(2.5);
+        assert_eq!(met.verdict, Verdict::Met, "{}", met.figure);
+        assert!(met.figure.starts_with("1 thread: "), "{}", met.figure);
+        assert!(met.figure.contains("; 2 threads: "), "{}", met.figure);
+        assert_eq!(verdict(1.5).verdict, Verdict::Missed);
+        let mut r = Results::default();
+        let one = inmem::threads_label(1);
+        r.push_runs(
+            inmem::SECTION,
+            fill::NAME,
+            &one,
+            CORE,
+            true,
+            &[3.0; 3],
+            "ops/s",
+        );
+        r.push_runs(
+            inmem::SECTION,
+            fill::NAME,
+            &one,
+            "dashmap",
+            false,
+            &[2.0; 3],
+            "ops/s",
+        );
+        let c = evaluate(&r)
+            .into_iter()
+            .find(|c| c.target.starts_with("fill"))
+            .unwrap();
+        assert_eq!(c.verdict, Verdict::NotMeasured, "2 threads missing");
     }
 
     #[test]
