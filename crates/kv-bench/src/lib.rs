@@ -32,6 +32,7 @@
 mod adapter;
 mod config;
 mod contenders;
+mod counter;
 mod disk_limit;
 mod keys;
 mod limits;

@@ -381,8 +381,12 @@ fn markdown(
     let _ = writeln!(
         s,
         "Operations per second, median of {} runs (range in brackets), {} keys of 16 B with 100-byte \
-         values. get, get75-set25 and set draw keys from Zipf 0.99 with every key present (capacity \
-         twice the keys); churn is get-or-insert over Zipf 1.0 on {} keys with capacity {} (evicting \
+         values. get, get75-set25, set and incr draw keys from Zipf 0.99 with every key present \
+         (capacity twice the keys); incr adds 1 to a counter stored as decimal ASCII (every key \
+         starts at \"0\"), as one atomic read-modify-write of the contender's own: `Cache::incr` \
+         and `Store::incr` for ours, `get_mut` (else `entry().and_modify().or_insert_with()`) \
+         for dashmap, `entry` with a placeholder for quick_cache, `and_compute_with` for moka, \
+         each parsing, adding and formatting the decimal as kv does; churn is get-or-insert over Zipf 1.0 on {} keys with capacity {} (evicting \
          constantly); churn-ttl is the same with a one-hour TTL on every entry \
          (with `kv-core (no TTL)`, the same engine without it, run interleaved as the control \
          for the TTL's cost). Key streams are \
@@ -485,7 +489,7 @@ fn markdown(
         "\n## How to run\n\n```sh\ncargo xtask bench            # the full run (≈10 minutes on 2 cores); rewrites this file\n\
          cargo xtask bench --quick    # every workload at a tiny scale; report in target/bench-report/\n\
          cargo xtask bench --only churn   # workloads whose name contains `churn`\n```\n\n\
-         Workload names for `--only`: limits, get, get75-set25, set, churn, churn-ttl, fill, \
+         Workload names for `--only`: limits, get, get75-set25, set, incr, churn, churn-ttl, fill, \
          hit-ratio, memory, durable-sets, durable-batch, durable-latency, reopen, wal-replay, \
          snapshot.\n",
     );

@@ -183,6 +183,12 @@ pub fn evaluate(r: &Results) -> Vec<Check> {
     );
 
     c.in_memory_on_every_thread_count(
+        "increment (Zipf 0.99, 1 and 2 threads): ≥ 1x dashmap",
+        inmem::INCR,
+        "dashmap",
+        1.0,
+    );
+    c.in_memory_on_every_thread_count(
         "fill: insert N new keys into an empty cache (1 and 2 threads): ≥ 1x dashmap",
         fill::NAME,
         "dashmap",

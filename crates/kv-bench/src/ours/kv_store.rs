@@ -73,6 +73,14 @@ impl KvAdapter for KvStoreMemAdapter {
         .expect("kv-store refused a benchmark write");
     }
 
+    fn incr(&self, key: &[u8], delta: i64) -> Option<i64> {
+        Some(
+            self.store
+                .incr(key, delta)
+                .expect("kv-store refused a benchmark increment"),
+        )
+    }
+
     fn len(&self) -> usize {
         self.store.len().expect("kv-store len failed")
     }
