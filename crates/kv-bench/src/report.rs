@@ -461,6 +461,17 @@ fn markdown(
          the part of a durable set that touches the disk, for comparison with the store \
          and with the disk's fdatasync rate.\n\n",
     );
+    let _ = writeln!(
+        s,
+        "`{}` and its control `{}`: kv-store's `Store::incr` (add 1 to a decimal counter; \
+         counters start absent) and `Store::set` (the 100-byte value) on {} threads with \
+         `SyncPolicy::EveryWrite`, each in its own directory, over the same key streams \
+         drawn from Zipf 0.99 on the keys above (so hot keys' write stripes are contended \
+         alike), their runs interleaved in alternating order.\n",
+        durable::INCR_WORKLOAD,
+        durable::INCR_CONTROL,
+        durable::INCR_THREADS
+    );
     chart(&mut s, "persistent.svg");
     s.push_str(&table(r, durable::SECTION, true));
     s.push_str("\n### Latency of single sets (one thread)\n\n");
@@ -490,8 +501,9 @@ fn markdown(
          cargo xtask bench --quick    # every workload at a tiny scale; report in target/bench-report/\n\
          cargo xtask bench --only churn   # workloads whose name contains `churn`\n```\n\n\
          Workload names for `--only`: limits, get, get75-set25, set, incr, churn, churn-ttl, fill, \
-         hit-ratio, memory, durable-sets, durable-batch, durable-latency, reopen, wal-replay, \
-         snapshot.\n",
+         hit-ratio, memory, durable-sets, durable-batch, durable-latency, durable-incr, reopen, \
+         wal-replay, snapshot (a name selects every workload containing it: `incr` runs incr \
+         and durable-incr).\n",
     );
     s
 }

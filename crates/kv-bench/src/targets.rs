@@ -2,7 +2,7 @@
 
 use crate::limits;
 use crate::ours::{CORE, STORE, STORE_MEM};
-use crate::results::{fmt_num, Results};
+use crate::results::{fmt_num, Measurement, Results};
 use crate::stats::paired_ratio;
 use crate::suite::{durable, fill, hit_ratio, inmem, memory};
 
@@ -94,21 +94,12 @@ impl Checker<'_> {
     ) -> Option<(String, bool)> {
         let a = self.r.find(section, workload, variant, ours)?;
         let b = self.r.find(section, workload, variant, peer)?;
-        let (ma, mb) = (a.summary.median, b.summary.median);
-        let medians = ma / mb;
-        let head = format!("{ours} {} vs {peer} {}", fmt_num(ma), fmt_num(mb));
-        Some(match paired_ratio(&a.runs, &b.runs) {
-            Some(paired) => (
-                format!(
-                    "{head}: run by run {paired:.2}x (≥ {factor}x; ratio of medians {medians:.2}x)"
-                ),
-                paired >= factor,
-            ),
-            None => (
-                format!("{head} = {medians:.2}x (≥ {factor}x)"),
-                medians >= factor,
-            ),
-        })
+        Some(at_least(
+            a,
+            b,
+            &format!("{ours} {{a}} vs {peer} {{b}}"),
+            factor,
+        ))
     }
 
     /// A target on `workload` judged at each in-memory thread count: kv-core against
@@ -129,6 +120,29 @@ impl Checker<'_> {
             })
             .collect();
         self.add(target, parts);
+    }
+}
+
+/// `a / b >= factor`, judged run by run where both come from interleaved runs (see
+/// [`Checker::ratio_at_least`]); `head` names the two, with `{a}` and `{b}` standing
+/// for their medians.
+fn at_least(a: &Measurement, b: &Measurement, head: &str, factor: f64) -> (String, bool) {
+    let (ma, mb) = (a.summary.median, b.summary.median);
+    let medians = ma / mb;
+    let head = head
+        .replace("{a}", &fmt_num(ma))
+        .replace("{b}", &fmt_num(mb));
+    match paired_ratio(&a.runs, &b.runs) {
+        Some(paired) => (
+            format!(
+                "{head}: run by run {paired:.2}x (≥ {factor}x; ratio of medians {medians:.2}x)"
+            ),
+            paired >= factor,
+        ),
+        None => (
+            format!("{head} = {medians:.2}x (≥ {factor}x)"),
+            medians >= factor,
+        ),
     }
 }
 
@@ -324,6 +338,21 @@ pub fn evaluate(r: &Results) -> Vec<Check> {
         "sync every write, 8 threads: ≥ 4x our one-thread figure (group commit)",
         vec![group],
     );
+    let incr = (|| {
+        let v = inmem::threads_label(durable::INCR_THREADS);
+        let incr = c.r.find(ps, durable::INCR_WORKLOAD, &v, STORE)?;
+        let sets = c.r.find(ps, durable::INCR_CONTROL, &v, STORE)?;
+        let (figure, ok) = at_least(incr, sets, "increments {a}/s vs sets {b}/s", 0.9);
+        // The uniform-key sets of the durable-sets workload, when run: shown, not judged.
+        let uniform = c.m(ps, &every, &v, STORE).map_or_else(String::new, |u| {
+            format!("; uniform-key sets {}/s", fmt_num(u))
+        });
+        Some((format!("{figure}{uniform}"), ok))
+    })();
+    c.add(
+        "durable increments (sync every write, 8 threads, Zipf 0.99): ≥ 0.9x durable sets of the same keys",
+        vec![incr],
+    );
 
     let reopen = r
         .items
@@ -516,6 +545,46 @@ mod tests {
             .find(|c| c.target.starts_with("fill"))
             .unwrap();
         assert_eq!(c.verdict, Verdict::NotMeasured, "2 threads missing");
+    }
+
+    #[test]
+    fn durable_increments_are_judged_against_sets_of_the_same_keys_run_by_run() {
+        let eight = inmem::threads_label(durable::INCR_THREADS);
+        let check = |incr: &[f64], sets: &[f64]| {
+            let mut r = Results::default();
+            let ps = durable::SECTION;
+            r.push_runs(
+                ps,
+                durable::INCR_CONTROL,
+                &eight,
+                STORE,
+                true,
+                sets,
+                "sets/s",
+            );
+            r.push_runs(
+                ps,
+                durable::INCR_WORKLOAD,
+                &eight,
+                STORE,
+                true,
+                incr,
+                "increments/s",
+            );
+            evaluate(&r)
+                .into_iter()
+                .find(|c| c.target.starts_with("durable increments"))
+                .unwrap()
+        };
+        let met = check(&[950.0, 400.0, 900.0], &[1000.0, 1000.0, 1000.0]);
+        assert_eq!(met.verdict, Verdict::Met, "{}", met.figure);
+        assert!(met.figure.contains("run by run 0.90x"), "{}", met.figure);
+        assert_eq!(check(&[850.0; 3], &[1000.0; 3]).verdict, Verdict::Missed);
+        let alone = evaluate(&Results::default())
+            .into_iter()
+            .find(|c| c.target.starts_with("durable increments"))
+            .unwrap();
+        assert_eq!(alone.verdict, Verdict::NotMeasured);
     }
 
     #[test]

@@ -105,6 +105,14 @@ impl KvStoreAdapter {
     }
 }
 
+impl KvStoreAdapter {
+    /// `Store::incr`: adds `delta` to the decimal counter at `key`, durable per the
+    /// store's sync policy; the new value.
+    pub(crate) fn incr(&self, key: &[u8], delta: i64) -> anyhow::Result<i64> {
+        Ok(self.store.incr(key, delta)?)
+    }
+}
+
 impl DurableAdapter for KvStoreAdapter {
     fn name() -> String {
         STORE.to_owned()
