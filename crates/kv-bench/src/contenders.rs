@@ -90,7 +90,13 @@ mod tests {
     fn increments_are_atomic() {
         let mut v = NoLostIncrements { tested: Vec::new() };
         each_cache(&mut v);
-        for peer in ["dashmap", "quick_cache", "moka", "kv-store (memory)"] {
+        for peer in [
+            "kv-core",
+            "kv-store (memory)",
+            "dashmap",
+            "quick_cache",
+            "moka",
+        ] {
             assert!(v.tested.iter().any(|t| t == peer), "{peer}: {:?}", v.tested);
         }
     }
