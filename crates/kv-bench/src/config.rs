@@ -17,8 +17,8 @@ pub struct Scale {
     pub run_seconds: f64,
     /// Timed runs per in-memory figure (the median and range are reported).
     pub runs: usize,
-    /// Timed runs per fill figure: each fills a fresh cache with every key, so a run
-    /// costs far more than `run_seconds`.
+    /// Timed runs per fill figure: each is a child process filling a fresh cache with
+    /// every key, so a run costs far more than `run_seconds`.
     pub fill_runs: usize,
     /// Key universe of the churn workload.
     pub churn_keys: usize,

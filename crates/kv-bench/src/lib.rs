@@ -66,6 +66,7 @@ pub use rng::Rng;
 pub use run::run;
 pub use sampled::{SampledLru, SampledLruPool, SampledRandom};
 pub use stats::{paired_ratio, percentile, Summary};
+pub use suite::fill::{fill_child, FILL_CHILD};
 pub use suite::memory::{child_main, Footprint};
 pub use svg::{Chart, Series};
 pub use targets::{evaluate, Check, Verdict};

@@ -395,9 +395,11 @@ fn markdown(
          the next window, after an untimed warm-up pass over the first quarter). \
          fill inserts the {} keys into an empty cache (room for twice as many, no TTL), each \
          thread its own contiguous share, in ops/s of the whole fill, median of {} runs; every \
-         run builds a fresh \
-         cache (untimed), fills it (timed, with any deferred maintenance the contender does \
-         before it holds every key: moka's pending tasks) and drops it (untimed).\n",
+         run is a child process of its own, so that each contender starts from a pristine heap \
+         (in one process, the allocator's state after a million-entry cache is dropped slows \
+         whoever fills next), which builds a fresh cache (untimed) and fills it (timed, with \
+         any deferred maintenance the contender does before it holds every key: moka's \
+         pending tasks).\n",
         opts.scale.runs,
         fmt_num(opts.scale.keys as f64),
         fmt_num(opts.scale.churn_keys as f64),

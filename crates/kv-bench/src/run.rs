@@ -25,7 +25,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
         limits::run(&opts.data_dir, &opts.scale, &mut results)?;
     }
     inmem::run(opts, &mut results);
-    fill::run(opts, &mut results);
+    fill::run(opts, &mut results)?;
     hit_ratio::run(opts, &mut results);
     memory::run(opts, &mut results)?;
     durable::run(opts, &mut results)?;
