@@ -48,6 +48,7 @@ mod stats;
 mod suite;
 mod svg;
 mod targets;
+mod together;
 mod zipf;
 
 pub use adapter::{CacheSpec, DurableAdapter, KvAdapter, SyncMode};

@@ -3,7 +3,6 @@
 //! keys, and reopen time of a store holding many keys.
 
 use std::path::{Path, PathBuf};
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::adapter::{DurableAdapter, SyncMode};
@@ -15,6 +14,7 @@ use crate::results::Results;
 use crate::rng::Rng;
 use crate::stats::{percentile, Summary};
 use crate::suite::inmem::threads_label;
+use crate::together::together;
 use crate::zipf::Zipf;
 
 /// The report section of durable throughput.
@@ -432,46 +432,24 @@ fn timed(
     seconds: f64,
     op: impl Fn(usize) -> anyhow::Result<()> + Sync,
 ) -> anyhow::Result<f64> {
-    let barrier = Barrier::new(streams.len());
     let deadline = Duration::from_secs_f64(seconds);
-    let op = &op;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = streams
-            .iter()
-            .map(|stream| {
-                let barrier = &barrier;
-                scope.spawn(move || -> anyhow::Result<(Instant, Instant, u64)> {
-                    barrier.wait();
-                    let start = Instant::now();
-                    let mut n = 0u64;
-                    for &k in stream.iter().cycle() {
-                        op(k as usize)?;
-                        n += 1;
-                        if n.is_multiple_of(16) && start.elapsed() >= deadline {
-                            break;
-                        }
-                    }
-                    Ok((start, Instant::now(), n))
-                })
-            })
-            .collect();
-        let mut spans = Vec::with_capacity(streams.len());
-        for h in handles {
-            spans.push(h.join().expect("a benchmark thread panicked")?);
+    let (wall, counts) = together(streams.len(), |t| -> anyhow::Result<u64> {
+        let start = Instant::now();
+        let mut n = 0u64;
+        for &k in streams[t].iter().cycle() {
+            op(k as usize)?;
+            n += 1;
+            if n.is_multiple_of(16) && start.elapsed() >= deadline {
+                break;
+            }
         }
-        let start = spans
-            .iter()
-            .map(|s| s.0)
-            .min()
-            .expect("at least one thread");
-        let end = spans
-            .iter()
-            .map(|s| s.1)
-            .max()
-            .expect("at least one thread");
-        let total: u64 = spans.iter().map(|s| s.2).sum();
-        Ok(total as f64 / (end - start).as_secs_f64())
-    })
+        Ok(n)
+    });
+    let mut total = 0;
+    for n in counts {
+        total += n?;
+    }
+    Ok(total as f64 / wall.as_secs_f64())
 }
 
 fn timed_batches(

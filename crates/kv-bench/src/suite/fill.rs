@@ -9,7 +9,6 @@
 //! the process), which an order of runs can shift but not remove.
 
 use std::process::Command;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -20,6 +19,7 @@ use crate::contenders::{each_cache, CacheVisitor};
 use crate::keys::{self, Keys};
 use crate::results::Results;
 use crate::suite::inmem::{threads_label, SECTION, THREADS};
+use crate::together::together;
 
 /// The workload's name (in tables and for `--only`).
 pub(crate) const NAME: &str = "fill";
@@ -168,40 +168,14 @@ fn fill_named(name: &str, threads: usize, n: usize) -> anyhow::Result<(Duration,
 /// timed until it holds the keys.
 fn fill<A: KvAdapter>(cache: &A, keys: &Keys, value: &[u8], threads: usize) -> Duration {
     let n = keys.len();
-    let barrier = Barrier::new(threads);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let barrier = &barrier;
-                let share = n * t / threads..n * (t + 1) / threads;
-                scope.spawn(move || {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for i in share {
-                        cache.set(keys.get(i), value);
-                    }
-                    (start, Instant::now())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a benchmark thread panicked"))
-            .collect()
+    let (wall, _) = together(threads, |t| {
+        for i in n * t / threads..n * (t + 1) / threads {
+            cache.set(keys.get(i), value);
+        }
     });
-    let start = spans
-        .iter()
-        .map(|s| s.0)
-        .min()
-        .expect("at least one thread");
-    let end = spans
-        .iter()
-        .map(|s| s.1)
-        .max()
-        .expect("at least one thread");
     let settle = Instant::now();
     cache.settle();
-    (end - start) + settle.elapsed()
+    wall + settle.elapsed()
 }
 
 #[cfg(test)]

@@ -3,8 +3,7 @@
 //! and without TTL.
 
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::adapter::{CacheSpec, KvAdapter};
 use crate::config::Options;
@@ -13,6 +12,7 @@ use crate::keys::{self, Keys, Scatter};
 use crate::results::Results;
 use crate::rng::Rng;
 use crate::stats::Summary;
+use crate::together::together;
 use crate::zipf::Zipf;
 
 /// The report section of throughput figures.
@@ -354,39 +354,10 @@ fn run_once<A: KvAdapter>(
     value: &[u8],
     mode: Mode,
 ) -> (Duration, u64) {
-    let barrier = Barrier::new(streams.len());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = streams
-            .iter()
-            .map(|stream| {
-                let barrier = &barrier;
-                let window = window.clone();
-                scope.spawn(move || {
-                    barrier.wait();
-                    let start = Instant::now();
-                    let hits = walk(cache, &stream[window], keys, value, mode);
-                    (start, Instant::now(), hits)
-                })
-            })
-            .collect();
-        let spans: Vec<(Instant, Instant, u64)> = handles
-            .into_iter()
-            .map(|h| h.join().expect("a benchmark thread panicked"))
-            .collect();
-        // From the first thread's start to the last thread's end: the main thread's own
-        // clock could be descheduled between the barrier and its first reading.
-        let start = spans
-            .iter()
-            .map(|s| s.0)
-            .min()
-            .expect("at least one thread");
-        let end = spans
-            .iter()
-            .map(|s| s.1)
-            .max()
-            .expect("at least one thread");
-        (end - start, spans.iter().map(|s| s.2).sum())
-    })
+    let (wall, hits) = together(streams.len(), |t| {
+        walk(cache, &streams[t][window.clone()], keys, value, mode)
+    });
+    (wall, hits.into_iter().sum())
 }
 
 fn walk<A: KvAdapter>(cache: &A, stream: &[u32], keys: &Keys, value: &[u8], mode: Mode) -> u64 {
