@@ -6,7 +6,9 @@
 //! - `kv-core` does no file I/O: its sources never name `std::fs`, `File` or
 //!   `OpenOptions`.
 //! - Every library crate forbids `unsafe`, except `kv-wal`, which confines it to the
-//!   one module around the memory map.
+//!   one module around the memory map, and `kv-alloc-count`, to its counting
+//!   allocator. No other source file of a crate (its binaries, examples, tests and
+//!   benches included) contains `unsafe`.
 //!
 //! - The licence the manifests declare (`MIT OR Apache-2.0`) ships as `LICENSE-MIT` and
 //!   `LICENSE-APACHE`, and no manifest names a placeholder address.
@@ -33,7 +35,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
 const REQUIRED: &[(&str, &[&str])] = &[("kv-store", &["kv-core", "kv-wal", "kv-snapshot"])];
 
 /// Crates allowed to contain `unsafe`, and the only file each may contain it in.
-const UNSAFE_ALLOWED: &[(&str, &str)] = &[("kv-wal", "src/mmap.rs")];
+const UNSAFE_ALLOWED: &[(&str, &str)] = &[
+    ("kv-wal", "src/mmap.rs"),
+    // The workspace's one counting global allocator (a `GlobalAlloc` is an unsafe trait).
+    ("kv-alloc-count", "src/counting.rs"),
+];
+
+/// The directories of a crate whose sources the unsafe policy covers.
+const SOURCE_DIRS: &[&str] = &["src", "examples", "tests", "benches"];
 
 /// Words that mean file I/O in kv-core.
 const NO_IO_IN_CORE: &[&str] = &["std::fs", "File::", "OpenOptions", "std::net"];
@@ -146,7 +155,9 @@ fn check_sources(name: &str, dir: &Path, problems: &mut Vec<String>) -> Result<(
         }
     }
     let mut files = Vec::new();
-    collect_rs(&src, &mut files)?;
+    for sub in SOURCE_DIRS {
+        collect_rs(&dir.join(sub), &mut files)?;
+    }
     for file in files {
         let text = std::fs::read_to_string(&file)?;
         let rel = file
@@ -154,15 +165,16 @@ fn check_sources(name: &str, dir: &Path, problems: &mut Vec<String>) -> Result<(
             .unwrap_or(&file)
             .display()
             .to_string();
-        if let Some(allowed) = &unsafe_file {
-            if &file != allowed && contains_unsafe_block(&text) {
-                problems.push(format!(
+        if unsafe_file.as_ref() != Some(&file) && contains_unsafe_block(&text) {
+            problems.push(match &unsafe_file {
+                Some(allowed) => format!(
                     "{name}/{rel} uses unsafe; only {} may",
                     allowed.strip_prefix(dir).unwrap_or(allowed).display()
-                ));
-            }
+                ),
+                None => format!("{name}/{rel} uses unsafe; {name} may not"),
+            });
         }
-        if name == "kv-core" {
+        if name == "kv-core" && file.starts_with(&src) {
             for word in NO_IO_IN_CORE {
                 if text.contains(word) {
                     problems.push(format!(
@@ -216,6 +228,40 @@ mod tests {
         let manifest = "[package]\nname = \"kv-wal\"\n\n[dependencies]\nkv-snapshot.workspace = true\ncrc32fast = \"1\"\n\n[dev-dependencies]\nkv-core = { path = \"../kv-core\" }\n";
         let deps = kv_dependencies(manifest);
         assert_eq!(deps.into_iter().collect::<Vec<_>>(), vec!["kv-snapshot"]);
+    }
+
+    #[test]
+    fn unsafe_outside_the_allowed_file_is_caught_in_tests_and_binaries_too() {
+        let dir = std::env::temp_dir().join(format!("kv-tidy-{}", std::process::id()));
+        let write = |rel: &str, text: &str| {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let alloc = "unsafe impl GlobalAlloc for A {}\n";
+        write("src/lib.rs", "#![forbid(unsafe_code)]\n");
+        write("src/bin/tool.rs", alloc);
+        write("tests/probe.rs", alloc);
+        write("examples/probe.rs", "fn main() {}\n");
+        let mut problems = Vec::new();
+        check_sources("kv-bench", &dir, &mut problems).unwrap();
+        problems.sort();
+        assert_eq!(
+            problems,
+            [
+                "kv-bench/src/bin/tool.rs uses unsafe; kv-bench may not",
+                "kv-bench/tests/probe.rs uses unsafe; kv-bench may not",
+            ]
+        );
+        let mut problems = Vec::new();
+        write("src/counting.rs", alloc);
+        std::fs::remove_file(dir.join("src/bin/tool.rs")).unwrap();
+        check_sources("kv-alloc-count", &dir, &mut problems).unwrap();
+        assert_eq!(
+            problems,
+            ["kv-alloc-count/tests/probe.rs uses unsafe; only src/counting.rs may"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

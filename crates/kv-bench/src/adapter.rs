@@ -50,6 +50,15 @@ pub trait KvAdapter: Send + Sync + Sized + 'static {
         }
     }
 
+    /// Adds `delta` to the decimal integer stored at `key` (an absent key counts as 0)
+    /// as one atomic read-modify-write, so that no concurrent increment is lost, and
+    /// returns the new value; `None` when this contender has no such operation (it
+    /// sits out the increment workload).
+    fn incr(&self, key: &[u8], delta: i64) -> Option<i64> {
+        let _ = (key, delta);
+        None
+    }
+
     /// Finishes deferred maintenance (a no-op for contenders that have none).
     fn settle(&self) {}
 

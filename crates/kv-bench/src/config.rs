@@ -17,6 +17,9 @@ pub struct Scale {
     pub run_seconds: f64,
     /// Timed runs per in-memory figure (the median and range are reported).
     pub runs: usize,
+    /// Timed runs per fill figure: each is a child process filling a fresh cache with
+    /// every key, so a run costs far more than `run_seconds`.
+    pub fill_runs: usize,
     /// Key universe of the churn workload.
     pub churn_keys: usize,
     /// Capacity of the churn workload.
@@ -50,6 +53,7 @@ impl Scale {
             ops_per_thread: 2_000_000,
             run_seconds: 0.4,
             runs: 9,
+            fill_runs: 5,
             churn_keys: 1_000_000,
             churn_capacity: 100_000,
             hit_keys: 1_000_000,
@@ -72,6 +76,7 @@ impl Scale {
             ops_per_thread: 40_000,
             run_seconds: 0.005,
             runs: 5,
+            fill_runs: 3,
             churn_keys: 20_000,
             churn_capacity: 2_000,
             hit_keys: 20_000,

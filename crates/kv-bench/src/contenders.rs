@@ -42,3 +42,62 @@ pub fn each_durable(v: &mut impl DurableVisitor) {
     v.visit::<RedbAdapter>();
     v.visit::<crate::disk_limit::DiskLimit>();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::CacheSpec;
+
+    /// Every contender's increment, from two threads at once on the same few keys,
+    /// loses nothing: the workload compares atomic read-modify-writes only.
+    struct NoLostIncrements {
+        tested: Vec<String>,
+    }
+
+    impl CacheVisitor for NoLostIncrements {
+        fn visit<A: KvAdapter>(&mut self) {
+            let spec = CacheSpec {
+                capacity: 1000,
+                ttl: None,
+                must_evict: false,
+            };
+            let Some(cache) = A::build(&spec) else {
+                return;
+            };
+            let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
+            if cache.incr(keys[0], 0).is_none() {
+                return;
+            }
+            let per_thread = 3000;
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for i in 0..per_thread {
+                            cache.incr(keys[i % 3], 1).unwrap();
+                        }
+                    });
+                }
+            });
+            for k in keys {
+                assert_eq!(cache.incr(k, 0), Some(2000), "{}", A::name());
+            }
+            assert_eq!(cache.incr(b"a", -2001), Some(-1), "{}", A::name());
+            self.tested.push(A::name());
+        }
+    }
+
+    #[test]
+    fn increments_are_atomic() {
+        let mut v = NoLostIncrements { tested: Vec::new() };
+        each_cache(&mut v);
+        for peer in [
+            "kv-core",
+            "kv-store (memory)",
+            "dashmap",
+            "quick_cache",
+            "moka",
+        ] {
+            assert!(v.tested.iter().any(|t| t == peer), "{peer}: {:?}", v.tested);
+        }
+    }
+}

@@ -32,6 +32,7 @@
 mod adapter;
 mod config;
 mod contenders;
+mod counter;
 mod disk_limit;
 mod keys;
 mod limits;
@@ -47,6 +48,7 @@ mod stats;
 mod suite;
 mod svg;
 mod targets;
+mod together;
 mod zipf;
 
 pub use adapter::{CacheSpec, DurableAdapter, KvAdapter, SyncMode};
@@ -65,6 +67,7 @@ pub use rng::Rng;
 pub use run::run;
 pub use sampled::{SampledLru, SampledLruPool, SampledRandom};
 pub use stats::{paired_ratio, percentile, Summary};
+pub use suite::fill::{fill_child, FILL_CHILD};
 pub use suite::memory::{child_main, Footprint};
 pub use svg::{Chart, Series};
 pub use targets::{evaluate, Check, Verdict};

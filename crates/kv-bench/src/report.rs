@@ -381,19 +381,32 @@ fn markdown(
     let _ = writeln!(
         s,
         "Operations per second, median of {} runs (range in brackets), {} keys of 16 B with 100-byte \
-         values. get, get75-set25 and set draw keys from Zipf 0.99 with every key present (capacity \
-         twice the keys); churn is get-or-insert over Zipf 1.0 on {} keys with capacity {} (evicting \
+         values. get, get75-set25, set and incr draw keys from Zipf 0.99 with every key present \
+         (capacity twice the keys); incr adds 1 to a counter stored as decimal ASCII (every key \
+         starts at \"0\"), as one atomic read-modify-write of the contender's own: `Cache::incr` \
+         and `Store::incr` for ours, `get_mut` (else `entry().and_modify().or_insert_with()`) \
+         for dashmap, `entry` with a placeholder for quick_cache, `and_compute_with` for moka, \
+         each parsing, adding and formatting the decimal as kv does; churn is get-or-insert over Zipf 1.0 on {} keys with capacity {} (evicting \
          constantly); churn-ttl is the same with a one-hour TTL on every entry \
          (with `kv-core (no TTL)`, the same engine without it, run interleaved as the control \
          for the TTL's cost). Key streams are \
          generated before timing; each contender gets the same streams, and each timed run lasts \
          about {} s (a slower contender walks shorter windows of the same streams; each run takes \
-         the next window, after an untimed warm-up pass over the first quarter).\n",
+         the next window, after an untimed warm-up pass over the first quarter). \
+         fill inserts the {} keys into an empty cache (room for twice as many, no TTL), each \
+         thread its own contiguous share, in ops/s of the whole fill, median of {} runs; every \
+         run is a child process of its own, so that each contender starts from a pristine heap \
+         (in one process, the allocator's state after a million-entry cache is dropped slows \
+         whoever fills next), which builds a fresh cache (untimed) and fills it (timed, with \
+         any deferred maintenance the contender does before it holds every key: moka's \
+         pending tasks).\n",
         opts.scale.runs,
         fmt_num(opts.scale.keys as f64),
         fmt_num(opts.scale.churn_keys as f64),
         fmt_num(opts.scale.churn_capacity as f64),
-        opts.scale.run_seconds
+        opts.scale.run_seconds,
+        fmt_num(opts.scale.keys as f64),
+        opts.scale.fill_runs,
     );
     chart(&mut s, "inmem-throughput.svg");
     s.push_str(&table(r, inmem::SECTION, true));
@@ -450,6 +463,17 @@ fn markdown(
          the part of a durable set that touches the disk, for comparison with the store \
          and with the disk's fdatasync rate.\n\n",
     );
+    let _ = writeln!(
+        s,
+        "`{}` and its control `{}`: kv-store's `Store::incr` (add 1 to a decimal counter; \
+         counters start absent) and `Store::set` (the 100-byte value) on {} threads with \
+         `SyncPolicy::EveryWrite`, each in its own directory, over the same key streams \
+         drawn from Zipf 0.99 on the keys above (so hot keys' write stripes are contended \
+         alike), their runs interleaved in alternating order.\n",
+        durable::INCR_WORKLOAD,
+        durable::INCR_CONTROL,
+        durable::INCR_THREADS
+    );
     chart(&mut s, "persistent.svg");
     s.push_str(&table(r, durable::SECTION, true));
     s.push_str("\n### Latency of single sets (one thread)\n\n");
@@ -478,8 +502,10 @@ fn markdown(
         "\n## How to run\n\n```sh\ncargo xtask bench            # the full run (≈10 minutes on 2 cores); rewrites this file\n\
          cargo xtask bench --quick    # every workload at a tiny scale; report in target/bench-report/\n\
          cargo xtask bench --only churn   # workloads whose name contains `churn`\n```\n\n\
-         Workload names for `--only`: limits, get, get75-set25, set, churn, churn-ttl, hit-ratio, \
-         memory, durable-sets, durable-batch, durable-latency, reopen, wal-replay, snapshot.\n",
+         Workload names for `--only`: limits, get, get75-set25, set, incr, churn, churn-ttl, fill, \
+         hit-ratio, memory, durable-sets, durable-batch, durable-latency, durable-incr, reopen, \
+         wal-replay, snapshot (a name selects every workload containing it: `incr` runs incr \
+         and durable-incr).\n",
     );
     s
 }

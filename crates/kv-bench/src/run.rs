@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::config::Options;
 use crate::machine::Machine;
 use crate::results::Results;
-use crate::suite::{durable, hit_ratio, inmem, memory};
+use crate::suite::{durable, fill, hit_ratio, inmem, memory};
 use crate::{limits, ours, report};
 
 /// Runs every workload `opts` selects and writes the report; returns the figures.
@@ -25,6 +25,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Results> {
         limits::run(&opts.data_dir, &opts.scale, &mut results)?;
     }
     inmem::run(opts, &mut results);
+    fill::run(opts, &mut results)?;
     hit_ratio::run(opts, &mut results);
     memory::run(opts, &mut results)?;
     durable::run(opts, &mut results)?;

@@ -2,9 +2,9 @@
 
 use crate::limits;
 use crate::ours::{CORE, STORE, STORE_MEM};
-use crate::results::{fmt_num, Results};
+use crate::results::{fmt_num, Measurement, Results};
 use crate::stats::paired_ratio;
-use crate::suite::{durable, hit_ratio, inmem, memory};
+use crate::suite::{durable, fill, hit_ratio, inmem, memory};
 
 /// The outcome of one target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,21 +94,55 @@ impl Checker<'_> {
     ) -> Option<(String, bool)> {
         let a = self.r.find(section, workload, variant, ours)?;
         let b = self.r.find(section, workload, variant, peer)?;
-        let (ma, mb) = (a.summary.median, b.summary.median);
-        let medians = ma / mb;
-        let head = format!("{ours} {} vs {peer} {}", fmt_num(ma), fmt_num(mb));
-        Some(match paired_ratio(&a.runs, &b.runs) {
-            Some(paired) => (
-                format!(
-                    "{head}: run by run {paired:.2}x (≥ {factor}x; ratio of medians {medians:.2}x)"
-                ),
-                paired >= factor,
+        Some(at_least(
+            a,
+            b,
+            &format!("{ours} {{a}} vs {peer} {{b}}"),
+            factor,
+        ))
+    }
+
+    /// A target on `workload` judged at each in-memory thread count: kv-core against
+    /// `peer`, run by run, each count a condition of its own.
+    fn in_memory_on_every_thread_count(
+        &mut self,
+        target: &str,
+        workload: &str,
+        peer: &str,
+        factor: f64,
+    ) {
+        let parts = inmem::THREADS
+            .iter()
+            .map(|&t| {
+                let variant = inmem::threads_label(t);
+                self.ratio_at_least(inmem::SECTION, workload, &variant, CORE, peer, factor)
+                    .map(|(figure, ok)| (format!("{variant}: {figure}"), ok))
+            })
+            .collect();
+        self.add(target, parts);
+    }
+}
+
+/// `a / b >= factor`, judged run by run where both come from interleaved runs (see
+/// [`Checker::ratio_at_least`]); `head` names the two, with `{a}` and `{b}` standing
+/// for their medians.
+fn at_least(a: &Measurement, b: &Measurement, head: &str, factor: f64) -> (String, bool) {
+    let (ma, mb) = (a.summary.median, b.summary.median);
+    let medians = ma / mb;
+    let head = head
+        .replace("{a}", &fmt_num(ma))
+        .replace("{b}", &fmt_num(mb));
+    match paired_ratio(&a.runs, &b.runs) {
+        Some(paired) => (
+            format!(
+                "{head}: run by run {paired:.2}x (≥ {factor}x; ratio of medians {medians:.2}x)"
             ),
-            None => (
-                format!("{head} = {medians:.2}x (≥ {factor}x)"),
-                medians >= factor,
-            ),
-        })
+            paired >= factor,
+        ),
+        None => (
+            format!("{head} = {medians:.2}x (≥ {factor}x)"),
+            medians >= factor,
+        ),
     }
 }
 
@@ -160,6 +194,19 @@ pub fn evaluate(r: &Results) -> Vec<Check> {
     c.add(
         "TTL on every entry costs ≤ 10% (churn, 2 threads)",
         vec![ttl],
+    );
+
+    c.in_memory_on_every_thread_count(
+        "increment (Zipf 0.99, 1 and 2 threads): ≥ 1x dashmap",
+        inmem::INCR,
+        "dashmap",
+        1.0,
+    );
+    c.in_memory_on_every_thread_count(
+        "fill: insert N new keys into an empty cache (1 and 2 threads): ≥ 1x dashmap",
+        fill::NAME,
+        "dashmap",
+        1.0,
     );
 
     // Hit ratio: every row.
@@ -291,6 +338,21 @@ pub fn evaluate(r: &Results) -> Vec<Check> {
         "sync every write, 8 threads: ≥ 4x our one-thread figure (group commit)",
         vec![group],
     );
+    let incr = (|| {
+        let v = inmem::threads_label(durable::INCR_THREADS);
+        let incr = c.r.find(ps, durable::INCR_WORKLOAD, &v, STORE)?;
+        let sets = c.r.find(ps, durable::INCR_CONTROL, &v, STORE)?;
+        let (figure, ok) = at_least(incr, sets, "increments {a}/s vs sets {b}/s", 0.9);
+        // The uniform-key sets of the durable-sets workload, when run: shown, not judged.
+        let uniform = c.m(ps, &every, &v, STORE).map_or_else(String::new, |u| {
+            format!("; uniform-key sets {}/s", fmt_num(u))
+        });
+        Some((format!("{figure}{uniform}"), ok))
+    })();
+    c.add(
+        "durable increments (sync every write, 8 threads, Zipf 0.99): ≥ 0.9x durable sets of the same keys",
+        vec![incr],
+    );
 
     let reopen = r
         .items
@@ -421,6 +483,108 @@ mod tests {
         );
         assert_eq!(find(&r, "get (Zipf"), Verdict::Met);
         assert_eq!(find(&r, "ambition: get"), Verdict::Missed);
+    }
+
+    #[test]
+    fn fill_is_judged_against_dashmap_at_every_thread_count() {
+        let verdict = |ours2: f64| {
+            let mut r = Results::default();
+            for (t, ours) in [(1, 3.0), (2, ours2)] {
+                let v = inmem::threads_label(t);
+                r.push_runs(
+                    inmem::SECTION,
+                    fill::NAME,
+                    &v,
+                    CORE,
+                    true,
+                    &[ours; 3],
+                    "ops/s",
+                );
+                r.push_runs(
+                    inmem::SECTION,
+                    fill::NAME,
+                    &v,
+                    "dashmap",
+                    false,
+                    &[2.0; 3],
+                    "ops/s",
+                );
+            }
+            evaluate(&r)
+                .into_iter()
+                .find(|c| c.target.starts_with("fill"))
+                .unwrap()
+        };
+        let met = verdict(2.5);
+        assert_eq!(met.verdict, Verdict::Met, "{}", met.figure);
+        assert!(met.figure.starts_with("1 thread: "), "{}", met.figure);
+        assert!(met.figure.contains("; 2 threads: "), "{}", met.figure);
+        assert_eq!(verdict(1.5).verdict, Verdict::Missed);
+        let mut r = Results::default();
+        let one = inmem::threads_label(1);
+        r.push_runs(
+            inmem::SECTION,
+            fill::NAME,
+            &one,
+            CORE,
+            true,
+            &[3.0; 3],
+            "ops/s",
+        );
+        r.push_runs(
+            inmem::SECTION,
+            fill::NAME,
+            &one,
+            "dashmap",
+            false,
+            &[2.0; 3],
+            "ops/s",
+        );
+        let c = evaluate(&r)
+            .into_iter()
+            .find(|c| c.target.starts_with("fill"))
+            .unwrap();
+        assert_eq!(c.verdict, Verdict::NotMeasured, "2 threads missing");
+    }
+
+    #[test]
+    fn durable_increments_are_judged_against_sets_of_the_same_keys_run_by_run() {
+        let eight = inmem::threads_label(durable::INCR_THREADS);
+        let check = |incr: &[f64], sets: &[f64]| {
+            let mut r = Results::default();
+            let ps = durable::SECTION;
+            r.push_runs(
+                ps,
+                durable::INCR_CONTROL,
+                &eight,
+                STORE,
+                true,
+                sets,
+                "sets/s",
+            );
+            r.push_runs(
+                ps,
+                durable::INCR_WORKLOAD,
+                &eight,
+                STORE,
+                true,
+                incr,
+                "increments/s",
+            );
+            evaluate(&r)
+                .into_iter()
+                .find(|c| c.target.starts_with("durable increments"))
+                .unwrap()
+        };
+        let met = check(&[950.0, 400.0, 900.0], &[1000.0, 1000.0, 1000.0]);
+        assert_eq!(met.verdict, Verdict::Met, "{}", met.figure);
+        assert!(met.figure.contains("run by run 0.90x"), "{}", met.figure);
+        assert_eq!(check(&[850.0; 3], &[1000.0; 3]).verdict, Verdict::Missed);
+        let alone = evaluate(&Results::default())
+            .into_iter()
+            .find(|c| c.target.starts_with("durable increments"))
+            .unwrap();
+        assert_eq!(alone.verdict, Verdict::NotMeasured);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Measures kv-core's memory per entry beyond the key and value bytes, with a
-//! counting global allocator (bytes requested and not yet freed).
+//! Measures kv-core's memory per entry beyond the key and value bytes, with the
+//! workspace's counting global allocator (kv-alloc-count: bytes requested and not yet
+//! freed).
 //!
 //! ```text
 //! cargo run --release -p kv-core --example mem_per_entry [entries...]
@@ -10,47 +11,26 @@
 //! bookkeeping, length), the shard's vector slot and hash index slot (at whatever load
 //! the tables happen to be at), and the cache's own fixed structures spread over the
 //! entries. It does not include the allocator's own rounding and headers.
-#![allow(unsafe_code)] // a global allocator can only be declared with `unsafe impl`
+#![forbid(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use kv_core::{Cache, EvictionPolicy, Options};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// Counts the bytes requested and not yet freed (kv-alloc-count forwards to `System`).
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: kv_alloc_count::Counting = kv_alloc_count::Counting;
+
+/// Live heap bytes, signed so that differences subtract freely.
+fn live() -> isize {
+    kv_alloc_count::live_bytes() as isize
+}
 
 const KEY: usize = 16;
 const VALUE: usize = 32;
 
 fn measure(entries: usize, shards: usize) -> f64 {
-    let before = LIVE.load(Relaxed);
+    let before = live();
     let cache = Cache::new(
         Options::default()
             .max_entries(entries)
@@ -72,7 +52,7 @@ fn measure(entries: usize, shards: usize) -> f64 {
         out.expect("fits");
     }
     assert_eq!(cache.len(), entries);
-    let used = LIVE.load(Relaxed) - before;
+    let used = live() - before;
     let payload = (entries * (KEY + VALUE)) as isize;
     let per_entry = (used - payload) as f64 / entries as f64;
     drop(cache);

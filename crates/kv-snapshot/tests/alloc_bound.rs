@@ -1,56 +1,17 @@
 //! Reading a damaged snapshot never allocates beyond what the file's size allows: no
 //! byte buffer larger than the file, no entry list longer than the records the file
-//! can hold. A global allocator wrapper records the largest single allocation made on
-//! the test thread.
-//!
-//! This test binary needs `unsafe` for the `GlobalAlloc` impl; the library itself
-//! forbids it.
-#![allow(unsafe_code)]
+//! can hold. The workspace's counting global allocator (kv-alloc-count) records the
+//! largest single allocation made on the test thread.
+#![forbid(unsafe_code)]
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::Path;
 
 use kv_snapshot::{SnapshotEntry, SnapshotFile, SnapshotOptions, SnapshotReader, Snapshots};
 
-struct Tracking;
-
-thread_local! {
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = LARGEST.try_with(|c| c.set(c.get().max(size)));
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees are ours; `note` only touches a const-initialised thread-local
-// `Cell`, which neither allocates nor unwinds.
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Tracking = Tracking;
+static ALLOC: kv_alloc_count::Counting = kv_alloc_count::Counting;
 
 /// Small fixed allocations (paths, error messages) are allowed below this.
 const SLACK: usize = 512;
@@ -75,10 +36,10 @@ fn largest_allocation_reading(path: &Path, bytes: &[u8]) -> usize {
         sequence: 1.into(),
         path: path.to_path_buf(),
     };
-    LARGEST.with(|c| c.set(0));
+    kv_alloc_count::reset_largest_on_thread();
     let streamed = SnapshotReader::open(path, 0).and_then(|r| r.verify());
     let loaded = snaps.load(&file, 0);
-    let largest = LARGEST.with(|c| c.get());
+    let largest = kv_alloc_count::largest_on_thread();
     assert_eq!(streamed.is_ok(), loaded.is_ok());
     largest
 }

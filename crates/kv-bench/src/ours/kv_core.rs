@@ -48,6 +48,15 @@ impl Core {
         };
         black_box(outcome.expect("kv-core refused a benchmark write"));
     }
+
+    #[inline]
+    fn incr(&self, key: &[u8], delta: i64) -> Option<i64> {
+        Some(
+            self.cache
+                .incr(key, delta)
+                .expect("kv-core refused a benchmark increment"),
+        )
+    }
 }
 
 /// kv-core with LFU eviction (the policy closest to the peers' admission schemes), as
@@ -73,6 +82,11 @@ impl KvAdapter for KvCoreAdapter {
 
     fn set(&self, key: &[u8], value: &[u8]) {
         self.0.set(key, value);
+    }
+
+    /// `Cache::incr`, decided and applied under the key's shard write lock.
+    fn incr(&self, key: &[u8], delta: i64) -> Option<i64> {
+        self.0.incr(key, delta)
     }
 
     fn len(&self) -> usize {

@@ -73,6 +73,14 @@ impl KvAdapter for KvStoreMemAdapter {
         .expect("kv-store refused a benchmark write");
     }
 
+    fn incr(&self, key: &[u8], delta: i64) -> Option<i64> {
+        Some(
+            self.store
+                .incr(key, delta)
+                .expect("kv-store refused a benchmark increment"),
+        )
+    }
+
     fn len(&self) -> usize {
         self.store.len().expect("kv-store len failed")
     }
@@ -94,6 +102,14 @@ impl KvStoreAdapter {
         Ok(Self {
             store: Store::open(options)?,
         })
+    }
+}
+
+impl KvStoreAdapter {
+    /// `Store::incr`: adds `delta` to the decimal counter at `key`, durable per the
+    /// store's sync policy; the new value.
+    pub(crate) fn incr(&self, key: &[u8], delta: i64) -> anyhow::Result<i64> {
+        Ok(self.store.incr(key, delta)?)
     }
 }
 

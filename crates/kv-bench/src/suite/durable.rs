@@ -1,19 +1,21 @@
 //! Persistent workloads: sets under each sync mode at 1 and 8 threads, batch writes,
-//! single-set latency percentiles, and reopen time of a store holding many keys.
+//! single-set latency percentiles, durable increments against durable sets on the same
+//! keys, and reopen time of a store holding many keys.
 
 use std::path::{Path, PathBuf};
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::adapter::{DurableAdapter, SyncMode};
 use crate::config::{Options, Scale};
 use crate::contenders::{each_durable, DurableVisitor};
-use crate::keys::{self, Keys};
-use crate::ours::kv_store::KvStoreNoDiskAdapter;
+use crate::keys::{self, Keys, Scatter};
+use crate::ours::kv_store::{KvStoreAdapter, KvStoreNoDiskAdapter};
 use crate::results::Results;
 use crate::rng::Rng;
 use crate::stats::{percentile, Summary};
 use crate::suite::inmem::threads_label;
+use crate::together::together;
+use crate::zipf::Zipf;
 
 /// The report section of durable throughput.
 pub(crate) const SECTION: &str = "persistent";
@@ -40,6 +42,18 @@ pub(crate) const BATCHES: &str = "durable-batch";
 pub(crate) const LATENCIES: &str = "durable-latency";
 /// Reopen.
 pub(crate) const REOPENS: &str = "reopen";
+/// Durable increments against durable sets.
+pub(crate) const INCRS: &str = "durable-incr";
+
+/// Threads of the durable increment workload: as many as the group-commit figure of
+/// sets, so that increments show whether they share its benefit.
+pub(crate) const INCR_THREADS: usize = 8;
+/// The Zipf exponent of the durable increments' keys (the in-memory workloads').
+const INCR_ZIPF: f64 = 0.99;
+/// The workload label of the durable increments.
+pub(crate) const INCR_WORKLOAD: &str = "increments, sync every write, Zipf 0.99";
+/// The workload label of their control: sets of the same keys in the same run.
+pub(crate) const INCR_CONTROL: &str = "sets, sync every write, Zipf 0.99";
 
 /// The workload label of a sync mode's sets.
 pub(crate) fn sets_workload(mode: SyncMode) -> String {
@@ -106,7 +120,7 @@ impl DurableVisitor for Kinds {
 /// workload, the contenders' timed runs interleave (run 1 of each, then run 2 of
 /// each), so other work on the shared disk weighs on all of them alike.
 pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
-    let any = [SETS, BATCHES, LATENCIES, REOPENS]
+    let any = [SETS, BATCHES, LATENCIES, REOPENS, INCRS]
         .iter()
         .any(|n| opts.selected(n));
     if !any {
@@ -132,7 +146,8 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
             .iter()
             .filter(|k| (k.describe)(mode).is_some())
             .collect();
-        for k in &here {
+        let per_mode = [SETS, BATCHES, LATENCIES].iter().any(|n| opts.selected(n));
+        for k in here.iter().filter(|_| per_mode) {
             eprintln!(
                 "persistent: {}, sync {}: {}",
                 k.name,
@@ -203,6 +218,9 @@ pub(crate) fn run(opts: &Options, results: &mut Results) -> anyhow::Result<()> {
             }
         }
     }
+    if opts.selected(INCRS) {
+        d.increments(results)?;
+    }
     if opts.selected(REOPENS) {
         for k in kinds.0.iter().filter(|k| k.reads) {
             d.reopen(k, s, results)?;
@@ -252,6 +270,75 @@ impl Durable<'_> {
             std::fs::remove_dir_all(&dir)?;
         }
         Ok(figures)
+    }
+
+    /// kv-store's increments with `SyncPolicy::EveryWrite` on `INCR_THREADS` threads,
+    /// against its sets of the same Zipf 0.99 key streams (the same keys and the same
+    /// contention on hot keys' write stripes), each store in its own directory, their
+    /// runs interleaved (and in alternating order) so that they share the disk's mood.
+    /// Counters start absent (counted as 0); sets write the 100-byte value.
+    fn increments(&self, results: &mut Results) -> anyhow::Result<()> {
+        let s = &self.opts.scale;
+        let mode = SyncMode::EveryWrite;
+        eprintln!(
+            "persistent: {}, sync every write, {INCR_THREADS} threads: Store::incr against \
+             Store::set over the same Zipf {INCR_ZIPF} keys",
+            crate::ours::STORE
+        );
+        let zipf = Zipf::new(self.keys.len(), INCR_ZIPF);
+        let scatter = Scatter::new(self.keys.len(), 2);
+        let sets_dir = self.dir("kv-store-zipf-sets")?;
+        let incr_dir = self.dir("kv-store-incr")?;
+        let sets = KvStoreAdapter::open(&sets_dir, mode)?;
+        let incrs = KvStoreAdapter::open(&incr_dir, mode)?;
+        let (mut set_rates, mut incr_rates) = (Vec::new(), Vec::new());
+        for run in 0..s.durable_runs {
+            let streams: Vec<Vec<u32>> = (0..INCR_THREADS)
+                .map(|t| {
+                    let mut rng = Rng::new(0x1AC4 + (run * 64 + t) as u64);
+                    (0..1 << 16)
+                        .map(|_| scatter.map(zipf.sample(&mut rng)) as u32)
+                        .collect()
+                })
+                .collect();
+            let set = || {
+                timed(&streams, s.durable_seconds, |k| {
+                    DurableAdapter::set(&sets, self.keys.get(k), &self.value)
+                })
+            };
+            let incr = || {
+                timed(&streams, s.durable_seconds, |k| {
+                    incrs.incr(self.keys.get(k), 1).map(drop)
+                })
+            };
+            if run % 2 == 0 {
+                set_rates.push(set()?);
+                incr_rates.push(incr()?);
+            } else {
+                incr_rates.push(incr()?);
+                set_rates.push(set()?);
+            }
+        }
+        DurableAdapter::close(sets)?;
+        DurableAdapter::close(incrs)?;
+        std::fs::remove_dir_all(&sets_dir)?;
+        std::fs::remove_dir_all(&incr_dir)?;
+        let variant = threads_label(INCR_THREADS);
+        for (workload, rates, unit) in [
+            (INCR_CONTROL, &set_rates, "sets/s"),
+            (INCR_WORKLOAD, &incr_rates, "increments/s"),
+        ] {
+            results.push_runs(
+                SECTION,
+                workload,
+                &variant,
+                crate::ours::STORE,
+                true,
+                rates,
+                unit,
+            );
+        }
+        Ok(())
     }
 
     /// Writes `reopen_keys` keys in batches without sync, closes, and times open plus
@@ -331,45 +418,38 @@ fn timed_sets(
     seconds: f64,
     run: usize,
 ) -> anyhow::Result<f64> {
-    let barrier = Barrier::new(threads);
+    let streams: Vec<Vec<u32>> = (0..threads)
+        .map(|t| random_stream(keys.len(), 1 << 16, (run * 64 + t) as u64))
+        .collect();
+    timed(&streams, seconds, |k| store.set(keys.get(k), value))
+}
+
+/// One thread per stream, each applying `op` to the key indices of its stream (cycling)
+/// until `seconds` pass; operations per second, from the first thread's start to the
+/// last one's end.
+fn timed(
+    streams: &[Vec<u32>],
+    seconds: f64,
+    op: impl Fn(usize) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<f64> {
     let deadline = Duration::from_secs_f64(seconds);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let barrier = &barrier;
-                let stream = random_stream(keys.len(), 1 << 16, (run * 64 + t) as u64);
-                scope.spawn(move || -> anyhow::Result<(Instant, Instant, u64)> {
-                    barrier.wait();
-                    let start = Instant::now();
-                    let mut n = 0u64;
-                    for &k in stream.iter().cycle() {
-                        store.set(keys.get(k as usize), value)?;
-                        n += 1;
-                        if n.is_multiple_of(16) && start.elapsed() >= deadline {
-                            break;
-                        }
-                    }
-                    Ok((start, Instant::now(), n))
-                })
-            })
-            .collect();
-        let mut spans = Vec::with_capacity(threads);
-        for h in handles {
-            spans.push(h.join().expect("a benchmark thread panicked")?);
+    let (wall, counts) = together(streams.len(), |t| -> anyhow::Result<u64> {
+        let start = Instant::now();
+        let mut n = 0u64;
+        for &k in streams[t].iter().cycle() {
+            op(k as usize)?;
+            n += 1;
+            if n.is_multiple_of(16) && start.elapsed() >= deadline {
+                break;
+            }
         }
-        let start = spans
-            .iter()
-            .map(|s| s.0)
-            .min()
-            .expect("at least one thread");
-        let end = spans
-            .iter()
-            .map(|s| s.1)
-            .max()
-            .expect("at least one thread");
-        let total: u64 = spans.iter().map(|s| s.2).sum();
-        Ok(total as f64 / (end - start).as_secs_f64())
-    })
+        Ok(n)
+    });
+    let mut total = 0;
+    for n in counts {
+        total += n?;
+    }
+    Ok(total as f64 / wall.as_secs_f64())
 }
 
 fn timed_batches(

@@ -1,9 +1,9 @@
-//! In-memory throughput: get, 75/25 get/set, set over Zipf 0.99 keys all present, and
-//! churn (get-or-insert over Zipf 1.0, capacity a tenth of the keys) with and without TTL.
+//! In-memory throughput: get, 75/25 get/set, set and increment over Zipf 0.99 keys all
+//! present, and churn (get-or-insert over Zipf 1.0, capacity a tenth of the keys) with
+//! and without TTL.
 
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::adapter::{CacheSpec, KvAdapter};
 use crate::config::Options;
@@ -12,6 +12,7 @@ use crate::keys::{self, Keys, Scatter};
 use crate::results::Results;
 use crate::rng::Rng;
 use crate::stats::Summary;
+use crate::together::together;
 use crate::zipf::Zipf;
 
 /// The report section of throughput figures.
@@ -23,6 +24,9 @@ pub(crate) const THREADS: [usize; 2] = [1, 2];
 /// The TTL put on every entry in the `churn-ttl` workload: far beyond the run.
 pub(crate) const TTL: Duration = Duration::from_secs(3600);
 
+/// The name of the increment workload (in tables and for `--only`).
+pub(crate) const INCR: &str = "incr";
+
 /// Marks a set in a mixed stream (key indices stay below 2^31).
 const SET_BIT: u32 = 1 << 31;
 
@@ -32,6 +36,7 @@ enum Mode {
     Mixed,
     Set,
     GetOrInsert,
+    Incr,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +79,14 @@ pub(crate) fn run(opts: &Options, results: &mut Results) {
         Workload {
             name: "set",
             mode: Mode::Set,
+            zipf: 0.99,
+            keys: s.keys,
+            capacity: all_present,
+            ttl: false,
+        },
+        Workload {
+            name: INCR,
+            mode: Mode::Incr,
             zipf: 0.99,
             keys: s.keys,
             capacity: all_present,
@@ -189,8 +202,24 @@ impl<'a> CacheVisitor for Builder<'a, '_> {
             }
             return;
         };
+        if w.mode == Mode::Incr && cache.incr(self.keys.get(0), 0).is_none() {
+            if self.threads == THREADS[0] {
+                self.results.note(format!(
+                    "{}: no atomic increment, so not in `{}`",
+                    A::name(),
+                    w.name
+                ));
+            }
+            return;
+        }
         if !w.churn() {
-            prefill(&cache, self.keys, w.keys, self.value);
+            // Counters start at 0, in decimal as kv stores them.
+            let value = if w.mode == Mode::Incr {
+                b"0"
+            } else {
+                self.value
+            };
+            prefill(&cache, self.keys, w.keys, value);
             let present = cache.len();
             if present < w.keys {
                 self.results.note(format!(
@@ -325,39 +354,10 @@ fn run_once<A: KvAdapter>(
     value: &[u8],
     mode: Mode,
 ) -> (Duration, u64) {
-    let barrier = Barrier::new(streams.len());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = streams
-            .iter()
-            .map(|stream| {
-                let barrier = &barrier;
-                let window = window.clone();
-                scope.spawn(move || {
-                    barrier.wait();
-                    let start = Instant::now();
-                    let hits = walk(cache, &stream[window], keys, value, mode);
-                    (start, Instant::now(), hits)
-                })
-            })
-            .collect();
-        let spans: Vec<(Instant, Instant, u64)> = handles
-            .into_iter()
-            .map(|h| h.join().expect("a benchmark thread panicked"))
-            .collect();
-        // From the first thread's start to the last thread's end: the main thread's own
-        // clock could be descheduled between the barrier and its first reading.
-        let start = spans
-            .iter()
-            .map(|s| s.0)
-            .min()
-            .expect("at least one thread");
-        let end = spans
-            .iter()
-            .map(|s| s.1)
-            .max()
-            .expect("at least one thread");
-        (end - start, spans.iter().map(|s| s.2).sum())
-    })
+    let (wall, hits) = together(streams.len(), |t| {
+        walk(cache, &streams[t][window.clone()], keys, value, mode)
+    });
+    (wall, hits.into_iter().sum())
 }
 
 fn walk<A: KvAdapter>(cache: &A, stream: &[u32], keys: &Keys, value: &[u8], mode: Mode) -> u64 {
@@ -386,6 +386,17 @@ fn walk<A: KvAdapter>(cache: &A, stream: &[u32], keys: &Keys, value: &[u8], mode
             for &k in stream {
                 hits += u64::from(cache.get_or_insert(keys.get(k as usize), value));
             }
+        }
+        Mode::Incr => {
+            let mut sum = 0i64;
+            for &k in stream {
+                sum = sum.wrapping_add(
+                    cache
+                        .incr(keys.get(k as usize), 1)
+                        .expect("only contenders with an increment run it"),
+                );
+            }
+            black_box(sum);
         }
     }
     black_box(hits)
