@@ -1,0 +1,319 @@
+//! Commands: the table (name, arity, flags, key positions, docs, handler) and the
+//! dispatcher, which checks what Redis checks before running one, in Redis's order:
+//! known command, known subcommand, arity, authentication.
+//!
+//! One file per family holds the handlers: `connection` (PING, AUTH, HELLO, CLIENT,
+//! …), `server` (DBSIZE, FLUSHALL, SAVE, SHUTDOWN, TIME, …), `info` (INFO, CONFIG),
+//! `introspect` (COMMAND), `strings` (GET, SET, MGET, MSET, …), `keys` (DEL, EXISTS,
+//! TYPE, KEYS, RANDOMKEY), `expire` (EXPIRE, TTL, …), `scan` (SCAN).
+
+mod connection;
+mod expire;
+mod info;
+mod introspect;
+mod keys;
+mod scan;
+mod server;
+mod strings;
+mod table;
+
+use bytes::Bytes;
+use kv_store::Store;
+
+use crate::connection::Client;
+use crate::reply::Reply;
+use crate::server::{Shared, Stats};
+
+pub(crate) use table::COMMANDS;
+
+/// What a handler gets: the server and the client it serves.
+pub(crate) struct Ctx<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) client: &'a mut Client,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn store(&self) -> &Store {
+        &self.shared.store
+    }
+}
+
+/// A command's implementation: the whole request in (`args[0]` is the command's name),
+/// the reply out.
+pub(crate) type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Reply;
+
+/// One command of the table, with what `COMMAND INFO` and `COMMAND DOCS` report.
+pub(crate) struct Spec {
+    /// Lower case; a subcommand is named `container|sub`.
+    pub(crate) name: &'static str,
+    /// Redis's convention: `n` exactly n arguments (the name included), `-n` at least n.
+    pub(crate) arity: i32,
+    pub(crate) flags: &'static [&'static str],
+    /// First key, last key (negative: from the end), step.
+    pub(crate) keys: (i32, i32, i32),
+    pub(crate) acl: &'static [&'static str],
+    pub(crate) group: &'static str,
+    pub(crate) since: &'static str,
+    pub(crate) summary: &'static str,
+    pub(crate) run: Handler,
+    /// Sorted by name.
+    pub(crate) subcommands: &'static [Spec],
+    /// Always runs on a blocking thread (it writes files: `SAVE`).
+    pub(crate) blocks: bool,
+}
+
+impl Spec {
+    pub(crate) fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+
+    fn needs_no_auth(&self) -> bool {
+        self.flags.contains(&"no_auth")
+    }
+}
+
+/// Longest command name looked up (longer ones are unknown).
+const MAX_NAME: usize = 32;
+
+/// The table entry for `name`, case-insensitively.
+fn find(table: &'static [Spec], name: &[u8], prefix: usize) -> Option<&'static Spec> {
+    if name.len() > MAX_NAME {
+        return None;
+    }
+    let mut lower = [0u8; MAX_NAME];
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let lower = &lower[..name.len()];
+    table
+        .binary_search_by(|spec| spec.name.as_bytes()[prefix..].cmp(lower))
+        .ok()
+        .map(|i| &table[i])
+}
+
+/// The command `args` names (its subcommand, for a container given one): `Err` is
+/// the unknown-command or unknown-subcommand error Redis gives.
+pub(crate) fn lookup(args: &[Bytes]) -> Result<&'static Spec, Reply> {
+    let Some(spec) = find(COMMANDS, &args[0], 0) else {
+        return Err(unknown_command(args));
+    };
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok(spec);
+    }
+    find(spec.subcommands, &args[1], spec.name.len() + 1).ok_or_else(|| {
+        let mut msg = b"unknown subcommand '".to_vec();
+        msg.extend_from_slice(c_str(&args[1], 128));
+        msg.extend_from_slice(b"'. Try ");
+        msg.extend_from_slice(&args[0].to_ascii_uppercase());
+        msg.extend_from_slice(b" HELP.");
+        Reply::error_code("ERR", &msg)
+    })
+}
+
+/// Runs one request.
+pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> Reply {
+    let spec = match lookup(args) {
+        Ok(spec) => spec,
+        Err(reply) => return reply,
+    };
+    let n = args.len() as i64;
+    let arity = i64::from(spec.arity);
+    if (arity > 0 && n != arity) || n < -arity {
+        return wrong_arity(spec.name);
+    }
+    if !client.authenticated && !spec.needs_no_auth() {
+        return Reply::error_code("NOAUTH", b"Authentication required.");
+    }
+    Stats::add(&shared.stats.commands, 1);
+    (spec.run)(&mut Ctx { shared, client }, args)
+}
+
+/// The handler of a container (`CLIENT`, `CONFIG`) called without a subcommand; its
+/// arity (-2) makes the dispatcher answer first, so this only guards the table.
+fn needs_subcommand(_: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    wrong_arity(&String::from_utf8_lossy(&args[0]).to_lowercase())
+}
+
+/// True if running `args` may wait for the disk: a write when the store syncs every
+/// write (`blocking_writes`), or a command that always does (`SAVE`).
+pub(crate) fn may_block(args: &[Bytes], blocking_writes: bool) -> bool {
+    match lookup(args) {
+        Ok(spec) => spec.blocks || (blocking_writes && spec.is_write()),
+        Err(_) => false,
+    }
+}
+
+/// `-ERR wrong number of arguments for 'name' command`.
+pub(crate) fn wrong_arity(name: &str) -> Reply {
+    Reply::err(format!("wrong number of arguments for '{name}' command"))
+}
+
+/// `-ERR syntax error`.
+pub(crate) fn syntax_error() -> Reply {
+    Reply::err("syntax error")
+}
+
+/// `-ERR value is not an integer or out of range`.
+pub(crate) fn not_an_integer() -> Reply {
+    Reply::err("value is not an integer or out of range")
+}
+
+/// An integer argument, parsed as Redis parses them.
+pub(crate) fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
+    crate::parse::parse_i64(arg).ok_or_else(not_an_integer)
+}
+
+/// True if `arg` is `word`, ignoring ASCII case.
+pub(crate) fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// `s` as C's `%.Ns` prints it: up to the first NUL, at most `max` bytes.
+fn c_str(s: &[u8], max: usize) -> &[u8] {
+    let s = match s.iter().position(|&b| b == 0) {
+        Some(nul) => &s[..nul],
+        None => s,
+    };
+    &s[..s.len().min(max)]
+}
+
+/// `-ERR unknown command 'name', with args beginning with: 'a' 'b' `, worded and
+/// truncated as Redis does (the name to 128 bytes, the arguments to about 128).
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut list = Vec::new();
+    for arg in &args[1..] {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(c_str(arg, room));
+        list.extend_from_slice(b"' ");
+    }
+    let mut msg = b"unknown command '".to_vec();
+    msg.extend_from_slice(c_str(&args[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&list);
+    Reply::error_code("ERR", &msg)
+}
+
+/// The reply for a store error, with the codes clients look for: `OOM` for a full
+/// store, `MISCONF` when the disk failed.
+pub(crate) fn store_error(e: kv_store::Error) -> Reply {
+    use kv_store::Error as E;
+    match &e {
+        E::Core(kv_core_err) => core_error(kv_core_err),
+        E::Closed => Reply::err("the server is shutting down"),
+        E::Wal { .. } | E::Snapshot { .. } | E::Io { .. } => {
+            Reply::error_code("MISCONF", error_chain(&e).as_bytes())
+        }
+        _ => Reply::err(error_chain(&e)),
+    }
+}
+
+fn core_error(e: &kv_core::Error) -> Reply {
+    match e {
+        kv_core::Error::StoreFull { .. } => Reply::error_code(
+            "OOM",
+            b"command not allowed when used memory > 'maxmemory'.",
+        ),
+        kv_core::Error::EmptyKey => Reply::err("empty keys are not supported"),
+        other => Reply::err(other.to_string()),
+    }
+}
+
+/// The error and its sources, joined with `: `, skipping a source whose text its
+/// parent already shows.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A store call's reply: `ok` of its result, or the store's error.
+pub(crate) fn reply_with<T>(r: kv_store::Result<T>, ok: impl FnOnce(T) -> Reply) -> Reply {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => store_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<Bytes> {
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    fn text(r: &Reply) -> String {
+        match r {
+            Reply::Error(e) => String::from_utf8_lossy(e).into_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_table_is_sorted_so_lookups_find_every_command() {
+        for table in std::iter::once(COMMANDS).chain(COMMANDS.iter().map(|s| s.subcommands)) {
+            for pair in table.windows(2) {
+                assert!(
+                    pair[0].name < pair[1].name,
+                    "{} before {}",
+                    pair[0].name,
+                    pair[1].name
+                );
+            }
+        }
+        for spec in COMMANDS {
+            assert_eq!(
+                lookup(&args(&[&spec.name.to_uppercase()]))
+                    .ok()
+                    .map(|s| s.name),
+                Some(spec.name)
+            );
+            for sub in spec.subcommands {
+                assert!(sub.name.starts_with(&format!("{}|", spec.name)));
+                let short = sub.name.rsplit('|').next().unwrap();
+                let found = lookup(&args(&[spec.name, short])).ok().map(|s| s.name);
+                assert_eq!(found, Some(sub.name));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_commands_are_worded_as_redis_words_them() {
+        let r = lookup(&args(&["foo", "a", "b"])).err().unwrap();
+        assert_eq!(
+            text(&r),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        let long = "z".repeat(150);
+        let r = lookup(&args(&["foo", &long, "y"])).err().unwrap();
+        assert_eq!(
+            text(&r),
+            format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' ",
+                "z".repeat(128)
+            )
+        );
+        let r = lookup(&args(&["config", "foo"])).err().unwrap();
+        assert_eq!(text(&r), "ERR unknown subcommand 'foo'. Try CONFIG HELP.");
+        let r = lookup(&args(&["foo", "a\nb"])).err().unwrap();
+        assert_eq!(
+            text(&r),
+            "ERR unknown command 'foo', with args beginning with: 'a b' "
+        );
+    }
+}
