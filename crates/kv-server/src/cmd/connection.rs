@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{c_str, int_arg, is, not_an_integer, syntax_error, wrong_arity, Ctx};
+use super::{c_str, int_arg, is, syntax_error, wrong_arity, Ctx};
 use crate::connection::Quit;
 use crate::reply::{Protocol, Reply};
 
@@ -30,7 +30,9 @@ pub(super) fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
 /// `SELECT index`: database 0 is the only one.
 pub(super) fn select(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     match int_arg(&args[1]) {
-        Ok(n) if i32::try_from(n).is_err() => not_an_integer(),
+        Ok(n) if i32::try_from(n).is_err() => {
+            Reply::err("value is out of range, value must between -2147483648 and 2147483647")
+        }
         Ok(0) => Reply::OK,
         Ok(_) => Reply::err("DB index is out of range"),
         Err(r) => r,
@@ -116,8 +118,8 @@ pub(super) fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         return Reply::error_code(
             "NOAUTH",
             b"HELLO must be called with the client already authenticated, otherwise the \
-              HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client \
-              and select the RESP protocol version at the same time",
+              HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+              select the RESP protocol version at the same time",
         );
     }
     if let Some(name) = name {

@@ -104,7 +104,7 @@ pub(super) fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
     }
     if (abort && (nosave || save || other)) || (nosave && save) {
-        return Reply::err("Illegal combination of options.");
+        return syntax_error();
     }
     if abort {
         return Reply::err("No shutdown in progress.");
