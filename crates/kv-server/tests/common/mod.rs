@@ -273,18 +273,26 @@ impl Client {
 
     /// Reads one complete reply (RESP2 or RESP3 per `resp3`) and returns its bytes.
     pub fn read_reply(&mut self) -> Vec<u8> {
+        match self.try_read_reply() {
+            Some(r) => r,
+            None => panic!(
+                "the connection ended before a whole reply; have {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ),
+        }
+    }
+
+    /// One complete reply, or `None` if the connection ends (or fails) first.
+    pub fn try_read_reply(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(n) = reply_len(&self.buf, self.resp3) {
-                return self.buf.split_to(n).to_vec();
+                return Some(self.buf.split_to(n).to_vec());
             }
             let mut chunk = [0u8; 64 * 1024];
-            let n = self.stream.read(&mut chunk).expect("read a reply");
-            assert!(
-                n > 0,
-                "the server closed the connection; have {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
-            self.buf.extend_from_slice(&chunk[..n]);
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
         }
     }
 
