@@ -41,6 +41,8 @@ pub(crate) struct Client {
     pub(crate) authenticated: bool,
     pub(crate) proto: Protocol,
     pub(crate) quit: Quit,
+    /// Commands run and not yet added to the server's count.
+    pub(crate) commands: u64,
 }
 
 /// Whether the connection ends after the current command.
@@ -110,9 +112,18 @@ impl Connection {
             if *shutdown.borrow_and_update() {
                 self.closing = true;
             }
-            self.run_ready().await;
+            let output_full = self.run_ready().await;
             if self.closing {
                 return self.farewell().await;
+            }
+            // Most of the time the socket takes the replies at once: no need to wait for
+            // it to be writable (nor to arm the stall timer).
+            if !self.output.is_empty() && self.write_some()? {
+                last_activity = Instant::now();
+                if output_full && self.output.len() < self.shared.config.max_output {
+                    // Room again for the requests waiting behind the full output.
+                    continue;
+                }
             }
             let want_read = self.output.len() < self.shared.config.max_output && !self.eof;
             let want_write = !self.output.is_empty();
@@ -154,11 +165,18 @@ impl Connection {
         }
     }
 
-    /// Parses and runs requests while the pending output allows. A protocol error is
+    /// Parses and runs requests while the pending output allows; true if it stopped
+    /// because the output is full (requests may be waiting). A protocol error is
     /// reported once the requests before it have run (the parser stops in front of the
     /// bad bytes, so parsing again finds the same error).
-    async fn run_ready(&mut self) {
-        while !self.closing && self.output.len() < self.shared.config.max_output {
+    async fn run_ready(&mut self) -> bool {
+        loop {
+            if self.closing {
+                return false;
+            }
+            if self.output.len() >= self.shared.config.max_output {
+                return true;
+            }
             let protocol_error = if self.pending.is_empty() {
                 self.parse_batch()
             } else {
@@ -175,7 +193,7 @@ impl Connection {
             } else if self.eof {
                 self.closing = true;
             }
-            return;
+            return false;
         }
     }
 
@@ -299,6 +317,17 @@ fn run_commands(
     output: &mut BytesMut,
 ) {
     let max_output = shared.config.max_output;
+    run_until_full(shared, client, pending, output, max_output);
+    Stats::add(&shared.stats.commands, std::mem::take(&mut client.commands));
+}
+
+fn run_until_full(
+    shared: &Shared,
+    client: &mut Client,
+    pending: &mut VecDeque<Vec<Bytes>>,
+    output: &mut BytesMut,
+    max_output: usize,
+) {
     while let Some(args) = pending.pop_front() {
         let reply = cmd::dispatch(shared, client, &args);
         if client.quit == Quit::WithoutReply {

@@ -213,7 +213,18 @@ fn a_reply_over_the_output_limit_is_an_error_and_the_connection_lives() {
 
 #[test]
 fn pipelines_are_answered_in_order_whatever_the_read_sizes() {
-    let server = Running::in_memory(Config::new());
+    pipeline_in_order(Config::new());
+}
+
+#[test]
+fn pipelines_go_on_after_the_output_limit_was_reached() {
+    // Replies of a few bytes against a 256-byte limit: the connection fills its output
+    // again and again, and must come back to the requests waiting behind it.
+    pipeline_in_order(Config::new().max_output(256));
+}
+
+fn pipeline_in_order(config: Config) {
+    let server = Running::in_memory(config);
     let mut c = server.client();
     let n = 5_000;
     let mut pipeline = Vec::new();

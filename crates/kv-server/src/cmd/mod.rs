@@ -22,7 +22,7 @@ use kv_store::Store;
 
 use crate::connection::Client;
 use crate::reply::Reply;
-use crate::server::{Shared, Stats};
+use crate::server::Shared;
 
 pub(crate) use table::COMMANDS;
 
@@ -124,7 +124,7 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
     if !client.authenticated && !spec.needs_no_auth() {
         return Reply::error_code("NOAUTH", b"Authentication required.");
     }
-    Stats::add(&shared.stats.commands, 1);
+    client.commands += 1;
     (spec.run)(&mut Ctx { shared, client }, args)
 }
 
