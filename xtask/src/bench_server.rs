@@ -383,6 +383,7 @@ fn render(
     quick: bool,
     took: Duration,
 ) -> String {
+    let profile = if quick { "debug" } else { "release" };
     let version = Command::new("redis-server")
         .arg("--version")
         .output()
