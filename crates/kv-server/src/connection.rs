@@ -15,6 +15,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::sync::oneshot::{self, error::TryRecvError};
 use tokio::time::{sleep_until, Instant};
 
 use crate::cmd;
@@ -57,10 +58,16 @@ pub(crate) enum Quit {
 }
 
 /// Serves one client until it leaves, misbehaves, or the server shuts down.
-pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(
+    shared: &Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    stop: oneshot::Receiver<()>,
+) {
     Stats::add(&shared.stats.connected, 1);
     let client = Client {
-        id: shared.next_client_id(),
+        id,
         authenticated: shared.open_to_all(),
         ..Client::default()
     };
@@ -77,7 +84,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
         closing: false,
         eof: false,
     };
-    match conn.run().await {
+    match conn.run(stop).await {
         Ok(()) => tracing::debug!(id, %peer, "client disconnected"),
         Err(e) => tracing::debug!(id, %peer, error = %e, "connection closed"),
     }
@@ -103,13 +110,14 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(&mut self) -> io::Result<()> {
-        let mut shutdown = self.shared.shutdown.subscribe();
+    async fn run(&mut self, mut stop: oneshot::Receiver<()>) -> io::Result<()> {
+        let mut stopped = false;
         let stall = self.shared.config.output_stall;
         let idle = self.shared.config.timeout;
         let mut last_activity = Instant::now();
         loop {
-            if *shutdown.borrow_and_update() {
+            if !stopped && matches!(stop.try_recv(), Err(TryRecvError::Closed)) {
+                stopped = true;
                 self.closing = true;
             }
             let output_full = self.run_ready().await;
@@ -138,7 +146,10 @@ impl Connection {
                 (false, None) => None,
             };
             tokio::select! {
-                _ = shutdown.changed() => self.closing = true,
+                _ = &mut stop, if !stopped => {
+                    stopped = true;
+                    self.closing = true;
+                }
                 ready = self.socket.ready(interest) => {
                     let ready = ready?;
                     if want_write && ready.is_writable() && self.write_some()? {

@@ -18,6 +18,14 @@ const LIMITS: Limits = Limits {
     max_request: 512,
 };
 
+/// Limits a re-encoded request fits in: an inline argument may be as long as an
+/// inline line, which no bulk length limit bounds.
+const ROUND_TRIP: Limits = Limits {
+    max_bulk: MAX_INLINE,
+    max_args: MAX_INLINE,
+    max_request: 4 * MAX_INLINE,
+};
+
 /// What one parse of a stream gave: the requests, then the error that stopped it.
 type Outcome = (Vec<Vec<Vec<u8>>>, Option<ProtocolError>);
 
@@ -26,8 +34,8 @@ type Outcome = (Vec<Vec<Vec<u8>>>, Option<ProtocolError>);
 ///
 /// - nothing panics;
 /// - the requests and the error are the same as when the stream arrives in one piece;
-/// - while a request is incomplete, the buffer holds at most one request's limit (or
-///   one header line) plus the last piece;
+/// - while a request is incomplete, the buffer holds at most one request's limit and
+///   one header line, plus the last piece;
 /// - every request parsed, encoded by the reference codec (`redis-protocol`) as an
 ///   array of bulk strings, parses back to the same arguments.
 pub fn parse_requests(data: &[u8]) {
@@ -47,7 +55,7 @@ pub fn parse_requests(data: &[u8]) {
         );
         let mut encoded = BytesMut::new();
         extend_encode(&mut encoded, &frame, false).expect("the reference encoder accepts arrays");
-        let (again, err) = parse(&encoded, encoded.len(), true);
+        let (again, err) = parse_with(ROUND_TRIP, &encoded, encoded.len(), true);
         assert_eq!(
             err, None,
             "a request parsed once fails when re-encoded: {args:?}"
@@ -61,7 +69,11 @@ pub fn parse_requests(data: &[u8]) {
 }
 
 fn parse(stream: &[u8], piece: usize, authenticated: bool) -> Outcome {
-    let mut parser = RequestParser::new(LIMITS);
+    parse_with(LIMITS, stream, piece, authenticated)
+}
+
+fn parse_with(limits: Limits, stream: &[u8], piece: usize, authenticated: bool) -> Outcome {
+    let mut parser = RequestParser::new(limits);
     let mut buf = BytesMut::new();
     let mut requests = Vec::new();
     for chunk in stream.chunks(piece) {
@@ -70,7 +82,7 @@ fn parse(stream: &[u8], piece: usize, authenticated: bool) -> Outcome {
             match parser.next(&mut buf, authenticated) {
                 Ok(Some(args)) => requests.push(args.iter().map(|a| a.to_vec()).collect()),
                 Ok(None) => {
-                    let bound = LIMITS.max_request.max(MAX_INLINE) + piece;
+                    let bound = limits.max_request + MAX_INLINE + piece;
                     assert!(
                         buf.len() <= bound,
                         "{} bytes buffered, bound {bound}",
@@ -89,7 +101,57 @@ fn parse(stream: &[u8], piece: usize, authenticated: bool) -> Outcome {
 mod tests {
     use std::path::{Path, PathBuf};
 
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// Requests, written as multibulk or inline, with some bytes then overwritten.
+    fn streams() -> impl Strategy<Value = Vec<u8>> {
+        let arg = prop::collection::vec(any::<u8>(), 0..80);
+        let request = (prop::collection::vec(arg, 1..6), any::<bool>());
+        (
+            any::<u8>(),
+            prop::collection::vec(request, 1..6),
+            prop::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+        )
+            .prop_map(|(control, requests, damage)| {
+                let mut out = vec![control];
+                for (args, inline) in requests {
+                    if inline && args.iter().flatten().all(|b| b.is_ascii_alphanumeric()) {
+                        let words: Vec<String> = args
+                            .iter()
+                            .map(|a| String::from_utf8_lossy(a).into_owned())
+                            .collect();
+                        out.extend_from_slice(words.join(" ").as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                    } else {
+                        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+                        for a in args {
+                            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                            out.extend_from_slice(&a);
+                            out.extend_from_slice(b"\r\n");
+                        }
+                    }
+                }
+                for (at, byte) in damage {
+                    let len = out.len();
+                    out[1 + at % (len - 1).max(1)] = byte;
+                }
+                out
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_keep_the_properties(data in prop::collection::vec(any::<u8>(), 0..400)) {
+            parse_requests(&data);
+        }
+
+        #[test]
+        fn damaged_request_streams_keep_the_properties(data in streams()) {
+            parse_requests(&data);
+        }
+    }
 
     fn corpus() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/resp_request")

@@ -103,14 +103,19 @@ fn printable(b: u8) -> char {
 }
 
 /// A streaming parser of client requests; one per connection.
+///
+/// A request stays in the buffer until it is complete: the parser remembers how far it
+/// got (`pos`) and where the arguments found so far lie, then takes the whole request
+/// off the buffer at once and hands out its arguments as slices of it.
 #[derive(Debug)]
 pub(crate) struct RequestParser {
     limits: Limits,
     /// Arguments the multibulk request being read still expects (0: between requests).
     remaining: usize,
-    args: Vec<Bytes>,
-    /// Bytes of the current request consumed so far.
-    taken: usize,
+    /// Bytes of the current request parsed so far (where parsing resumes).
+    pos: usize,
+    /// The arguments found so far, as byte ranges of the buffer.
+    ranges: Vec<(usize, usize)>,
 }
 
 impl RequestParser {
@@ -119,14 +124,15 @@ impl RequestParser {
         Self {
             limits,
             remaining: 0,
-            args: Vec::new(),
-            taken: 0,
+            pos: 0,
+            ranges: Vec::new(),
         }
     }
 
     /// The next complete request at the front of `buf` (taken off it), `Ok(None)` when
-    /// more bytes are needed (what was parsed so far is kept), or the protocol error
-    /// that ends the connection. Empty requests (`*0`, `*-1`, blank lines) are skipped.
+    /// more bytes are needed (what was parsed so far is remembered), or the protocol
+    /// error that ends the connection (nothing is taken off `buf`, so a later call
+    /// finds the same error). Empty requests (`*0`, `*-1`, blank lines) are skipped.
     /// `authenticated` applies Redis's tighter limits to clients that have not yet
     /// passed `AUTH`.
     pub(crate) fn next(
@@ -156,26 +162,28 @@ impl RequestParser {
                 if count > UNAUTHENTICATED_MAX_ARGS && !authenticated {
                     return Err(ProtocolError::UnauthenticatedMultibulkLength);
                 }
-                buf.advance(consumed);
                 if count <= 0 {
+                    buf.advance(consumed);
                     continue;
                 }
                 self.remaining = count as usize;
-                self.args = Vec::with_capacity(self.remaining.min(PREALLOCATED_ARGS));
-                self.taken = consumed;
+                self.ranges.clear();
+                self.ranges.reserve(self.remaining.min(PREALLOCATED_ARGS));
+                self.pos = consumed;
             }
             while self.remaining > 0 {
-                let Some(&first) = buf.first() else {
+                let rest = &buf[self.pos..];
+                let Some(&first) = rest.first() else {
                     return Ok(None);
                 };
                 if first != b'$' {
                     return Err(ProtocolError::ExpectedBulk { got: first });
                 }
-                let Some((text, consumed)) = header_line(buf, ProtocolError::TooBigBulkCount)?
+                let Some((text, consumed)) = header_line(rest, ProtocolError::TooBigBulkCount)?
                 else {
                     return Ok(None);
                 };
-                let len = parse_i64(&buf[1..text])
+                let len = parse_i64(&rest[1..text])
                     .filter(|&n| n >= 0 && n as u64 <= self.limits.max_bulk as u64)
                     .ok_or(ProtocolError::InvalidBulkLength)?;
                 if len > UNAUTHENTICATED_MAX_BULK && !authenticated {
@@ -183,27 +191,32 @@ impl RequestParser {
                 }
                 let len = len as usize;
                 let need = consumed + len + 2;
-                if self.taken.saturating_add(need) > self.limits.max_request {
+                if self.pos.saturating_add(need) > self.limits.max_request {
                     return Err(ProtocolError::RequestTooLarge {
                         limit: self.limits.max_request,
                     });
                 }
-                if buf.len() < need {
+                if rest.len() < need {
                     // Room for the whole argument now (bounded by `max_bulk`), so the
                     // buffer grows once instead of doubling its way there.
-                    buf.reserve(need - buf.len());
+                    let missing = need - rest.len();
+                    buf.reserve(missing);
                     return Ok(None);
                 }
-                buf.advance(consumed);
-                let arg = buf.split_to(len).freeze();
+                let start = self.pos + consumed;
+                self.ranges.push((start, start + len));
                 // As Redis, the two bytes after the data are skipped unchecked.
-                buf.advance(2);
-                self.taken += need;
-                self.args.push(arg);
+                self.pos += need;
                 self.remaining -= 1;
             }
-            self.taken = 0;
-            return Ok(Some(std::mem::take(&mut self.args)));
+            let request = buf.split_to(self.pos).freeze();
+            self.pos = 0;
+            return Ok(Some(
+                self.ranges
+                    .drain(..)
+                    .map(|(from, to)| request.slice(from..to))
+                    .collect(),
+            ));
         }
     }
 }

@@ -20,14 +20,10 @@ pub(super) fn count(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
 /// The spec a `COMMAND INFO|DOCS` name refers to: a command, or `container|sub`.
 fn named(name: &[u8]) -> Option<&'static Spec> {
     match name.iter().position(|&b| b == b'|') {
-        None => find(COMMANDS, name, 0),
+        None => find(COMMANDS, name),
         Some(bar) => {
-            let container = find(COMMANDS, &name[..bar], 0)?;
-            find(
-                container.subcommands,
-                &name[bar + 1..],
-                container.name.len() + 1,
-            )
+            let container = find(COMMANDS, &name[..bar])?;
+            find(container.subcommands, &name[bar + 1..])
         }
     }
 }

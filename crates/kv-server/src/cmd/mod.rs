@@ -60,33 +60,42 @@ pub(crate) struct Spec {
     pub(crate) subcommands: &'static [Spec],
     /// Always runs on a blocking thread (it writes files: `SAVE`).
     pub(crate) blocks: bool,
+    /// The name (after `|` for a subcommand) packed by [`pack`], for lookups.
+    pub(crate) key: u128,
+    /// `flags` has `write`.
+    pub(crate) write: bool,
+    /// `flags` has `no_auth`.
+    pub(crate) no_auth: bool,
 }
 
-impl Spec {
-    pub(crate) fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
-    }
+/// Longest name looked up (longer ones are unknown): the bytes of a `u128`.
+const MAX_NAME: usize = 16;
 
-    fn needs_no_auth(&self) -> bool {
-        self.flags.contains(&"no_auth")
-    }
-}
-
-/// Longest command name looked up (longer ones are unknown).
-const MAX_NAME: usize = 32;
-
-/// The table entry for `name`, case-insensitively.
-fn find(table: &'static [Spec], name: &[u8], prefix: usize) -> Option<&'static Spec> {
+/// A name of at most [`MAX_NAME`] bytes as one integer, first byte most significant and
+/// zero-padded, so that integers order as the names do and a lookup compares integers
+/// instead of strings. `None` if the name is too long.
+pub(crate) const fn pack(name: &[u8]) -> Option<u128> {
     if name.len() > MAX_NAME {
         return None;
     }
-    let mut lower = [0u8; MAX_NAME];
-    for (d, s) in lower.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
+    let mut bytes = [0u8; MAX_NAME];
+    let mut i = 0;
+    while i < name.len() {
+        bytes[i] = name[i].to_ascii_lowercase();
+        i += 1;
     }
-    let lower = &lower[..name.len()];
+    Some(u128::from_be_bytes(bytes))
+}
+
+/// The table entry for `name`, case-insensitively.
+fn find(table: &'static [Spec], name: &[u8]) -> Option<&'static Spec> {
+    // A NUL would pack as padding: `get\0` is not `get`.
+    if name.contains(&0) {
+        return None;
+    }
+    let key = pack(name)?;
     table
-        .binary_search_by(|spec| spec.name.as_bytes()[prefix..].cmp(lower))
+        .binary_search_by(|spec| spec.key.cmp(&key))
         .ok()
         .map(|i| &table[i])
 }
@@ -94,13 +103,13 @@ fn find(table: &'static [Spec], name: &[u8], prefix: usize) -> Option<&'static S
 /// The command `args` names (its subcommand, for a container given one): `Err` is
 /// the unknown-command or unknown-subcommand error Redis gives.
 pub(crate) fn lookup(args: &[Bytes]) -> Result<&'static Spec, Reply> {
-    let Some(spec) = find(COMMANDS, &args[0], 0) else {
+    let Some(spec) = find(COMMANDS, &args[0]) else {
         return Err(unknown_command(args));
     };
     if spec.subcommands.is_empty() || args.len() < 2 {
         return Ok(spec);
     }
-    find(spec.subcommands, &args[1], spec.name.len() + 1).ok_or_else(|| {
+    find(spec.subcommands, &args[1]).ok_or_else(|| {
         let mut msg = b"unknown subcommand '".to_vec();
         msg.extend_from_slice(c_str(&args[1], 128));
         msg.extend_from_slice(b"'. Try ");
@@ -121,7 +130,7 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
     if (arity > 0 && n != arity) || n < -arity {
         return wrong_arity(spec.name);
     }
-    if !client.authenticated && !spec.needs_no_auth() {
+    if !client.authenticated && !spec.no_auth {
         return Reply::error_code("NOAUTH", b"Authentication required.");
     }
     client.commands += 1;
@@ -138,7 +147,7 @@ fn needs_subcommand(_: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 /// write (`blocking_writes`), or a command that always does (`SAVE`).
 pub(crate) fn may_block(args: &[Bytes], blocking_writes: bool) -> bool {
     match lookup(args) {
-        Ok(spec) => spec.blocks || (blocking_writes && spec.is_write()),
+        Ok(spec) => spec.blocks || (blocking_writes && spec.write),
         Err(_) => false,
     }
 }
@@ -289,6 +298,24 @@ mod tests {
                 let found = lookup(&args(&[spec.name, short])).ok().map(|s| s.name);
                 assert_eq!(found, Some(sub.name));
             }
+        }
+    }
+
+    #[test]
+    fn names_are_matched_whole_and_in_any_case() {
+        assert_eq!(
+            lookup(&args(&["GeT", "k"])).ok().map(|s| s.name),
+            Some("get")
+        );
+        for other in [
+            "get\0",
+            "ge",
+            "gett",
+            "",
+            "getdel!",
+            "a-name-longer-than-sixteen",
+        ] {
+            assert!(lookup(&args(&[other])).is_err(), "{other:?} found");
         }
     }
 

@@ -2,7 +2,46 @@
 //! positions, ACL categories, documentation) and which handler runs it. The flags,
 //! categories and key positions are Redis 7's, so `COMMAND INFO` answers as Redis does.
 
-use super::{connection, expire, info, introspect, keys, scan, server, strings, Handler, Spec};
+use super::{
+    connection, expire, info, introspect, keys, pack, scan, server, strings, Handler, Spec,
+};
+
+/// True if `flags` has `flag`.
+const fn has(flags: &[&str], flag: &str) -> bool {
+    let mut i = 0;
+    while i < flags.len() {
+        let (a, b) = (flags[i].as_bytes(), flag.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The part of `name` a lookup matches: after the `|` of a subcommand.
+const fn lookup_key(name: &str) -> u128 {
+    let bytes = name.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'|' {
+            start = i + 1;
+        }
+        i += 1;
+    }
+    let (_, short) = bytes.split_at(start);
+    match pack(short) {
+        Some(key) => key,
+        None => panic!("a command name longer than a lookup takes"),
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 const fn spec(
@@ -28,6 +67,9 @@ const fn spec(
         run,
         subcommands: &[],
         blocks: false,
+        key: lookup_key(name),
+        write: has(flags, "write"),
+        no_auth: has(flags, "no_auth"),
     }
 }
 
