@@ -199,14 +199,7 @@ where
     match serve(&flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut msg = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                source = s.source();
-            }
-            eprintln!("kv-server: {msg}");
+            eprintln!("kv-server: {}", crate::error::chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot::{self, error::TryRecvError};
 use tokio::time::{sleep_until, Instant};
 
-use crate::cmd;
+use crate::cmd::{self, Request};
 use crate::parse::{ProtocolError, RequestParser};
 use crate::reply::{Protocol, Reply};
 use crate::server::{Shared, Stats};
@@ -101,7 +101,7 @@ struct Connection {
     input: BytesMut,
     output: BytesMut,
     /// Requests parsed and not yet run.
-    pending: VecDeque<Vec<Bytes>>,
+    pending: VecDeque<Request>,
     client: Client,
     /// Nothing more is run: the output is flushed, then the connection closes.
     closing: bool,
@@ -215,7 +215,7 @@ impl Connection {
         while self.pending.len() < MAX_BATCH {
             match self.parser.next(&mut self.input, self.client.authenticated) {
                 Ok(Some(args)) => {
-                    self.pending.push_back(args);
+                    self.pending.push_back(Request::new(args));
                     if !self.client.authenticated {
                         break;
                     }
@@ -233,7 +233,7 @@ impl Connection {
         if self
             .pending
             .iter()
-            .any(|args| cmd::may_block(args, blocking_writes))
+            .any(|request| request.may_block(blocking_writes))
         {
             let shared = self.shared.clone();
             let mut client = std::mem::take(&mut self.client);
@@ -324,7 +324,7 @@ async fn sleep_or_never(deadline: Option<Instant>) {
 fn run_commands(
     shared: &Shared,
     client: &mut Client,
-    pending: &mut VecDeque<Vec<Bytes>>,
+    pending: &mut VecDeque<Request>,
     output: &mut BytesMut,
 ) {
     let max_output = shared.config.max_output;
@@ -335,12 +335,12 @@ fn run_commands(
 fn run_until_full(
     shared: &Shared,
     client: &mut Client,
-    pending: &mut VecDeque<Vec<Bytes>>,
+    pending: &mut VecDeque<Request>,
     output: &mut BytesMut,
     max_output: usize,
 ) {
-    while let Some(args) = pending.pop_front() {
-        let reply = cmd::dispatch(shared, client, &args);
+    while let Some(request) = pending.pop_front() {
+        let reply = cmd::dispatch(shared, client, request);
         if client.quit == Quit::WithoutReply {
             return;
         }

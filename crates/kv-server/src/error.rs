@@ -69,3 +69,19 @@ impl From<kv_store::Error> for Error {
         Self::Store(e)
     }
 }
+
+/// An error and its sources, joined with `: ` (a source whose text its parent already
+/// shows is left out): one line for a log or a reply.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}

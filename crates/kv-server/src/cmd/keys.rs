@@ -3,6 +3,7 @@
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
+use kv_store::Store;
 
 use super::{reply_with, store_error, Ctx};
 use crate::glob::Pattern;
@@ -11,28 +12,26 @@ use crate::reply::Reply;
 /// `DEL key [key ...]` (and `UNLINK`, the same here: nothing is freed in the
 /// background): how many of the keys existed.
 pub(super) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let mut removed = 0;
-    for key in &args[1..] {
-        match ctx.store().delete(key) {
-            Ok(true) => removed += 1,
-            Ok(false) => {}
-            Err(e) => return store_error(e),
-        }
-    }
-    Reply::Int(removed)
+    count(ctx, &args[1..], Store::delete)
 }
 
 /// `EXISTS key [key ...]`: how many of the keys exist (a key named twice counts twice).
 pub(super) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let mut found = 0;
-    for key in &args[1..] {
-        match ctx.store().exists(key) {
-            Ok(true) => found += 1,
+    count(ctx, &args[1..], Store::exists)
+}
+
+/// How many of `keys` `op` says yes to, one key at a time; the first store error ends
+/// it.
+fn count(ctx: &Ctx<'_>, keys: &[Bytes], op: fn(&Store, &[u8]) -> kv_store::Result<bool>) -> Reply {
+    let mut yes = 0;
+    for key in keys {
+        match op(ctx.store(), key) {
+            Ok(true) => yes += 1,
             Ok(false) => {}
             Err(e) => return store_error(e),
         }
     }
-    Reply::Int(found)
+    Reply::Int(yes)
 }
 
 /// `TYPE key`: every value is a string.

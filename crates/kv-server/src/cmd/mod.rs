@@ -21,6 +21,7 @@ use bytes::Bytes;
 use kv_store::Store;
 
 use crate::connection::Client;
+use crate::error::chain;
 use crate::reply::Reply;
 use crate::server::Shared;
 
@@ -120,8 +121,9 @@ pub(crate) fn lookup(args: &[Bytes]) -> Result<&'static Spec, Reply> {
 }
 
 /// Runs one request.
-pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> Reply {
-    let spec = match lookup(args) {
+pub(crate) fn dispatch(shared: &Shared, client: &mut Client, request: Request) -> Reply {
+    let (args, spec) = (&request.args[..], request.spec);
+    let spec = match spec {
         Ok(spec) => spec,
         Err(reply) => return reply,
     };
@@ -137,19 +139,33 @@ pub(crate) fn dispatch(shared: &Shared, client: &mut Client, args: &[Bytes]) -> 
     (spec.run)(&mut Ctx { shared, client }, args)
 }
 
+/// A request with the command it names looked up (once, when it is parsed).
+pub(crate) struct Request {
+    pub(crate) args: Vec<Bytes>,
+    /// The command, or the unknown-command error.
+    pub(crate) spec: Result<&'static Spec, Reply>,
+}
+
+impl Request {
+    pub(crate) fn new(args: Vec<Bytes>) -> Self {
+        let spec = lookup(&args);
+        Self { args, spec }
+    }
+
+    /// True if running it may wait for the disk: a write when the store syncs every
+    /// write (`blocking_writes`), or a command that always does (`SAVE`).
+    pub(crate) fn may_block(&self, blocking_writes: bool) -> bool {
+        match self.spec {
+            Ok(spec) => spec.blocks || (blocking_writes && spec.write),
+            Err(_) => false,
+        }
+    }
+}
+
 /// The handler of a container (`CLIENT`, `CONFIG`) called without a subcommand; its
 /// arity (-2) makes the dispatcher answer first, so this only guards the table.
 fn needs_subcommand(_: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     wrong_arity(&String::from_utf8_lossy(&args[0]).to_lowercase())
-}
-
-/// True if running `args` may wait for the disk: a write when the store syncs every
-/// write (`blocking_writes`), or a command that always does (`SAVE`).
-pub(crate) fn may_block(args: &[Bytes], blocking_writes: bool) -> bool {
-    match lookup(args) {
-        Ok(spec) => spec.blocks || (blocking_writes && spec.write),
-        Err(_) => false,
-    }
 }
 
 /// `-ERR wrong number of arguments for 'name' command`.
@@ -214,9 +230,9 @@ pub(crate) fn store_error(e: kv_store::Error) -> Reply {
         E::Core(kv_core_err) => core_error(kv_core_err),
         E::Closed => Reply::err("the server is shutting down"),
         E::Wal { .. } | E::Snapshot { .. } | E::Io { .. } => {
-            Reply::error_code("MISCONF", error_chain(&e).as_bytes())
+            Reply::error_code("MISCONF", chain(&e).as_bytes())
         }
-        _ => Reply::err(error_chain(&e)),
+        _ => Reply::err(chain(&e)),
     }
 }
 
@@ -229,22 +245,6 @@ fn core_error(e: &kv_core::Error) -> Reply {
         kv_core::Error::EmptyKey => Reply::err("empty keys are not supported"),
         other => Reply::err(other.to_string()),
     }
-}
-
-/// The error and its sources, joined with `: `, skipping a source whose text its
-/// parent already shows.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// A store call's reply: `ok` of its result, or the store's error.
