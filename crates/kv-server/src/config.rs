@@ -47,7 +47,7 @@ pub struct Config {
     pub(crate) max_output: usize,
     pub(crate) output_stall: Duration,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) blocking_writes: bool,
+    pub(crate) durable_replies: bool,
     pub(crate) settings: Vec<(String, String)>,
 }
 
@@ -68,7 +68,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("max_output", &self.max_output)
             .field("output_stall", &self.output_stall)
-            .field("blocking_writes", &self.blocking_writes)
+            .field("durable_replies", &self.durable_replies)
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +90,7 @@ impl Config {
             max_output: DEFAULT_MAX_OUTPUT,
             output_stall: DEFAULT_OUTPUT_STALL,
             clock: Arc::new(SystemClock),
-            blocking_writes: false,
+            durable_replies: false,
             settings: Vec::new(),
         }
     }
@@ -173,12 +173,17 @@ impl Config {
         self
     }
 
-    /// Whether the store's writes wait for the disk (default: false). Set it when the
-    /// store syncs every write ([`SyncPolicy::EveryWrite`](kv_store::SyncPolicy)): the
-    /// server then runs writes on tokio's blocking threads, so that no runtime thread
-    /// waits for an fsync, while the writes of all connections share fsyncs.
-    pub fn blocking_writes(mut self, yes: bool) -> Self {
-        self.blocking_writes = yes;
+    /// Whether a reply leaves only once the writes before it are durable (default:
+    /// false). Set it with a store that syncs every write
+    /// ([`SyncPolicy::EveryWrite`](kv_store::SyncPolicy)): a connection then runs a
+    /// pipeline's writes without waiting for each
+    /// ([`Store::without_waiting`](kv_store::Store::without_waiting)) and holds the
+    /// replies until one wait on a blocking thread
+    /// ([`Store::wait_durable`](kv_store::Store::wait_durable)) returns, so that the
+    /// writes of every connection share the log's flushes and no runtime thread waits
+    /// for the disk. (With other policies the wait forces a flush.)
+    pub fn durable_replies(mut self, yes: bool) -> Self {
+        self.durable_replies = yes;
         self
     }
 

@@ -227,14 +227,12 @@ impl Connection {
         None
     }
 
-    /// Runs pending requests, on a blocking thread if one of them may wait for the disk.
+    /// Runs pending requests: on a blocking thread if one of them always waits for the
+    /// disk (`SAVE`); else here, and with durable replies, their writes are only
+    /// appended to the log, then one wait on a blocking thread (joining the log's group
+    /// commit with every other connection's) holds the replies until they are durable.
     async fn execute(&mut self) {
-        let blocking_writes = self.shared.config.blocking_writes;
-        if self
-            .pending
-            .iter()
-            .any(|request| request.may_block(blocking_writes))
-        {
+        if self.pending.iter().any(Request::blocks) {
             let shared = self.shared.clone();
             let mut client = std::mem::take(&mut self.client);
             let mut pending = std::mem::take(&mut self.pending);
@@ -252,6 +250,34 @@ impl Connection {
                 Err(e) => {
                     // A command panicked: a bug. This client's state is gone with it.
                     tracing::error!(error = %e, "a command failed unexpectedly; closing the connection");
+                    self.closing = true;
+                    return;
+                }
+            }
+        } else if self.shared.config.durable_replies {
+            let held_from = self.output.len();
+            let (shared, client, pending, output) = (
+                &self.shared,
+                &mut self.client,
+                &mut self.pending,
+                &mut self.output,
+            );
+            let ((), upto) = shared
+                .store
+                .without_waiting(|| run_commands(shared, client, pending, output));
+            if upto > self.shared.store.durable_seq() {
+                let store = self.shared.store.clone();
+                let waited = tokio::task::spawn_blocking(move || store.wait_durable(upto)).await;
+                let failure = match waited {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(crate::error::chain(&e)),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(why) = failure {
+                    // These replies would claim writes that may not survive a crash:
+                    // the client gets none of them, and a closed connection.
+                    tracing::error!(error = %why, "the log could not make writes durable; closing the connection");
+                    self.output.truncate(held_from);
                     self.closing = true;
                     return;
                 }

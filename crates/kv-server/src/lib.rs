@@ -13,9 +13,11 @@
 //!   `MGET`, `MSET` as one batch, `DEL`, `EXPIRE`, `TTL`, `SCAN`, `KEYS`, …).
 //! - **Structure** (after tokio's mini-redis): a [`Server`] accepts connections under a
 //!   client limit; each connection is one task that parses requests from its buffer,
-//!   runs them in order (writes that wait for an fsync on tokio's blocking threads, so
-//!   no runtime thread waits for the disk) and writes the replies; shutdown goes out on
-//!   a watch channel that every connection listens to.
+//!   runs them in order and writes the replies; shutdown reaches every connection.
+//! - **Durable replies** (`--sync always`): a connection runs a pipeline's writes
+//!   without waiting for the disk, then holds the replies until one wait on a blocking
+//!   thread says they are durable; the waits of all connections share the log's
+//!   flushes (group commit), and no runtime thread waits for an fsync.
 //! - **Bad input**: every size a client controls is bounded (bulk string, argument
 //!   count, request, pending output); malformed input gets `-ERR Protocol error: …`
 //!   and the connection closes; a password is compared in constant time; an address

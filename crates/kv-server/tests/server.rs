@@ -349,7 +349,7 @@ fn durable_store(dir: &std::path::Path) -> Store {
 fn shutdown_finishes_running_commands_and_stops_accepting() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let mut server = Running::start(Config::new().blocking_writes(true), durable_store(&dir));
+    let mut server = Running::start(Config::new().durable_replies(true), durable_store(&dir));
     let mut c = server.client();
     let n = 2_000;
     let mut pipeline = Vec::new();

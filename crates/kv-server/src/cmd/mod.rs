@@ -63,8 +63,6 @@ pub(crate) struct Spec {
     pub(crate) blocks: bool,
     /// The name (after `|` for a subcommand) packed by [`pack`], for lookups.
     pub(crate) key: u128,
-    /// `flags` has `write`.
-    pub(crate) write: bool,
     /// `flags` has `no_auth`.
     pub(crate) no_auth: bool,
 }
@@ -152,13 +150,9 @@ impl Request {
         Self { args, spec }
     }
 
-    /// True if running it may wait for the disk: a write when the store syncs every
-    /// write (`blocking_writes`), or a command that always does (`SAVE`).
-    pub(crate) fn may_block(&self, blocking_writes: bool) -> bool {
-        match self.spec {
-            Ok(spec) => spec.blocks || (blocking_writes && spec.write),
-            Err(_) => false,
-        }
+    /// True if running it always waits for the disk (`SAVE`).
+    pub(crate) fn blocks(&self) -> bool {
+        matches!(self.spec, Ok(spec) if spec.blocks)
     }
 }
 

@@ -68,7 +68,6 @@ const fn spec(
         subcommands: &[],
         blocks: false,
         key: lookup_key(name),
-        write: has(flags, "write"),
         no_auth: has(flags, "no_auth"),
     }
 }
