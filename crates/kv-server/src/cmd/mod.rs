@@ -221,7 +221,7 @@ fn unknown_command(args: &[Bytes]) -> Reply {
 pub(crate) fn store_error(e: kv_store::Error) -> Reply {
     use kv_store::Error as E;
     match &e {
-        E::Core(kv_core_err) => core_error(kv_core_err),
+        E::Core(core) => core_error(core),
         E::Closed => Reply::err("the server is shutting down"),
         E::Wal { .. } | E::Snapshot { .. } | E::Io { .. } => {
             Reply::error_code("MISCONF", chain(&e).as_bytes())
@@ -230,13 +230,13 @@ pub(crate) fn store_error(e: kv_store::Error) -> Reply {
     }
 }
 
-fn core_error(e: &kv_core::Error) -> Reply {
+fn core_error(e: &kv_store::CoreError) -> Reply {
     match e {
-        kv_core::Error::StoreFull { .. } => Reply::error_code(
+        kv_store::CoreError::StoreFull { .. } => Reply::error_code(
             "OOM",
             b"command not allowed when used memory > 'maxmemory'.",
         ),
-        kv_core::Error::EmptyKey => Reply::err("empty keys are not supported"),
+        kv_store::CoreError::EmptyKey => Reply::err("empty keys are not supported"),
         other => Reply::err(other.to_string()),
     }
 }
