@@ -66,18 +66,7 @@ fn stops_cleanly(stop: impl FnOnce(&KvServer)) {
     let dir = tmp.path().join("data");
     let mut kv = KvServer::start(&dir, &["--sync", "always"]);
     let mut c = kv.client();
-    let n = 3_000;
-    let mut pipeline = Vec::new();
-    for i in 0..n {
-        pipeline.extend(encode(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
-    }
-    c.stream.write_all(&pipeline).unwrap();
-    assert_eq!(c.read_reply(), b"+OK\r\n");
-    stop(&kv);
-    let (rest, closed) = c.drain(STEP);
-    assert!(closed);
-    assert!(rest.chunks(5).all(|r| r == b"+OK\r\n") && rest.len() % 5 == 0);
-    let acknowledged = 1 + rest.len() / 5;
+    let acknowledged = common::acknowledged_before_close(&mut c, 3_000, || stop(&kv));
     let status = kv.guard.wait_exit(STEP);
     assert!(
         status.success(),

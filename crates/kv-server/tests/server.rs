@@ -351,22 +351,8 @@ fn shutdown_finishes_running_commands_and_stops_accepting() {
     let dir = tmp.path().join("data");
     let mut server = Running::start(Config::new().durable_replies(true), durable_store(&dir));
     let mut c = server.client();
-    let n = 2_000;
-    let mut pipeline = Vec::new();
-    for i in 0..n {
-        pipeline.extend(encode(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
-    }
-    c.stream.write_all(&pipeline).unwrap();
-    // Shut down once the first write is acknowledged: the rest are in flight.
-    assert_eq!(c.read_reply(), b"+OK\r\n");
-    server.stop.shutdown();
-    let (rest, closed) = c.drain(STEP);
-    assert!(closed, "the connection closes at shutdown");
-    assert!(
-        rest.len() % 5 == 0 && rest.chunks(5).all(|r| r == b"+OK\r\n"),
-        "only whole replies"
-    );
-    let acknowledged = 1 + rest.len() / 5;
+    let stop = server.stop.clone();
+    let acknowledged = common::acknowledged_before_close(&mut c, 2_000, || stop.shutdown());
     server.shutdown();
     assert!(
         TcpStream::connect(server.addr).is_err(),

@@ -315,6 +315,27 @@ impl Client {
     }
 }
 
+/// Pipelines `n` writes `SET k{i} v`, calls `stop` once the first is acknowledged
+/// (the rest in flight), reads until the server closes the connection, and checks that
+/// only whole `+OK` replies came; how many writes were acknowledged (`k0`, `k1`, … in
+/// order).
+pub fn acknowledged_before_close(c: &mut Client, n: usize, stop: impl FnOnce()) -> usize {
+    let mut pipeline = Vec::new();
+    for i in 0..n {
+        pipeline.extend(encode(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
+    }
+    c.stream.write_all(&pipeline).expect("write the pipeline");
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    stop();
+    let (rest, closed) = c.drain(STEP);
+    assert!(closed, "the connection closes at shutdown");
+    assert!(
+        rest.len() % 5 == 0 && rest.chunks(5).all(|r| r == b"+OK\r\n"),
+        "only whole replies"
+    );
+    1 + rest.len() / 5
+}
+
 /// `args` as a RESP multibulk request.
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
