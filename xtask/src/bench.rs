@@ -1,11 +1,10 @@
 //! `cargo xtask bench [--quick] [--only NAME]`: kv against moka, quick_cache, dashmap,
-//! fjall and redb, with the machine's physical limits, in one release-mode run.
+//! fjall and redb, with the machine's physical limits, in one release-mode run; then
+//! kv-server against redis-server (the "Server" section, `bench_server.rs`).
 //!
 //! The full, unfiltered run regenerates `docs/benchmarks.md` and `docs/bench/*.svg`.
 //! `--quick` (every workload at a tiny scale, for CI) and `--only` runs write their
 //! report to `target/bench-report/` instead, so they never overwrite the published one.
-
-use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
@@ -22,13 +21,29 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             other => bail!("bench: unexpected argument `{other}` (try --quick, --only NAME)"),
         }
     }
+    if only.as_deref() == Some(crate::bench_server::NAME) {
+        // No kv-bench workload is named so: the Server section alone, into a report of
+        // its own under target/.
+        let root = root();
+        let target = crate::bench_server::target_dir(&root);
+        let report = target.join("bench-report").join("benchmarks.md");
+        std::fs::create_dir_all(target.join("bench-report"))?;
+        std::fs::write(
+            &report,
+            "# Benchmarks (`cargo xtask bench --only server`)\n",
+        )?;
+        return crate::bench_server::run(
+            quick,
+            only.as_deref(),
+            &report,
+            &target.join("bench-data"),
+            &target,
+        );
+    }
     exec(cargo().args(["build", "--release", "-p", "kv-bench", "--bins"]))?;
 
     let root = root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { root.join(t) })
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::bench_server::target_dir(&root);
     let exe = target
         .join("release")
         .join(format!("kv-bench{}", std::env::consts::EXE_SUFFIX));
@@ -62,5 +77,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .arg("--data-dir")
         .arg(target.join("bench-data"))
         .args(["--command", &command]);
-    exec(&mut bench)
+    exec(&mut bench)?;
+    crate::bench_server::run(
+        quick,
+        only.as_deref(),
+        &report,
+        &target.join("bench-data"),
+        &target,
+    )
 }

@@ -5,10 +5,12 @@
 //! cargo xtask tidy                    checks the crate dependency arrows and unsafe policy
 //! cargo xtask fuzz <target> [--seconds N]   runs a cargo-fuzz campaign (nightly)
 //! cargo xtask crash-test [--rounds N]       SIGKILLs a writing store, checks recovery
-//! cargo xtask bench [--quick] [--only NAME]  kv vs moka, quick_cache, dashmap, fjall, redb
+//! cargo xtask bench [--quick] [--only NAME]  kv vs moka, quick_cache, dashmap, fjall, redb;
+//!                                            kv-server vs redis-server
 //! ```
 
 mod bench;
+mod bench_server;
 mod ci;
 mod cmd;
 mod crash;
@@ -48,6 +50,7 @@ fn print_help() {
          tidy                       dependency arrows and unsafe policy\n  \
          fuzz <target> [--seconds N] cargo-fuzz campaign on nightly (default 60 s)\n  \
          crash-test [--rounds N]    SIGKILL a writing store, reopen, check (default 200)\n  \
-         bench [--quick] [--only NAME]  benchmarks vs the peers; full run rewrites docs/benchmarks.md"
+         bench [--quick] [--only NAME]  benchmarks vs the peers (and kv-server vs redis-server);\n                             \
+         full run rewrites docs/benchmarks.md"
     );
 }
