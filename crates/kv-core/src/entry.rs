@@ -93,6 +93,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry's allocation.
+    pub(crate) fn raw(&self) -> &Raw {
+        &self.raw
+    }
+
     pub(crate) fn new(raw: Raw) -> Self {
         Entry { raw }
     }

@@ -174,6 +174,26 @@ impl Header {
         hits_value(((self.access.load(Relaxed) >> 16) & 0xFFFF) as u16)
     }
 
+    /// What a snapshot keeps of the access bookkeeping: the last access (whole
+    /// seconds), the access count, and the LFU counter as stored (its decay is worked
+    /// out from the last access when it is read, so it goes on decaying as if the
+    /// store never stopped).
+    pub(crate) fn access_state(&self) -> (Timestamp, u64, u8) {
+        let word = self.access.load(Relaxed);
+        (self.last_accessed(), self.access_count(), (word >> 8) as u8)
+    }
+
+    /// Restores what [`access_state`](Self::access_state) returned (the count to the
+    /// nearest value the counter holds at or below it); the recency tick stays.
+    pub(crate) fn restore_access(&self, accessed: Timestamp, count: u64, lfu: u8) {
+        let tick = self.access.load(Relaxed) & 0xFF;
+        let word = (secs(accessed) << 32)
+            | (u64::from(hits_code(count)) << 16)
+            | (u64::from(lfu) << 8)
+            | tick;
+        self.access.store(word, Relaxed);
+    }
+
     /// The LFU counter as of `now`, after decay: the LFU score.
     pub(crate) fn lfu(&self, now: Timestamp, decay_minutes: u32) -> u8 {
         let word = self.access.load(Relaxed);
@@ -245,6 +265,22 @@ fn hits_value(code: u16) -> u64 {
     } else {
         ((1 << MANTISSA) + m) << (e - 1)
     }
+}
+
+/// The largest hit counter code whose value is at most `count`: `hits_value`'s
+/// inverse for the values it takes, the nearest below for others.
+fn hits_code(count: u64) -> u16 {
+    // Codes grow with their values: a binary search over the 16-bit codes that occur.
+    let (mut lo, mut hi) = (0u16, HITS_MAX);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if hits_value(mid) <= count {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 /// Whether the hit counter at `code` takes a step, `r` a uniformly random word: always
@@ -320,6 +356,23 @@ mod tests {
         assert_eq!(h.expires_at(), Some(ts(1)));
         h.set_expires_at(Some(ts(u64::MAX)));
         assert_eq!(h.expires_at(), Some(ts(MAX_EXPIRY_MILLIS)));
+    }
+
+    #[test]
+    fn the_access_state_restores_exactly_what_it_read() {
+        let h = Header::new(1, 1, ts(0), ts(0), None, ts(0));
+        for count in [0, 1, 15, 16, 17, 40, 1000, 123_456, u64::MAX] {
+            h.restore_access(ts(1_700_000_042_000), count, 9);
+            let (at, got, lfu) = h.access_state();
+            assert_eq!((at, lfu), (ts(1_700_000_042_000), 9));
+            assert!(got <= count, "{count}: {got}");
+            // What the counter can hold comes back exactly.
+            h.restore_access(at, got, lfu);
+            assert_eq!(h.access_state(), (at, got, lfu));
+        }
+        for code in 0..=HITS_MAX {
+            assert_eq!(hits_code(hits_value(code)), code);
+        }
     }
 
     #[test]

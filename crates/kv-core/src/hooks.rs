@@ -34,7 +34,7 @@ use crate::{Cache, Entry, Error, EvictionCause, Result, Timestamp, WriteOutcome}
 pub use crate::atomic::InClosure;
 pub use crate::batch::{BatchOp, BatchOutcome};
 pub use crate::bulk::BulkPut;
-pub use crate::write::Write;
+pub use crate::write::{Access, Write};
 
 /// The decisions of the atomic updates: one pure function per operation, from the
 /// key's live entry to what to do ([`Decision`](decide::Decision)). [`Cache`] runs
@@ -146,6 +146,9 @@ impl Hooks<'_> {
             // An expired entry's creation time is not kept, as in `insert`.
             let live = found.filter(|&pos| !header(st.at(pos)).is_expired(now));
             st.finish_entry(&mut raw, live, &write, now);
+            if let Some(a) = write.access {
+                header(&raw).restore_access(a.accessed, a.count, a.lfu);
+            }
             match found {
                 Some(pos) => Some(st.replace(pos, raw)),
                 None => {
@@ -165,6 +168,16 @@ impl Hooks<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The access bookkeeping of `entry`, for a snapshot to keep (see [`Access`]).
+    pub fn access_of(&self, entry: &Entry) -> Access {
+        let (accessed, count, lfu) = header(entry.raw()).access_state();
+        Access {
+            accessed,
+            count,
+            lfu,
+        }
     }
 
     /// Recovery's delete: removes `key`'s entry, expired or not; `true` if it had one.

@@ -37,6 +37,33 @@ pub struct Write {
     pub created: Option<Timestamp>,
     /// When this value was written. `None` (default): now.
     pub updated: Option<Timestamp>,
+    /// The access bookkeeping to restore (recovery from a snapshot that kept it).
+    /// `None` (default): a write is the entry's first access, now.
+    pub access: Option<Access>,
+}
+
+/// An entry's access bookkeeping, as a snapshot keeps it so that a restart keeps a
+/// cache hot: eviction after a reopen chooses as if the store never stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Access {
+    /// The last access (whole seconds).
+    pub accessed: Timestamp,
+    /// How many reads returned the entry (the counter's estimate).
+    pub count: u64,
+    /// The LFU policy's counter as stored, before the decay its idle time brings.
+    pub lfu: u8,
+}
+
+impl Access {
+    /// The bookkeeping of an entry written at `at` and not read since (what a write
+    /// gives a new entry: recovery replaying a logged write uses it).
+    pub fn written_at(at: Timestamp) -> Self {
+        Access {
+            accessed: at,
+            count: 0,
+            lfu: crate::header::LFU_INIT,
+        }
+    }
 }
 
 impl Write {
@@ -61,6 +88,12 @@ impl Write {
     /// Sets `updated`.
     pub fn updated(mut self, t: Timestamp) -> Self {
         self.updated = Some(t);
+        self
+    }
+
+    /// Sets `access` (`None`: a fresh access now).
+    pub fn access(mut self, a: impl Into<Option<Access>>) -> Self {
+        self.access = a.into();
         self
     }
 

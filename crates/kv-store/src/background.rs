@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::metrics::Counters;
-use crate::snapshotting::Truncate;
+use crate::snapshotting::{Skip, Truncate};
 use crate::store::Inner;
 use crate::{Error, Result};
 
@@ -57,7 +57,7 @@ pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
                 move || {
                     if w.snapshot_due(last) {
                         last = Instant::now();
-                        if let Err(e) = w.take_snapshot(Truncate::KeepFallback, true) {
+                        if let Err(e) = w.take_snapshot(Truncate::KeepFallback, Skip::Unwritten) {
                             w.report(&e);
                         }
                     }

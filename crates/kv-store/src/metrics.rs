@@ -46,6 +46,9 @@ pub(crate) struct Counters {
     /// 0 means none yet.
     pub(crate) last_snapshot_ms: AtomicU64,
     pub(crate) last_snapshot_seq: AtomicU64,
+    /// The map's hit count when the last snapshot began (reads since change the
+    /// access bookkeeping a snapshot keeps).
+    pub(crate) hits_at_snapshot: AtomicU64,
     pub(crate) evictions_logged: AtomicU64,
     pub(crate) worker_errors: AtomicU64,
     pub(crate) writes_refused: AtomicU64,

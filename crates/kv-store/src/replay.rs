@@ -8,7 +8,7 @@
 //! creation time) or give it a later expiry. The limits do not apply either: recovery
 //! loads what was acknowledged, and the store is brought within its limits after.
 
-use kv_core::hooks::Write;
+use kv_core::hooks::{Access, Write};
 use kv_core::{Cache, Timestamp};
 use kv_wal::{OwnedBatchOp, OwnedOp, Record};
 
@@ -80,7 +80,16 @@ impl<'c> Replayer<'c> {
             .insert_unchecked(
                 e.key,
                 e.value,
-                exact(e.expires_at, e.created, e.updated, e.version),
+                // A snapshot of an older format has no access bookkeeping: the entry
+                // then counts as accessed when it was last written.
+                exact(e.expires_at, e.created, e.updated, e.version).access(e.access.map_or(
+                    Access::written_at(Timestamp::from_millis(e.updated)),
+                    |a| Access {
+                        accessed: Timestamp::from_millis(a.accessed),
+                        count: a.count,
+                        lfu: a.lfu,
+                    },
+                )),
             )
             .map_err(|source| Error::Replay {
                 seq: e.version,
@@ -150,8 +159,11 @@ impl<'c> Replayer<'c> {
             .peek_any(key)
             .filter(|old| old.expires_at().is_none_or(|at| at.as_millis() > ts))
             .map_or(ts, |old| old.created().as_millis());
+        // A write is the entry's first access (reads are not logged).
+        let write =
+            exact(exp, created, ts, seq).access(Access::written_at(Timestamp::from_millis(ts)));
         hooks
-            .insert_unchecked(key, value, exact(exp, created, ts, seq))
+            .insert_unchecked(key, value, write)
             .map_err(|source| Error::Replay { seq, source })
     }
 }

@@ -25,6 +25,20 @@ pub struct SnapshotInfo {
     pub truncated_through: u64,
 }
 
+/// When a snapshot may be skipped as adding nothing to the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// Never: it is asked for.
+    Never,
+    /// When no record was logged since the last snapshot (the workers' rule: reads
+    /// alone do not rewrite a store).
+    Unwritten,
+    /// When, besides, nothing was read since the last snapshot (close's rule: the
+    /// final snapshot also keeps the access bookkeeping, so that a restart keeps the
+    /// cache hot).
+    Untouched,
+}
+
 /// How much log a snapshot lets go of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Truncate {
@@ -74,12 +88,11 @@ impl Inner {
     /// of records after S; recovery replays every record after S in order, and each
     /// key's final state is its last record's effect, so that is harmless.
     ///
-    /// With `skip_unchanged`, nothing is written (`Ok(None)`) when no record was
-    /// logged since the last snapshot (the workers' and close's choice).
+    /// Nothing is written (`Ok(None)`) when `skip` says the snapshot would add nothing.
     pub(crate) fn take_snapshot(
         &self,
         truncate: Truncate,
-        skip_unchanged: bool,
+        skip: Skip,
     ) -> Result<Option<SnapshotInfo>> {
         let Some(snaps) = self.snaps.as_ref().filter(|_| self.mode.uses_snapshots()) else {
             return Err(Error::Unsupported {
@@ -93,8 +106,14 @@ impl Inner {
             Some(wal) => wal.last_seq().0,
             None => self.seq.load(Ordering::Acquire),
         };
-        if skip_unchanged && seq == Counters::get(&self.counters.last_snapshot_seq) {
-            return Ok(None);
+        // Reads change the access bookkeeping a snapshot keeps: they count as hits.
+        let hits = self.cache.metrics().hits;
+        let unwritten = seq == Counters::get(&self.counters.last_snapshot_seq);
+        let untouched = unwritten && hits == Counters::get(&self.counters.hits_at_snapshot);
+        match skip {
+            Skip::Unwritten if unwritten => return Ok(None),
+            Skip::Untouched if untouched => return Ok(None),
+            _ => {}
         }
         let deletes = self
             .counters
@@ -111,7 +130,11 @@ impl Inner {
             None => Some(gate),
         };
         let result = self.write_snapshot(snaps, seq, truncate, hold);
-        if result.is_err() {
+        if result.is_ok() {
+            self.counters
+                .hits_at_snapshot
+                .store(hits, Ordering::Relaxed);
+        } else {
             // The deletes still count towards the next attempt.
             Counters::add(&self.counters.deletes_since_snapshot, deletes);
         }
@@ -128,10 +151,13 @@ impl Inner {
         let now = self.opts.clock.now().as_millis();
         let ctx = "writing a snapshot";
         let mut writer = snaps.begin(seq, now).map_err(Error::snapshot(ctx))?;
-        for shard in 0..self.cache.hooks().shard_count() {
+        let hooks = self.cache.hooks();
+        for shard in 0..hooks.shard_count() {
             // One shard's entry handles are copied out under its read lock; the file
             // is written with no lock held.
-            for e in self.cache.hooks().shard_entries(shard) {
+            for e in hooks.shard_entries(shard) {
+                // The access bookkeeping too, so that a restart keeps the cache hot.
+                let a = hooks.access_of(&e);
                 writer
                     .push(EntryRef {
                         key: e.key(),
@@ -140,7 +166,11 @@ impl Inner {
                         created: e.created().as_millis(),
                         updated: e.updated().as_millis(),
                         version: e.version(),
-                        access: None,
+                        access: Some(kv_snapshot::Access {
+                            accessed: a.accessed.as_millis(),
+                            count: a.count,
+                            lfu: a.lfu,
+                        }),
                     })
                     .map_err(Error::snapshot(ctx))?;
             }
@@ -217,7 +247,7 @@ impl Store {
         inner.check_write()?;
         // Unconditional: `None` (skipped) cannot come back.
         inner
-            .take_snapshot(Truncate::KeepFallback, false)?
+            .take_snapshot(Truncate::KeepFallback, Skip::Never)?
             .ok_or(Error::Unsupported {
                 operation: "snapshot",
                 mode: inner.mode,
@@ -230,7 +260,7 @@ impl Store {
         let inner = self.inner();
         inner.check_write()?;
         inner
-            .take_snapshot(Truncate::All, false)?
+            .take_snapshot(Truncate::All, Skip::Never)?
             .ok_or(Error::Unsupported {
                 operation: "compact",
                 mode: inner.mode,

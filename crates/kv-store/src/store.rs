@@ -237,7 +237,10 @@ impl Inner {
         self.closed.store(true, Ordering::Release);
         drop(self.gate.write());
         if self.mode.uses_snapshots() && self.opts.snapshot_on_close && !self.read_only {
-            if let Err(e) = self.take_snapshot(crate::snapshotting::Truncate::KeepFallback, true) {
+            if let Err(e) = self.take_snapshot(
+                crate::snapshotting::Truncate::KeepFallback,
+                crate::snapshotting::Skip::Untouched,
+            ) {
                 first_err.get_or_insert(e);
             }
         }

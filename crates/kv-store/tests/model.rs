@@ -163,6 +163,18 @@ impl World {
             .collect()
     }
 
+    /// Each key's last access and access count (kept by a snapshot, not by the log).
+    fn accesses(&self) -> Vec<Option<(Timestamp, u64)>> {
+        (0..KEYS)
+            .map(|k| {
+                self.store()
+                    .info(&key(k))
+                    .unwrap()
+                    .map(|i| (i.last_accessed, i.access_count))
+            })
+            .collect()
+    }
+
     fn check(&self) -> Result<(), TestCaseError> {
         for k in 0..KEYS {
             let got = self.store().get(&key(k)).unwrap();
@@ -455,6 +467,7 @@ impl World {
             }
             Step::CloseReopen => {
                 let before = self.infos();
+                let accessed = self.accesses();
                 self.store().close().unwrap();
                 prop_assert!(matches!(
                     self.store().get(b"x"),
@@ -463,6 +476,8 @@ impl World {
                 self.store = None;
                 self.open();
                 prop_assert_eq!(self.infos(), before, "metadata after close + reopen");
+                // The final snapshot keeps the access bookkeeping too.
+                prop_assert_eq!(self.accesses(), accessed, "access after close + reopen");
             }
             Step::CrashReopen => {
                 let before = self.infos();
