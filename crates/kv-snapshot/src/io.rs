@@ -2,6 +2,8 @@
 //! [`SnapshotIo`], so tests can inject failures and crashes. [`RealIo`] is the default.
 //!
 //! Reading a snapshot does not go through the seam: it only opens and reads one file.
+// The seam is public only with feature `sim` (a test seam, out of the default API).
+#![cfg_attr(not(feature = "sim"), allow(unreachable_pub))]
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};

@@ -24,7 +24,7 @@
 //!   would have (format version 2; entries of version 1 files have none).
 //! - **Read-only listing**: [`list_dir`] finds a directory's snapshots without
 //!   changing anything (for inspection tools); [`SnapshotReader`] only reads.
-//! - **I/O seam**: the writer's file-system steps go through [`SnapshotIo`]; with cargo
+//! - **I/O seam**: the writer's file-system steps go through an I/O trait; with cargo
 //!   feature `sim`, `SimIo` injects failed fsyncs, failed renames, ENOSPC and crashes.
 //!
 //! kv-snapshot knows nothing of kv-wal or kv-core.
@@ -83,6 +83,7 @@ pub use decoder::ReadSummary;
 pub use entry::{Access, EntryRef, SnapshotEntry};
 pub use error::{Corruption, Error, Part};
 pub use format::SnapshotHeader;
+#[cfg(feature = "sim")]
 pub use io::{RealIo, SnapshotIo, TempFile};
 pub use listing::{list_dir, SnapshotListing};
 pub use options::{SnapshotOptions, DEFAULT_BUFFER_SIZE, DEFAULT_KEEP};

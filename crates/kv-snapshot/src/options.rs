@@ -58,7 +58,9 @@ impl SnapshotOptions {
         self
     }
 
-    /// The file-system seam the writer and retention use. Default [`RealIo`].
+    /// The file-system seam the writer and retention use. Default [`RealIo`], the
+    /// real file system. Test-only (cargo feature `sim`).
+    #[cfg(feature = "sim")]
     pub fn io(mut self, io: Arc<dyn SnapshotIo>) -> Self {
         self.io = io;
         self

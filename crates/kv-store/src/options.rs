@@ -112,6 +112,7 @@ pub struct Options {
     pub(crate) background_workers: bool,
     #[cfg(feature = "sim")]
     pub(crate) wal_storage: Option<Arc<dyn kv_wal::Storage>>,
+    #[cfg(feature = "sim")]
     pub(crate) snapshot_io: Option<Arc<dyn kv_snapshot::SnapshotIo>>,
 }
 
@@ -168,6 +169,7 @@ impl Options {
             background_workers: true,
             #[cfg(feature = "sim")]
             wal_storage: None,
+            #[cfg(feature = "sim")]
             snapshot_io: None,
         }
     }

@@ -50,12 +50,14 @@ pub(crate) enum Truncate {
 }
 
 pub(crate) fn open_snapshots(opts: &Options, dir: &Path) -> Result<Snapshots> {
-    let mut so = SnapshotOptions::default()
+    let so = SnapshotOptions::default()
         .keep(opts.snapshots_retained)
         .create_dir(false);
-    if let Some(io) = &opts.snapshot_io {
-        so = so.io(io.clone());
-    }
+    #[cfg(feature = "sim")]
+    let so = match &opts.snapshot_io {
+        Some(io) => so.io(io.clone()),
+        None => so,
+    };
     Snapshots::open(dir, so).map_err(Error::snapshot("opening the snapshots"))
 }
 
