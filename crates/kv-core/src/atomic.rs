@@ -273,12 +273,7 @@ impl Cache {
                 _ => return Err(self.stop_error(Stop::NeedAllShards)),
             };
             asked = Some((seen, answer.clone()));
-            let after = match &answer {
-                Update::Set(v) => Some(Value::from(v.as_slice())),
-                Update::Delete => None,
-                _ => current.map(|c| Value::from(c.value)),
-            };
-            Ok((decide::update(current, answer), after))
+            Ok(decide::update(current, answer))
         })?;
         Ok(after)
     }

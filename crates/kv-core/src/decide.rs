@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use crate::{Error, Result, Timestamp};
+use crate::{Error, Result, Timestamp, Value};
 
 /// What a conditional write or delete requires of the key's current (live) entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -377,15 +377,21 @@ pub fn append(current: Option<&Current<'_>>, suffix: &[u8]) -> (Decision, usize)
     )
 }
 
-/// What an [`Update`] asks for, as a decision (a set keeps the key's expiry).
-pub fn update(current: Option<&Current<'_>>, update: Update) -> Decision {
+/// What an [`Update`] asks for, as a decision (a set keeps the key's expiry), and the
+/// value the key holds once it is applied.
+pub fn update(current: Option<&Current<'_>>, update: Update) -> (Decision, Option<Value>) {
     match update {
-        Update::Set(value) => Decision::Put {
-            value,
-            expires_at: current.and_then(|c| c.expires_at),
-        },
-        Update::Delete if current.is_some() => Decision::Delete,
-        Update::Delete | Update::Keep => Decision::NOOP,
+        Update::Set(value) => {
+            let after = Value::from(value.as_slice());
+            let put = Decision::Put {
+                value,
+                expires_at: current.and_then(|c| c.expires_at),
+            };
+            (put, Some(after))
+        }
+        Update::Delete if current.is_some() => (Decision::Delete, None),
+        Update::Delete => (Decision::NOOP, None),
+        Update::Keep => (Decision::NOOP, current.map(|c| Value::from(c.value))),
     }
 }
 
@@ -648,16 +654,22 @@ mod tests {
     #[test]
     fn updates_and_conditional_deletes() {
         let c = cur(b"v", Some(5), 2);
+        let (d, after) = update(Some(&c), Update::Set(b"w".to_vec()));
         assert_eq!(
-            update(Some(&c), Update::Set(b"w".to_vec())),
+            d,
             Decision::Put {
                 value: b"w".to_vec(),
                 expires_at: Some(Timestamp::from_millis(5))
             }
         );
-        assert_eq!(update(None, Update::Delete), Decision::NOOP);
-        assert_eq!(update(Some(&c), Update::Delete), Decision::Delete);
-        assert_eq!(update(Some(&c), Update::Keep), Decision::NOOP);
+        assert_eq!(after.unwrap(), b"w");
+        assert_eq!(update(None, Update::Delete), (Decision::NOOP, None));
+        assert_eq!(update(Some(&c), Update::Delete), (Decision::Delete, None));
+        let (d, after) = update(Some(&c), Update::Keep);
+        assert_eq!(
+            (d, after.unwrap()),
+            (Decision::NOOP, Value::from(&b"v"[..]))
+        );
         assert_eq!(delete(Some(&c), Condition::Version(2)), Decision::Delete);
         assert_eq!(delete(Some(&c), Condition::Version(3)), Decision::REFUSED);
         assert_eq!(delete(Some(&c), Condition::Value(b"x")), Decision::REFUSED);

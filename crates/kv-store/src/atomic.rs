@@ -231,12 +231,7 @@ impl Store {
                 f(current.map(|c| c.value))
             };
             // The value the key holds once the decision is applied.
-            let after = match &asked {
-                Update::Set(v) => Some(Value::from(v.clone())),
-                Update::Delete => None,
-                _ => current.map(|c| Value::from(c.value)),
-            };
-            Ok((decide::update(current, asked), after))
+            Ok(decide::update(current, asked))
         })?;
         Ok(after)
     }
