@@ -453,3 +453,70 @@ fn a_public_address_needs_a_password() {
     let err = refused.expect_err("protected mode refuses");
     assert!(err.to_string().contains("--requirepass"), "{err}");
 }
+
+/// With `--sync always` a write's reply waits for its fsync, on a blocking thread:
+/// on a runtime of one worker thread, other clients are served meanwhile (a worker
+/// blocked in the fsync would hold them all up).
+#[test]
+fn no_runtime_thread_waits_for_an_fsync() {
+    let disk = kv_wal::SimStorage::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        Options::new()
+            .dir(tmp.path())
+            .persistence(PersistenceMode::WalOnly)
+            .sync(SyncPolicy::EveryWrite)
+            .wal_storage(Arc::new(disk.clone())),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime
+        .block_on(Server::bind(Config::new().port(0), store.clone()))
+        .unwrap();
+    let addr = server.local_addr();
+    let stop = server.shutdown_handle();
+    let serving = runtime.spawn(server.run());
+    // Each fsync now takes longer than the reads below need.
+    let latency = Duration::from_secs(2);
+    disk.set_sync_latency(latency);
+    let started = Instant::now();
+    let mut writer = Client::connect(addr);
+    writer.send(&[b"INCR", b"n"]);
+    let mut other = Client::connect(addr);
+    // The increment is applied (visible) before it is durable ...
+    eventually("the increment to be applied", || {
+        other.cmd("GET n") == b"$1\r\n1\r\n"
+    });
+    // ... and while its fsync runs, the one worker thread serves this client's reads
+    // (a write would wait for an fsync of its own).
+    assert_eq!(other.cmd("PING"), b"+PONG\r\n");
+    assert_eq!(other.cmd("EXISTS n"), b":1\r\n");
+    assert!(
+        started.elapsed() < latency,
+        "the other client was held up by the fsync"
+    );
+    writer.stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(writer.stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the reply left before its write was durable"
+    );
+    writer.stream.set_nonblocking(false).unwrap();
+    assert_eq!(writer.read_reply(), b":1\r\n");
+    assert!(
+        started.elapsed() >= latency,
+        "the reply did not wait for the fsync"
+    );
+    disk.set_sync_latency(Duration::ZERO);
+    stop.shutdown();
+    runtime
+        .block_on(async { tokio::time::timeout(STEP * 2, serving).await })
+        .expect("the server stops in time")
+        .unwrap()
+        .unwrap();
+    store.close().unwrap();
+}
