@@ -315,6 +315,21 @@ mod tests {
     }
 
     #[test]
+    fn every_command_the_issue_lists_is_known() {
+        let listed = "PING ECHO QUIT HELLO AUTH SELECT CLIENT|SETNAME CLIENT|GETNAME \
+            CLIENT|SETINFO CLIENT|ID COMMAND COMMAND|COUNT COMMAND|DOCS COMMAND|INFO CONFIG|GET \
+            INFO DBSIZE FLUSHDB FLUSHALL SAVE BGSAVE LASTSAVE SHUTDOWN TIME GET SET SETNX SETEX \
+            PSETEX GETSET GETDEL GETEX MGET MSET MSETNX DEL UNLINK EXISTS TYPE INCR DECR INCRBY \
+            DECRBY INCRBYFLOAT APPEND STRLEN GETRANGE EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL \
+            EXPIRETIME PEXPIRETIME PERSIST SCAN KEYS RANDOMKEY RENAME RENAMENX";
+        for name in listed.split_whitespace() {
+            let words: Vec<&str> = name.split('|').collect();
+            let spec = lookup(&args(&words)).unwrap_or_else(|_| panic!("{name} unknown"));
+            assert_eq!(spec.name, name.to_lowercase());
+        }
+    }
+
+    #[test]
     fn names_are_matched_whole_and_in_any_case() {
         assert_eq!(
             lookup(&args(&["GeT", "k"])).ok().map(|s| s.name),
