@@ -25,8 +25,13 @@ struct Running {
 
 impl Running {
     fn start(config: Config, store: Store) -> Self {
+        Self::on_workers(2, config, store)
+    }
+
+    /// On a runtime of `workers` worker threads.
+    fn on_workers(workers: usize, config: Config, store: Store) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(workers)
             .enable_all()
             .build()
             .unwrap();
@@ -469,24 +474,14 @@ fn no_runtime_thread_waits_for_an_fsync() {
             .wal_storage(Arc::new(disk.clone())),
     )
     .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime
-        .block_on(Server::bind(Config::new().port(0), store.clone()))
-        .unwrap();
-    let addr = server.local_addr();
-    let stop = server.shutdown_handle();
-    let serving = runtime.spawn(server.run());
+    let mut server = Running::on_workers(1, Config::new(), store);
     // Each fsync now takes longer than the reads below need.
     let latency = Duration::from_secs(2);
     disk.set_sync_latency(latency);
     let started = Instant::now();
-    let mut writer = Client::connect(addr);
+    let mut writer = server.client();
     writer.send(&[b"INCR", b"n"]);
-    let mut other = Client::connect(addr);
+    let mut other = server.client();
     // The increment is applied (visible) before it is durable ...
     eventually("the increment to be applied", || {
         other.cmd("GET n") == b"$1\r\n1\r\n"
@@ -512,11 +507,5 @@ fn no_runtime_thread_waits_for_an_fsync() {
         "the reply did not wait for the fsync"
     );
     disk.set_sync_latency(Duration::ZERO);
-    stop.shutdown();
-    runtime
-        .block_on(async { tokio::time::timeout(STEP * 2, serving).await })
-        .expect("the server stops in time")
-        .unwrap()
-        .unwrap();
-    store.close().unwrap();
+    server.shutdown();
 }
