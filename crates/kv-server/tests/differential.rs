@@ -751,6 +751,13 @@ fn cases() -> Vec<(&'static str, Vec<Step>)> {
                 differs(&[b"GET", b""], "$-1\r\n", "Empty keys"),
                 differs(&[b"SET", b"big", &big], too_big_reply, "larger than 1 MiB"),
                 differs(&[b"GET", b"big"], "$-1\r\n", "larger than 1 MiB"),
+                same_args(&[b"SET", b"full", &big[..1024 * 1024]]),
+                differs(
+                    &[b"APPEND", b"full", b"x"],
+                    "-ERR value of 1048577 bytes exceeds the limit of 1048576 bytes\r\n",
+                    "string exceeds maximum allowed size",
+                ),
+                same("STRLEN full"),
                 differs(
                     &[b"COMMAND", b"INFO", b"get"],
                     "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
