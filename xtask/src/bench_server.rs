@@ -1,7 +1,7 @@
 //! The "Server" section of `cargo xtask bench`: `kv-server` against `redis-server`,
 //! both started here on loopback ports and driven by `redis-benchmark` in the same run,
-//! interleaved (round 1 of kv, then redis; round 2 of redis, then kv; ...): SET and GET
-//! with 50 clients at pipeline 1 and 16, (a) without fsync (kv `--sync no`, redis
+//! interleaved (round 1 of kv, then redis; round 2 of redis, then kv; ...): SET, GET
+//! and INCR with 50 clients at pipeline 1 and 16, (a) without fsync (kv `--sync no`, redis
 //! `appendonly yes` + `appendfsync no`) and (b) durable (kv `--sync always`, redis
 //! `appendfsync always`); then memory per key after loading the same keys into each.
 //!
@@ -22,8 +22,8 @@ use crate::cmd::{cargo, exec};
 /// The name `--only` matches against.
 pub(crate) const NAME: &str = "server";
 
-/// The redis-benchmark tests run. INCR joins once kv-server has it (atomic updates).
-const TESTS: &[&str] = &["set", "get"];
+/// The redis-benchmark tests run.
+const TESTS: &[&str] = &["set", "get", "incr"];
 const PIPELINES: &[u32] = &[1, 16];
 const CLIENTS: u32 = 50;
 /// Distinct keys the benchmark draws from, and the value size (kv-bench's).

@@ -114,7 +114,6 @@ impl Flags {
             .port(self.port)
             .maxclients(self.maxclients)
             .timeout((self.timeout > 0).then(|| Duration::from_secs(self.timeout)))
-            .durable_replies(self.sync == Sync::Always)
             .report_setting("dir", self.dir.display().to_string())
             .report_setting("appendfsync", self.sync_word())
             .report_setting("maxmemory", self.maxmemory.unwrap_or(0).to_string())
@@ -337,7 +336,6 @@ mod tests {
         assert_eq!(f.maxmemory_policy, Policy::AllkeysLru);
         let c = f.config();
         assert_eq!(c.addr().to_string(), "[::1]:7000");
-        assert!(c.durable_replies);
         assert!(Flags::try_parse_from(["kv-server", "--sync", "sometimes"]).is_err());
         let d = Flags::try_parse_from(["kv-server"]).unwrap();
         assert_eq!((d.port, d.sync, d.timeout), (6379, Sync::Everysec, 0));

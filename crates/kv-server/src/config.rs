@@ -2,10 +2,7 @@
 //! and reply bounds), with its defaults.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
-
-use kv_store::{Clock, SystemClock};
 
 use crate::parse::Limits;
 
@@ -46,8 +43,6 @@ pub struct Config {
     pub(crate) limits: Limits,
     pub(crate) max_output: usize,
     pub(crate) output_stall: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) durable_replies: bool,
     pub(crate) settings: Vec<(String, String)>,
 }
 
@@ -68,7 +63,6 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("max_output", &self.max_output)
             .field("output_stall", &self.output_stall)
-            .field("durable_replies", &self.durable_replies)
             .finish_non_exhaustive()
     }
 }
@@ -89,8 +83,6 @@ impl Config {
             },
             max_output: DEFAULT_MAX_OUTPUT,
             output_stall: DEFAULT_OUTPUT_STALL,
-            clock: Arc::new(SystemClock),
-            durable_replies: false,
             settings: Vec::new(),
         }
     }
@@ -162,28 +154,6 @@ impl Config {
     /// 30 s without the socket taking a byte).
     pub fn output_stall(mut self, limit: Duration) -> Self {
         self.output_stall = limit;
-        self
-    }
-
-    /// The clock of the store (default: the system clock). Absolute expiry times
-    /// (`EXPIREAT`, `SET … PXAT`) are compared with it; give the store's clock when it
-    /// is not the system's.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Whether a reply leaves only once the writes before it are durable (default:
-    /// false). Set it with a store that syncs every write
-    /// ([`SyncPolicy::EveryWrite`](kv_store::SyncPolicy)): a connection then runs a
-    /// pipeline's writes without waiting for each
-    /// ([`Store::without_waiting`](kv_store::Store::without_waiting)) and holds the
-    /// replies until one wait on a blocking thread
-    /// ([`Store::wait_durable`](kv_store::Store::wait_durable)) returns, so that the
-    /// writes of every connection share the log's flushes and no runtime thread waits
-    /// for the disk. (With other policies the wait forces a flush.)
-    pub fn durable_replies(mut self, yes: bool) -> Self {
-        self.durable_replies = yes;
         self
     }
 

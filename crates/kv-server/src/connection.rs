@@ -254,7 +254,7 @@ impl Connection {
                     return;
                 }
             }
-        } else if self.shared.config.durable_replies {
+        } else if self.shared.durable_replies {
             let held_from = self.output.len();
             let (shared, client, pending, output) = (
                 &self.shared,

@@ -9,15 +9,19 @@
 //!   on them work; `docs/redis-compat.md` lists every command and every difference.
 //! - **Commands**: connection and server commands (`PING`, `AUTH`, `HELLO`, `CLIENT`,
 //!   `COMMAND`, `CONFIG GET`, `INFO`, `DBSIZE`, `FLUSHALL`, `SAVE`, `SHUTDOWN`, …) and
-//!   the string and key commands that map onto the store (`GET`, `SET … EX|PX|EXAT|PXAT`,
-//!   `MGET`, `MSET` as one batch, `DEL`, `EXPIRE`, `TTL`, `SCAN`, `KEYS`, …).
+//!   the string, counter and key commands that map onto the store (`GET`, `SET` with
+//!   all its options, `INCR`, `APPEND`, `GETEX`, `MGET`, `MSET`, `MSETNX`, `RENAME`,
+//!   `DEL`, `EXPIRE … NX|XX|GT|LT`, `TTL`, `SCAN`, `KEYS`, …). A write that depends on
+//!   what is there is one of the store's atomic updates (decided under the key's lock,
+//!   one log record), and a command over several keys is one batch.
 //! - **Structure** (after tokio's mini-redis): a [`Server`] accepts connections under a
 //!   client limit; each connection is one task that parses requests from its buffer,
 //!   runs them in order and writes the replies; shutdown reaches every connection.
-//! - **Durable replies** (`--sync always`): a connection runs a pipeline's writes
-//!   without waiting for the disk, then holds the replies until one wait on a blocking
-//!   thread says they are durable; the waits of all connections share the log's
-//!   flushes (group commit), and no runtime thread waits for an fsync.
+//! - **Durable replies** (`--sync always`, any store that syncs every write): a
+//!   connection runs a pipeline's writes without waiting for the disk, then holds the
+//!   replies until one wait on a blocking thread says they are durable; the waits of
+//!   all connections share the log's flushes (group commit), and no runtime thread
+//!   waits for an fsync.
 //! - **Bad input**: every size a client controls is bounded (bulk string, argument
 //!   count, request, pending output); malformed input gets `-ERR Protocol error: …`
 //!   and the connection closes; a password is compared in constant time; an address

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use kv_store::Store;
+use kv_store::{Store, SyncPolicy};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
@@ -53,6 +53,9 @@ pub(crate) struct Shared {
     pub(crate) bgsave_running: Arc<AtomicBool>,
     /// Whether the last background save succeeded.
     pub(crate) bgsave_ok: Arc<AtomicBool>,
+    /// A reply leaves only once the writes before it are durable: the store syncs
+    /// every write ([`SyncPolicy::EveryWrite`], `--sync always`).
+    pub(crate) durable_replies: bool,
     next_client_id: AtomicU64,
     /// One stop signal per open connection: dropping the sender stops it. (A watch
     /// channel in every connection's wait would take the channel's shared lock on each
@@ -98,8 +101,10 @@ impl Shared {
         self.shutdown.send_replace(true);
     }
 
+    /// Milliseconds since the Unix epoch on the store's clock (the one expiry times
+    /// are compared with).
     pub(crate) fn now_ms(&self) -> u64 {
-        self.config.clock.now().as_millis()
+        self.store.now().as_millis()
     }
 }
 
@@ -138,6 +143,13 @@ impl std::fmt::Debug for ShutdownHandle {
 /// [`Server::bind`] opens the listening socket, [`Server::run`] serves until a
 /// `SHUTDOWN` command or a [`ShutdownHandle`] stops it. The store stays the caller's:
 /// close it after `run` returns (the `kv-server` binary does).
+///
+/// The server follows the store: expiry times are compared with the store's clock
+/// ([`Store::now`]), and with a store that syncs every write
+/// ([`SyncPolicy::EveryWrite`]) a reply leaves only once the writes before it are
+/// durable, each connection's pipeline waiting once
+/// ([`Store::without_waiting`], then [`Store::wait_durable`] on a blocking thread),
+/// so that the writes of every connection share the log's flushes.
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -170,12 +182,15 @@ impl Server {
             .as_ref()
             .map(|p| Sha256::digest(p.as_bytes()).into());
         let (shutdown, _) = watch::channel(false);
+        let started_ms = store.now().as_millis();
+        let durable_replies = store.sync_policy() == SyncPolicy::EveryWrite;
         let shared = Arc::new(Shared {
             store,
             stats: Stats::default(),
             addr,
             shutdown,
-            started_ms: config.clock.now().as_millis(),
+            started_ms,
+            durable_replies,
             bgsave_running: Arc::new(AtomicBool::new(false)),
             bgsave_ok: Arc::new(AtomicBool::new(true)),
             next_client_id: AtomicU64::new(1),

@@ -97,18 +97,18 @@ fn redis_benchmark_runs_against_kv_server() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let kv = KvServer::start(&tmp.path().join("data"), &["--sync", "no"]);
-    // INCR joins the list once kv-server has it (atomic updates).
+    let requests = 20_000;
     let out = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &kv.addr.port().to_string()])
         .args([
             "-t",
-            "set,get,mset",
+            "set,get,incr,mset",
             "-P",
             "16",
             "-c",
             "50",
             "-n",
-            "20000",
+            &requests.to_string(),
             "-r",
             "1000",
             "-q",
@@ -118,7 +118,7 @@ fn redis_benchmark_runs_against_kv_server() {
         .expect("redis-benchmark runs");
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    for test in ["SET", "GET", "MSET (10 keys)"] {
+    for test in ["SET", "GET", "INCR", "MSET (10 keys)"] {
         let line = text
             .lines()
             .map(|l| l.rsplit('\r').next().unwrap_or(l))
@@ -132,12 +132,29 @@ fn redis_benchmark_runs_against_kv_server() {
         assert!(rps > 0.0, "{line}");
     }
     assert!(!text.contains("ERR"), "{text}");
+    use redis_protocol::resp2::types::OwnedFrame;
     let mut c = kv.client();
+    // SET and MSET write `key:…` keys, INCR `counter:…` ones, each from 1,000.
     let n = common::decode2(&c.cmd("DBSIZE"));
     assert!(
-        matches!(n, redis_protocol::resp2::types::OwnedFrame::Integer(n) if n > 100 && n <= 1000),
+        matches!(n, OwnedFrame::Integer(n) if n > 100 && n <= 2000),
         "{n:?}"
     );
+    // 50 clients incremented at once: no increment is lost.
+    let OwnedFrame::Array(counters) = common::decode2(&c.cmd("KEYS counter:*")) else {
+        panic!("KEYS replies with an array");
+    };
+    let mut sum = 0;
+    for key in counters {
+        let OwnedFrame::BulkString(key) = key else {
+            panic!("a key is a bulk string");
+        };
+        let OwnedFrame::BulkString(v) = common::decode2(&c.call(&[b"GET", &key])) else {
+            panic!("a counter vanished");
+        };
+        sum += String::from_utf8(v).unwrap().parse::<u64>().unwrap();
+    }
+    assert_eq!(sum, requests, "increments lost or doubled");
 }
 
 #[test]
@@ -167,6 +184,10 @@ fn the_redis_crate_works_against_kv_server() {
             .unwrap();
         keys.sort();
         assert_eq!(keys, ["a", "b", "bin", "c"]);
+        let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+        let _: () = con
+            .mset(&[("a", "1"), ("b", "2"), ("c", "3"), ("bin", "x")])
+            .unwrap();
         let (value, exists): (i64, bool) = redis::pipe()
             .set("p", 5)
             .ignore()
@@ -175,6 +196,35 @@ fn the_redis_crate_works_against_kv_server() {
             .query(&mut con)
             .unwrap();
         assert_eq!((value, exists), (5, true));
+        // The atomic updates.
+        assert_eq!(con.incr::<_, _, i64>("n", 5).unwrap(), 5);
+        assert_eq!(con.decr::<_, _, i64>("n", 2).unwrap(), 3);
+        assert_eq!(con.incr::<_, _, f64>("f", 1.5).unwrap(), 1.5);
+        assert!(con.set_nx::<_, _, bool>("lock", "me").unwrap());
+        assert!(!con.set_nx::<_, _, bool>("lock", "you").unwrap());
+        let old: Option<String> = con
+            .set_options(
+                "lock",
+                "next",
+                redis::SetOptions::default()
+                    .conditional_set(redis::ExistenceCheck::XX)
+                    .get(true),
+            )
+            .unwrap();
+        assert_eq!(old.as_deref(), Some("me"));
+        assert_eq!(con.getset::<_, _, String>("lock", "last").unwrap(), "next");
+        assert_eq!(con.append::<_, _, i64>("lock", "!").unwrap(), 5);
+        assert!(con.expire::<_, bool>("lock", 100).unwrap());
+        let _: () = con.rename("lock", "moved").unwrap();
+        assert_eq!(con.ttl::<_, i64>("moved").unwrap(), 100);
+        assert!(con.persist::<_, bool>("moved").unwrap());
+        assert!(!con.rename_nx::<_, _, bool>("moved", "n").unwrap());
+        assert!(con
+            .mset_nx::<_, _, bool>(&[("x1", "1"), ("x2", "2")])
+            .unwrap());
+        assert_eq!(con.get_del::<_, String>("x1").unwrap(), "1");
+        let err = con.incr::<_, _, i64>("moved", 1).unwrap_err();
+        assert!(err.to_string().contains("not an integer"), "{err}");
         assert_eq!(con.del::<_, i64>(&["a", "b", "nope"]).unwrap(), 2);
         let err = redis::cmd("GET").query::<String>(&mut con).unwrap_err();
         assert!(

@@ -54,6 +54,7 @@ mod error;
 mod fsutil;
 mod get_or_insert;
 mod iter;
+mod keyspace;
 mod metrics;
 mod ops;
 mod options;
@@ -70,6 +71,7 @@ mod write;
 pub use batch::Batch;
 pub use error::Error;
 pub use iter::Iter;
+pub use keyspace::{KeyspaceStats, SCAN_MAX_PARTS};
 // Every type the store's signatures name, so that a user depends on kv-store alone.
 pub use dir_lock::ReadLock;
 pub use kv_core::{

@@ -1,8 +1,8 @@
-//! Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME,
-//! PEXPIRETIME.
+//! Expiry commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST, TTL, PTTL,
+//! EXPIRETIME, PEXPIRETIME.
 
 use bytes::Bytes;
-use kv_store::{Timestamp, Ttl};
+use kv_store::{ExpireIf, Timestamp, Ttl};
 
 use super::strings::Unit;
 use super::{int_arg, is, reply_with, Ctx};
@@ -25,8 +25,9 @@ pub(super) fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 }
 
 /// `EXPIRE key time [NX | XX | GT | LT]` and its siblings, with Redis's checks in
-/// Redis's order (`expireGenericCommand`): options, integer, overflow. A time not
-/// after now deletes the key. 1 if the key exists, else 0.
+/// Redis's order (`expireGenericCommand`): options, integer, overflow. Decided under
+/// the key's lock: 1 if the key exists and the conditions hold (a time not after now
+/// then deletes it), else 0.
 fn set_expiry(
     ctx: &mut Ctx<'_>,
     args: &[Bytes],
@@ -73,24 +74,29 @@ fn set_expiry(
         return invalid();
     }
     when += base;
-    if nx || xx || gt || lt {
-        // A condition on the current expiry needs a decision under the key's lock
-        // (kv's atomic update API), not a read followed by a write.
-        let name = [(nx, "NX"), (xx, "XX"), (gt, "GT"), (lt, "LT")]
-            .into_iter()
-            .find_map(|(on, n)| on.then_some(n))
-            .unwrap_or("NX");
-        return Reply::err(format!("option {name} of '{command}' is not supported yet"));
-    }
-    let store = ctx.store();
-    if when <= now {
-        reply_with(store.delete(&args[1]), |existed| Reply::Int(existed.into()))
-    } else {
-        let at = Timestamp::from_millis(when as u64);
-        reply_with(store.expire_at(&args[1], at), |existed| {
-            Reply::Int(existed.into())
-        })
-    }
+    let conditions: Vec<ExpireIf> = [
+        (nx, ExpireIf::NoTtl),
+        (xx, ExpireIf::HasTtl),
+        (gt, ExpireIf::Later),
+        (lt, ExpireIf::Earlier),
+    ]
+    .into_iter()
+    .filter_map(|(on, c)| on.then_some(c))
+    .collect();
+    // Before the epoch is as past as the epoch.
+    let at = Timestamp::from_millis(when.max(0) as u64);
+    reply_with(
+        ctx.store().expire_or_delete_if(&args[1], at, &conditions),
+        |changed| Reply::Int(changed.into()),
+    )
+}
+
+/// `PERSIST key`: 1 if it removed the key's TTL, 0 if the key has none or is absent.
+pub(super) fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    reply_with(
+        ctx.store().expire_if(&args[1], None, ExpireIf::HasTtl),
+        |removed| Reply::Int(removed.into()),
+    )
 }
 
 pub(super) fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {

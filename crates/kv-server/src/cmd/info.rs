@@ -143,9 +143,17 @@ fn write_section(shared: &Shared, section: &str, out: &mut String) {
             line("keyspace_hits", &m.cache.hits);
             line("keyspace_misses", &m.cache.misses);
         }
-        "keyspace" if m.cache.entries > 0 => {
-            line("db0", &format!("keys={}", m.cache.entries));
-        }
+        // A walk of the store (kv keeps no count of the keys with a TTL).
+        "keyspace" => match store.keyspace_stats() {
+            Ok(k) if k.keys > 0 => line(
+                "db0",
+                &format!(
+                    "keys={},expires={},avg_ttl={}",
+                    k.keys, k.expires, k.avg_ttl_ms
+                ),
+            ),
+            _ => {}
+        },
         _ => {}
     }
 }

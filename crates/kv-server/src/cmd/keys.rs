@@ -1,37 +1,38 @@
-//! Key commands: DEL, UNLINK, EXISTS, TYPE, KEYS, RANDOMKEY.
-
-use std::hash::{BuildHasher, Hasher};
+//! Key commands: DEL, UNLINK, EXISTS, TYPE, KEYS, RANDOMKEY, RENAME, RENAMENX.
 
 use bytes::Bytes;
-use kv_store::Store;
+use kv_store::Batch;
 
-use super::{reply_with, store_error, Ctx};
+use super::{no_such_key, reply_with, store_error, Ctx};
 use crate::glob::Pattern;
 use crate::reply::Reply;
 
+/// The arguments as the key slices the store takes.
+fn slices(keys: &[Bytes]) -> Vec<&[u8]> {
+    keys.iter().map(|k| &k[..]).collect()
+}
+
 /// `DEL key [key ...]` (and `UNLINK`, the same here: nothing is freed in the
-/// background): how many of the keys existed.
+/// background): how many of the keys existed. Several keys go as one batch (one log
+/// record, never seen half done).
 pub(super) fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    count(ctx, &args[1..], Store::delete)
+    let store = ctx.store();
+    let deleted = match &args[1..] {
+        [key] => store.delete(key).map(usize::from),
+        keys => store.delete_many(&slices(keys)),
+    };
+    reply_with(deleted, |n| Reply::Int(n as i64))
 }
 
-/// `EXISTS key [key ...]`: how many of the keys exist (a key named twice counts twice).
+/// `EXISTS key [key ...]`: how many of the keys exist (a key named twice counts
+/// twice), read as one.
 pub(super) fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    count(ctx, &args[1..], Store::exists)
-}
-
-/// How many of `keys` `op` says yes to, one key at a time; the first store error ends
-/// it.
-fn count(ctx: &Ctx<'_>, keys: &[Bytes], op: fn(&Store, &[u8]) -> kv_store::Result<bool>) -> Reply {
-    let mut yes = 0;
-    for key in keys {
-        match op(ctx.store(), key) {
-            Ok(true) => yes += 1,
-            Ok(false) => {}
-            Err(e) => return store_error(e),
-        }
-    }
-    Reply::Int(yes)
+    let store = ctx.store();
+    let n = match &args[1..] {
+        [key] => store.exists(key).map(usize::from),
+        keys => store.count_existing(&slices(keys)),
+    };
+    reply_with(n, |n| Reply::Int(n as i64))
 }
 
 /// `TYPE key`: every value is a string.
@@ -56,41 +57,61 @@ pub(super) fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     )
 }
 
-/// `RANDOMKEY`: a key chosen uniformly, or null when the store is empty.
-///
-/// kv-store offers no random pick yet, so this walks the store to a random position:
-/// O(n), where Redis's is O(1).
+/// `RANDOMKEY`: a key chosen at random (roughly uniformly), or null when the store is
+/// empty.
 pub(super) fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Reply {
-    let store = ctx.store();
-    let len = match store.len() {
-        Ok(0) => return Reply::Null,
-        Ok(n) => n,
-        Err(e) => return store_error(e),
-    };
-    let iter = match store.iter() {
-        Ok(it) => it,
-        Err(e) => return store_error(e),
-    };
-    // `len` may count expired entries the walk skips: wrap around to the first key.
-    let pick = random_below(len as u64) as usize;
-    let mut first = None;
-    for (i, (key, _)) in iter.enumerate() {
-        if i == pick {
-            return Reply::bulk(key);
-        }
-        if first.is_none() {
-            first = Some(key);
-        }
-    }
-    first.map_or(Reply::Null, Reply::bulk)
+    reply_with(ctx.store().random_entry(), |e| {
+        e.map_or(Reply::Null, |e| {
+            Reply::bulk(Bytes::copy_from_slice(e.key()))
+        })
+    })
 }
 
-/// A random number below `n` (not for cryptography), from the standard library's
-/// per-process random hash keys and a counter.
-fn random_below(n: u64) -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.finish() % n.max(1)
+pub(super) fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    rename_key(ctx, &args[1], &args[2], false)
+}
+
+pub(super) fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    rename_key(ctx, &args[1], &args[2], true)
+}
+
+/// `RENAME from to` (`OK`) and `RENAMENX from to` (1, or 0 if `to` exists): the value
+/// and its TTL move from one key to the other in one batch (one log record), decided
+/// with both keys' locks held. A missing `from` is `-ERR no such key`.
+fn rename_key(ctx: &Ctx<'_>, from: &[u8], to: &[u8], nx: bool) -> Reply {
+    let done = |moved: bool| match (nx, moved) {
+        (false, _) => Reply::OK,
+        (true, moved) => Reply::Int(moved.into()),
+    };
+    let store = ctx.store();
+    if from == to {
+        return match store.exists(from) {
+            Ok(true) => done(false),
+            Ok(false) => no_such_key(),
+            Err(e) => store_error(e),
+        };
+    }
+    // What the decision found: no source (None), or whether it moved the key.
+    let mut outcome = None;
+    let written = store.update_many(&[from, to], |current| {
+        let source = current[0].as_ref()?;
+        if nx && current[1].is_some() {
+            outcome = Some(false);
+            return None;
+        }
+        outcome = Some(true);
+        let mut batch = Batch::new();
+        let value = source.value();
+        match source.expires_at() {
+            Some(at) => batch.put_with_expiry(to, &value, at),
+            None => batch.put(to, &value),
+        };
+        batch.delete(from);
+        Some(batch)
+    });
+    match (written, outcome) {
+        (Err(e), _) => store_error(e),
+        (Ok(_), None) => no_such_key(),
+        (Ok(_), Some(moved)) => done(moved),
+    }
 }

@@ -1,7 +1,12 @@
-//! String commands: GET, SET, SETEX, PSETEX, GETDEL, MGET, MSET, STRLEN, GETRANGE.
+//! String commands: GET, SET, SETNX, SETEX, PSETEX, GETSET, GETDEL, GETEX, MGET,
+//! MSET, MSETNX, APPEND, STRLEN, GETRANGE.
+//!
+//! Each write that depends on what is there (`SET … NX|XX|GET|KEEPTTL`, `SETNX`,
+//! `GETSET`, `GETEX`, `APPEND`, `MSETNX`) is one atomic update of the store: decided
+//! under the key's lock and logged as one record, never a read followed by a write.
 
 use bytes::Bytes;
-use kv_store::{Batch, Timestamp};
+use kv_store::{Batch, Expiry, SetOptions, Timestamp};
 
 use super::{int_arg, is, reply_with, store_error, syntax_error, wrong_arity, Ctx};
 use crate::reply::Reply;
@@ -14,15 +19,16 @@ pub(super) fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     reply_with(ctx.store().remove(&args[1]), Reply::value)
 }
 
+/// `MGET key [key ...]`: several keys read as one (no `MSET` seen half done).
 pub(super) fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let mut values = Vec::with_capacity(args.len() - 1);
-    for key in &args[1..] {
-        match ctx.store().get(key) {
-            Ok(v) => values.push(Reply::value(v)),
-            Err(e) => return store_error(e),
-        }
-    }
-    Reply::Array(values)
+    let store = ctx.store();
+    let values = match &args[1..] {
+        [key] => store.get(key).map(|v| vec![v]),
+        keys => store.get_many(&keys.iter().map(|k| &k[..]).collect::<Vec<_>>()),
+    };
+    reply_with(values, |values| {
+        Reply::Array(values.into_iter().map(Reply::value).collect())
+    })
 }
 
 pub(super) fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
@@ -74,38 +80,103 @@ fn substring_range(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
     Some((start as usize, end as usize + 1))
 }
 
-/// `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT t | PXAT tms | KEEPTTL]`.
+/// `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT t | PXAT tms | KEEPTTL]`. An
+/// expiry already past stores the key expired, as Redis does (every read finds it
+/// absent).
 pub(super) fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
-    let opts = match SetOptions::parse(&args[3..]) {
+    let opts = match SetArgs::parse(&args[3..], Command::Set) {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let expiry = match opts.expire {
-        Some((arg, unit, absolute)) => match expire_millis(ctx, "set", arg, unit, absolute) {
-            Ok(at) => Some(at),
-            Err(r) => return r,
-        },
-        None => None,
+    let expiry = match expiry_of(ctx, "set", &opts) {
+        Ok(e) => e,
+        Err(r) => return r,
     };
-    // Each of these needs a decision under the key's lock (kv's atomic update API),
-    // not a read followed by a write.
-    for (on, name) in [
-        (opts.nx, "NX"),
-        (opts.xx, "XX"),
-        (opts.get, "GET"),
-        (opts.keepttl, "KEEPTTL"),
-    ] {
-        if on {
-            return Reply::err(format!("option {name} of 'set' is not supported yet"));
-        }
+    let store = ctx.store();
+    let (key, value) = (&args[1], &args[2]);
+    if !(opts.nx || opts.xx || opts.get || opts.keepttl) {
+        let r = match expiry {
+            Expiry::At(at) => store.set_with_expiry(key, value, Some(at)),
+            _ => store.set(key, value),
+        };
+        return reply_with(r, |()| Reply::OK);
     }
-    put(ctx, &args[1], &args[2], expiry)
+    let mut set = SetOptions::new().expiry(expiry);
+    if opts.nx {
+        set = set.if_absent();
+    } else if opts.xx {
+        set = set.if_present();
+    }
+    if opts.get {
+        set = set.get();
+    }
+    reply_with(store.set_with(key, value, &set), |done| {
+        if opts.get {
+            Reply::value(done.previous)
+        } else if done.written {
+            Reply::OK
+        } else {
+            Reply::Null
+        }
+    })
+}
+
+/// The expiry the options of `SET` or `GETEX` give: `KEEPTTL`, `PERSIST`, an instant
+/// (from `EX`, `PX`, `EXAT`, `PXAT`), or none given (`Never` for `SET`, `Keep` for
+/// `GETEX`).
+fn expiry_of(ctx: &Ctx<'_>, command: &str, opts: &SetArgs<'_>) -> Result<Expiry, Reply> {
+    Ok(match opts.expire {
+        Some((arg, unit, absolute)) => Expiry::At(Timestamp::from_millis(expire_millis(
+            ctx, command, arg, unit, absolute,
+        )?)),
+        None if opts.keepttl => Expiry::Keep,
+        None if opts.persist => Expiry::Never,
+        None if opts.command == Command::GetEx => Expiry::Keep,
+        None => Expiry::Never,
+    })
+}
+
+/// `SETNX key value`: 1 if it set the key (absent before), else 0.
+pub(super) fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let set = SetOptions::new().if_absent();
+    reply_with(ctx.store().set_with(&args[1], &args[2], &set), |done| {
+        Reply::Int(done.written.into())
+    })
+}
+
+/// `GETSET key value`: sets the key (removing its TTL), returns the value it had.
+pub(super) fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let set = SetOptions::new().get();
+    reply_with(ctx.store().set_with(&args[1], &args[2], &set), |done| {
+        Reply::value(done.previous)
+    })
+}
+
+/// `GETEX key [EX s | PX ms | EXAT t | PXAT tms | PERSIST]`: the value, with the
+/// key's expiry changed as asked (a time already past deletes the key).
+pub(super) fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let opts = match SetArgs::parse(&args[2..], Command::GetEx) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match expiry_of(ctx, "getex", &opts) {
+        Ok(expiry) => reply_with(ctx.store().get_and_expire(&args[1], expiry), Reply::value),
+        Err(r) => r,
+    }
+}
+
+/// `APPEND key value`: the length after appending (the key is created if absent and
+/// keeps its TTL).
+pub(super) fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    reply_with(ctx.store().append(&args[1], &args[2]), |len| {
+        Reply::Int(len as i64)
+    })
 }
 
 /// `SETEX key seconds value`.
 pub(super) fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     match expire_millis(ctx, "setex", &args[2], Unit::Seconds, false) {
-        Ok(at) => put(ctx, &args[1], &args[3], Some(at)),
+        Ok(at) => put(ctx, &args[1], &args[3], at),
         Err(r) => r,
     }
 }
@@ -113,20 +184,16 @@ pub(super) fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
 /// `PSETEX key milliseconds value`.
 pub(super) fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     match expire_millis(ctx, "psetex", &args[2], Unit::Millis, false) {
-        Ok(at) => put(ctx, &args[1], &args[3], Some(at)),
+        Ok(at) => put(ctx, &args[1], &args[3], at),
         Err(r) => r,
     }
 }
 
-/// Sets `key`, expiring at `at` (ms since the epoch): an instant already past leaves
-/// the key absent, as Redis's lazy expiry would show it.
-fn put(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], at: Option<u64>) -> Reply {
-    let store = ctx.store();
-    let r = match at {
-        None => store.set(key, value),
-        Some(at) if at <= ctx.shared.now_ms() => store.delete(key).map(|_| ()),
-        Some(at) => store.set_with_expiry(key, value, Some(Timestamp::from_millis(at))),
-    };
+/// Sets `key`, expiring at `at` (ms since the epoch).
+fn put(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], at: u64) -> Reply {
+    let r = ctx
+        .store()
+        .set_with_expiry(key, value, Some(Timestamp::from_millis(at)));
     reply_with(r, |()| Reply::OK)
 }
 
@@ -135,11 +202,29 @@ pub(super) fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
     if args.len().is_multiple_of(2) {
         return wrong_arity("mset");
     }
+    reply_with(ctx.store().apply(&puts(args)), |()| Reply::OK)
+}
+
+/// `MSETNX key value [key value ...]`: all of them if none of the keys exists (1),
+/// else none (0); decided with every key's lock held and written as one batch.
+pub(super) fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    if args.len().is_multiple_of(2) {
+        return wrong_arity("msetnx");
+    }
+    let keys: Vec<&[u8]> = args[1..].iter().step_by(2).map(|k| &k[..]).collect();
+    let written = ctx.store().update_many(&keys, |current| {
+        current.iter().all(Option::is_none).then(|| puts(args))
+    });
+    reply_with(written, |yes| Reply::Int(yes.into()))
+}
+
+/// The batch of puts of `MSET`'s and `MSETNX`'s key-value pairs.
+fn puts(args: &[Bytes]) -> Batch {
     let mut batch = Batch::new();
     for pair in args[1..].chunks_exact(2) {
         batch.put(&pair[0], &pair[1]);
     }
-    reply_with(ctx.store().apply(&batch), |()| Reply::OK)
+    batch
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -172,36 +257,58 @@ fn expire_millis(
     Ok(ms as u64)
 }
 
-/// The options of `SET`, accepted in the combinations Redis accepts
+/// Which command's options [`SetArgs`] parses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Command {
+    /// `SET`: `NX`, `XX`, `GET`, `KEEPTTL` and the expiries.
+    Set,
+    /// `GETEX`: `PERSIST` and the expiries.
+    GetEx,
+}
+
+/// The options of `SET` and `GETEX`, accepted in the combinations Redis accepts
 /// (`parseExtendedStringArgumentsOrReply`): anything else is a syntax error.
-#[derive(Debug, Default)]
-struct SetOptions<'a> {
+#[derive(Debug)]
+struct SetArgs<'a> {
+    command: Command,
     nx: bool,
     xx: bool,
     get: bool,
     keepttl: bool,
+    persist: bool,
     /// The argument, its unit, and whether it is absolute.
     expire: Option<(&'a Bytes, Unit, bool)>,
 }
 
-impl<'a> SetOptions<'a> {
-    fn parse(opts: &'a [Bytes]) -> Result<Self, Reply> {
-        let mut o = SetOptions::default();
+impl<'a> SetArgs<'a> {
+    fn parse(opts: &'a [Bytes], command: Command) -> Result<Self, Reply> {
+        let mut o = SetArgs {
+            command,
+            nx: false,
+            xx: false,
+            get: false,
+            keepttl: false,
+            persist: false,
+            expire: None,
+        };
+        let set = command == Command::Set;
         // Which expiry option was given last (Redis lets the same one repeat).
         let mut kind: Option<&str> = None;
         let mut j = 0;
         while j < opts.len() {
             let opt = &opts[j];
             let next = opts.get(j + 1);
-            let expiry_ok = |this: &str| !o.keepttl && kind.is_none_or(|k| k == this);
-            if is(opt, "nx") && !o.xx {
+            let expiry_ok = |this: &str| !o.keepttl && !o.persist && kind.is_none_or(|k| k == this);
+            if set && is(opt, "nx") && !o.xx {
                 o.nx = true;
-            } else if is(opt, "xx") && !o.nx {
+            } else if set && is(opt, "xx") && !o.nx {
                 o.xx = true;
-            } else if is(opt, "get") {
+            } else if set && is(opt, "get") {
                 o.get = true;
-            } else if is(opt, "keepttl") && kind.is_none() {
+            } else if set && is(opt, "keepttl") && kind.is_none() {
                 o.keepttl = true;
+            } else if !set && is(opt, "persist") && kind.is_none() {
+                o.persist = true;
             } else if let (Some(this), Some(next)) = (expiry_word(opt), next) {
                 if !expiry_ok(this) {
                     return Err(syntax_error());
@@ -250,10 +357,35 @@ mod tests {
         assert_eq!(substring_range(0, 0, -1), None);
     }
 
-    fn parse(words: &[&str]) -> Result<SetOptions<'static>, ()> {
+    fn parse_as(words: &[&str], command: Command) -> Result<SetArgs<'static>, ()> {
         let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
         let args: &'static [Bytes] = Box::leak(args.into_boxed_slice());
-        SetOptions::parse(args).map_err(|_| ())
+        SetArgs::parse(args, command).map_err(|_| ())
+    }
+
+    fn parse(words: &[&str]) -> Result<SetArgs<'static>, ()> {
+        parse_as(words, Command::Set)
+    }
+
+    #[test]
+    fn getex_options_combine_as_in_redis() {
+        let getex = |w: &[&str]| parse_as(w, Command::GetEx);
+        assert!(getex(&[]).is_ok());
+        assert!(getex(&["PERSIST"]).unwrap().persist);
+        assert!(getex(&["ex", "10", "EX", "20"]).is_ok());
+        for bad in [
+            &["EX", "10", "PX", "10"][..],
+            &["PERSIST", "EX", "10"],
+            &["EX", "10", "PERSIST"],
+            &["KEEPTTL"],
+            &["NX"],
+            &["GET"],
+            &["EX"],
+            &["FOO"],
+        ] {
+            assert!(getex(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse(&["PERSIST"]).is_err(), "SET has no PERSIST");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! categories and key positions are Redis 7's, so `COMMAND INFO` answers as Redis does.
 
 use super::{
-    connection, expire, info, introspect, keys, pack, scan, server, strings, Handler, Spec,
+    connection, counters, expire, info, introspect, keys, pack, scan, server, strings, Handler,
+    Spec,
 };
 
 /// True if `flags` has `flag`.
@@ -88,6 +89,8 @@ const EXPIRE_FLAGS: &[&str] = &["write", "fast"];
 const EXPIRE_ACL: &[&str] = &["@keyspace", "@write", "@fast"];
 const TTL_FLAGS: &[&str] = &["readonly", "fast"];
 const TTL_ACL: &[&str] = &["@keyspace", "@read", "@fast"];
+const STRING_WRITE_FLAGS: &[&str] = &["write", "denyoom", "fast"];
+const STRING_WRITE_ACL: &[&str] = &["@write", "@string", "@fast"];
 const CLIENT_FLAGS: &[&str] = &["noscript", "loading", "stale"];
 const CLIENT_ACL: &[&str] = &["@slow", "@connection"];
 
@@ -200,6 +203,8 @@ const CONFIG: &[Spec] = &[spec(
 /// Every command, sorted by name.
 #[rustfmt::skip]
 pub(crate) const COMMANDS: &[Spec] = &[
+    spec("append", 3, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "2.0.0",
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.", strings::append),
     spec("auth", -2, CONNECTION_NO_AUTH, NO_KEYS, &["@fast", "@connection"], "connection", "1.0.0",
         "Authenticates the connection.", connection::auth),
     spec("bgsave", -1, &["admin", "noscript", "no_async_loading"], NO_KEYS,
@@ -213,6 +218,12 @@ pub(crate) const COMMANDS: &[Spec] = &[
         "A container for server configuration commands.", super::needs_subcommand) },
     spec("dbsize", 1, &["readonly", "fast"], NO_KEYS, &["@keyspace", "@read", "@fast"], "server", "1.0.0",
         "Returns the number of keys in the database.", server::dbsize),
+    spec("decr", 2, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "1.0.0",
+        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        counters::decr),
+    spec("decrby", 3, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "1.0.0",
+        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+        counters::decrby),
     spec("del", -2, &["write"], ALL_KEYS, &["@keyspace", "@write", "@slow"], "generic", "1.0.0",
         "Deletes one or more keys.", keys::del),
     spec("echo", 2, &["fast"], NO_KEYS, &["@fast", "@connection"], "connection", "1.0.0",
@@ -233,10 +244,23 @@ pub(crate) const COMMANDS: &[Spec] = &[
         "Returns the string value of a key.", strings::get),
     spec("getdel", 2, &["write", "fast"], ONE_KEY, &["@write", "@string", "@fast"], "string", "6.2.0",
         "Returns the string value of a key after deleting the key.", strings::getdel),
+    spec("getex", -2, &["write", "fast"], ONE_KEY, STRING_WRITE_ACL, "string", "6.2.0",
+        "Returns the string value of a key after setting its expiration time.", strings::getex),
     spec("getrange", 4, &["readonly"], ONE_KEY, &["@read", "@string", "@slow"], "string", "2.4.0",
         "Returns a substring of the string stored at a key.", strings::getrange),
+    spec("getset", 3, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "1.0.0",
+        "Returns the previous string value of a key after setting it to a new value.", strings::getset),
     spec("hello", -1, CONNECTION_NO_AUTH, NO_KEYS, &["@fast", "@connection"], "connection", "6.0.0",
         "Handshakes with the Redis server.", connection::hello),
+    spec("incr", 2, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "1.0.0",
+        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+        counters::incr),
+    spec("incrby", 3, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "1.0.0",
+        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        counters::incrby),
+    spec("incrbyfloat", 3, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "2.6.0",
+        "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+        counters::incrbyfloat),
     spec("info", -1, &["loading", "stale"], NO_KEYS, &["@slow", "@dangerous"], "server", "1.0.0",
         "Returns information and statistics about the server.", info::info),
     spec("keys", 2, &["readonly"], NO_KEYS, &["@keyspace", "@read", "@slow", "@dangerous"], "generic", "1.0.0",
@@ -247,6 +271,11 @@ pub(crate) const COMMANDS: &[Spec] = &[
         "Atomically returns the string values of one or more keys.", strings::mget),
     spec("mset", -3, &["write", "denyoom"], (1, -1, 2), &["@write", "@string", "@slow"], "string", "1.0.1",
         "Atomically creates or modifies the string values of one or more keys.", strings::mset),
+    spec("msetnx", -3, &["write", "denyoom"], (1, -1, 2), &["@write", "@string", "@slow"], "string", "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        strings::msetnx),
+    spec("persist", 2, EXPIRE_FLAGS, ONE_KEY, EXPIRE_ACL, "generic", "2.2.0",
+        "Removes the expiration time of a key.", expire::persist),
     spec("pexpire", -3, EXPIRE_FLAGS, ONE_KEY, EXPIRE_ACL, "generic", "2.6.0",
         "Sets the expiration time of a key in milliseconds.", expire::pexpire),
     spec("pexpireat", -3, EXPIRE_FLAGS, ONE_KEY, EXPIRE_ACL, "generic", "2.6.0",
@@ -263,6 +292,10 @@ pub(crate) const COMMANDS: &[Spec] = &[
         &["@fast", "@connection"], "connection", "1.0.0", "Closes the connection.", connection::quit),
     spec("randomkey", 1, &["readonly"], NO_KEYS, &["@keyspace", "@read", "@slow"], "generic", "1.0.0",
         "Returns a random key name from the database.", keys::randomkey),
+    spec("rename", 3, &["write"], (1, 2, 1), &["@keyspace", "@write", "@slow"], "generic", "1.0.0",
+        "Renames a key and overwrites the destination.", keys::rename),
+    spec("renamenx", 3, &["write", "fast"], (1, 2, 1), &["@keyspace", "@write", "@fast"], "generic", "1.0.0",
+        "Renames a key only when the target key name doesn't exist.", keys::renamenx),
     Spec { blocks: true, ..spec("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], NO_KEYS,
         &["@admin", "@slow", "@dangerous"], "server", "1.0.0",
         "Synchronously saves the database(s) to disk.", server::save) },
@@ -276,6 +309,8 @@ pub(crate) const COMMANDS: &[Spec] = &[
     spec("setex", 4, &["write", "denyoom"], ONE_KEY, &["@write", "@string", "@slow"], "string", "2.0.0",
         "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
         strings::setex),
+    spec("setnx", 3, STRING_WRITE_FLAGS, ONE_KEY, STRING_WRITE_ACL, "string", "1.0.0",
+        "Set the string value of a key only when the key doesn't exist.", strings::setnx),
     spec("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], NO_KEYS,
         &["@admin", "@slow", "@dangerous"], "server", "1.0.0",
         "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
