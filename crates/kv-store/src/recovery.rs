@@ -191,7 +191,6 @@ fn recover(opts: &Options, dir: &Path, access: Access, opened: &mut Opened) -> R
     opened.last_seq = opened.last_seq.max(snapshot_seq).max(replayer.max_version);
 
     report.expired_dropped = cache.hooks().drop_expired();
-    report.entries = cache.len() as u64;
     report.limits = bring_within_limits(opts, cache, access, opened.wal.as_ref())?;
     report.entries = cache.len() as u64;
     Ok(())
