@@ -713,7 +713,7 @@ fn cases() -> Vec<(&'static str, Vec<Step>)> {
                 same("EXPIRE t 200 LT"),
                 same("EXPIRE t 200 GT"),
                 with("TTL t", Expect::Near(1)),
-                same("EXPIRE t 200 gt xx"),
+                same("EXPIRE t 300 gt xx"),
                 same("EXPIRE t 10 NX GT"),
                 same("EXPIRE t -1 GT"),
                 same("EXISTS t"),
