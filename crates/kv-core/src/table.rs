@@ -257,16 +257,17 @@ impl Table {
     /// every entry in the batch (independent loads, whose misses overlap), the next
     /// hashes and places them from the cache.
     fn rebuild_to(&mut self, groups: usize, rehash: impl Fn(&Raw) -> u64) {
-        let mut old = std::mem::take(&mut self.groups);
+        let mut old = std::mem::take(&mut self.groups).into_iter();
         self.groups.resize_with(groups, Group::default);
-        for batch in old.chunks_mut(REBUILD_BATCH) {
+        while !old.as_slice().is_empty() {
+            let ahead = &old.as_slice()[..REBUILD_BATCH.min(old.len())];
             let mut touched = 0u8;
-            for raw in batch.iter().flat_map(|g| g.slots.iter().flatten()) {
+            for raw in ahead.iter().flat_map(|g| g.slots.iter().flatten()) {
                 touched ^= key_of(raw).first().copied().unwrap_or(0);
             }
             std::hint::black_box(touched);
-            for raw in batch.iter_mut().flat_map(|g| g.slots.iter_mut()) {
-                if let Some(raw) = raw.take() {
+            for group in old.by_ref().take(REBUILD_BATCH) {
+                for raw in group.slots.into_iter().flatten() {
                     let hash = rehash(&raw);
                     self.place(hash, raw);
                 }
