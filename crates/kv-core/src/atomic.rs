@@ -117,11 +117,17 @@ impl Cache {
         left: &mut Leftovers,
     ) -> Result<Attempt<R>> {
         let now = self.now();
-        let previous = guards[g]
-            .1
-            .get(hash, key)
-            .filter(|raw| !header(raw).is_expired(now))
-            .cloned();
+        let found = guards[g].1.find_entry(hash, key);
+        // What the write need not look up again: the live entry's position, or that
+        // there is none (an expired entry it removes first, so it looks itself).
+        let seen = match found {
+            None => Some(None),
+            Some((_, raw)) if header(raw).is_expired(now) => None,
+            Some((pos, _)) => Some(Some(pos)),
+        };
+        let previous = found
+            .filter(|_| matches!(seen, Some(Some(_))))
+            .map(|(_, raw)| raw.clone());
         let current = previous.as_ref().map(|raw| Current {
             value: value_of(raw),
             expires_at: header(raw).expires_at(),
@@ -170,6 +176,7 @@ impl Cache {
             &mut built,
             Now::exact(now),
             false,
+            seen,
             left,
         ) {
             Ok(applied) => {

@@ -340,7 +340,7 @@ impl Cache {
         let result = if let [hash] = hashes[..] {
             let si = shard_of(hash, self.inner.mask);
             let mut guards = [(si, self.inner.shards[si].write())];
-            self.apply_guarded(&mut guards, ops, hashes, built, now, keep, &mut left)
+            self.apply_guarded(&mut guards, ops, hashes, built, now, keep, None, &mut left)
         } else {
             let mut ids: Vec<usize> = hashes
                 .iter()
@@ -352,12 +352,12 @@ impl Cache {
                 .into_iter()
                 .map(|i| (i, self.inner.shards[i].write()))
                 .collect();
-            self.apply_guarded(&mut guards, ops, hashes, built, now, keep, &mut left)
+            self.apply_guarded(&mut guards, ops, hashes, built, now, keep, None, &mut left)
         };
         let result = match result {
             Err(Stop::NeedAllShards) => {
                 let mut guards = self.lock_all_shards();
-                self.apply_guarded(&mut guards, ops, hashes, built, now, keep, &mut left)
+                self.apply_guarded(&mut guards, ops, hashes, built, now, keep, None, &mut left)
             }
             other => other,
         };
@@ -412,7 +412,10 @@ impl Cache {
     /// Applies `ops` (each put's entry built in `built`) under `guards`, which hold
     /// the shards of every op's key (`hashes`), as [`apply`](Self::apply) does once it
     /// holds its locks (keeping the last put's entry if `keep`); what is left for
-    /// after the locks goes to `left`.
+    /// after the locks goes to `left`. `seen` is what the caller already looked up,
+    /// under these locks, of a single op's key: `Some(Some(pos))` a live entry at
+    /// `pos`, `Some(None)` no entry at all; `None` (or an expired entry, which the
+    /// write removes first) makes the write look.
     #[allow(clippy::too_many_arguments)] // all of it is the state of one write
     pub(crate) fn apply_guarded(
         &self,
@@ -422,6 +425,7 @@ impl Cache {
         built: &mut [Option<Raw>],
         now: Now,
         keep: bool,
+        seen: Option<Option<usize>>,
         left: &mut Leftovers,
     ) -> Result<Applied, Stop> {
         let mut out = Out {
@@ -430,9 +434,10 @@ impl Cache {
             pending: &mut left.pending,
             evicted: &mut left.evicted,
         };
-        self.apply_locked(guards, ops, hashes, now, keep, &mut out)
+        self.apply_locked(guards, ops, hashes, now, keep, seen, &mut out)
     }
 
+    #[allow(clippy::too_many_arguments)] // all of it is the state of one write
     fn apply_locked(
         &self,
         guards: &mut Guards<'_>,
@@ -440,6 +445,7 @@ impl Cache {
         hashes: &[u64],
         clock: Now,
         keep: bool,
+        seen: Option<Option<usize>>,
         out: &mut Out<'_>,
     ) -> Result<Applied, Stop> {
         let now = clock.at;
@@ -467,7 +473,13 @@ impl Cache {
         let single = ops.len() == 1;
         let mut absent = false;
         let mut known = None;
-        for (op, &hash) in ops.iter().zip(hashes) {
+        let seen = if single { seen } else { None };
+        match seen {
+            Some(Some(pos)) => known = Some(pos),
+            Some(None) => absent = true,
+            None => {}
+        }
+        for (op, &hash) in ops.iter().zip(hashes).filter(|_| seen.is_none()) {
             let st = &mut guards[slot(guards, hash)].1;
             match st.find(hash, op.key()) {
                 Some(pos) => {
