@@ -11,7 +11,8 @@
 //!
 //! Workloads: `get` (hits on entries without expiry), `get-ttl` (hits on entries
 //! with an expiry, which read the exact time), `miss` (absent keys), `set`
-//! (overwrites of present keys with a value of the same size). Instruction counts
+//! (overwrites of present keys with a value of the same size), `incr` (increments
+//! of present decimal counters). Instruction counts
 //! are repeatable whatever the machine's load, unlike timings; they do not see
 //! what a locked instruction or a cache miss costs, which interleaved timed runs
 //! (`cargo xtask bench`) do.
@@ -77,7 +78,13 @@ fn run(cache: &Cache, workload: &str, keys: &[[u8; 16]], value: &[u8]) -> usize 
                 found += 1;
             }
         }
-        other => panic!("unknown workload {other} (get, get-ttl, miss, set)"),
+        "incr" => {
+            for k in keys {
+                black_box(cache.incr(k, 1).expect("incr"));
+                found += 1;
+            }
+        }
+        other => panic!("unknown workload {other} (get, get-ttl, miss, set, incr)"),
     }
     found
 }
@@ -91,6 +98,8 @@ fn main() {
     for i in 0..ENTRIES {
         let r = if workload == "get-ttl" {
             cache.set_with_ttl(&key(i), &value, Duration::from_secs(3600))
+        } else if workload == "incr" {
+            cache.set(&key(i), b"0")
         } else {
             cache.set(&key(i), &value)
         };

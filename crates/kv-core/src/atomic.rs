@@ -9,7 +9,7 @@ use crate::decide::{self, Condition, Current, Decision, ExpireIf, SetOptions, Se
 use crate::entry::{header, value_of, Raw};
 use crate::hash::shard_of;
 use crate::hooks::{BatchOp, Write};
-use crate::write::{Guards, Leftovers, Stop};
+use crate::write::{Guards, Leftovers, Now, Stop};
 use crate::{Cache, Error, Result, Timestamp, Value};
 
 thread_local! {
@@ -48,8 +48,8 @@ struct Done {
     written: bool,
     /// The key's live entry before.
     previous: Option<Raw>,
-    /// The written entry, for a put.
-    put: Option<Raw>,
+    /// The written entry's version, for a put.
+    put: Option<u64>,
 }
 
 /// One attempt of a decided write: under the key's shard lock, or under every shard
@@ -117,11 +117,17 @@ impl Cache {
         left: &mut Leftovers,
     ) -> Result<Attempt<R>> {
         let now = self.now();
-        let previous = guards[g]
-            .1
-            .get(hash, key)
-            .filter(|raw| !header(raw).is_expired(now))
-            .cloned();
+        let found = guards[g].1.find_entry(hash, key);
+        // What the write need not look up again: the live entry's position, or that
+        // there is none (an expired entry it removes first, so it looks itself).
+        let seen = match found {
+            None => Some(None),
+            Some((_, raw)) if header(raw).is_expired(now) => None,
+            Some((pos, _)) => Some(Some(pos)),
+        };
+        let previous = found
+            .filter(|_| matches!(seen, Some(Some(_))))
+            .map(|(_, raw)| raw.clone());
         let current = previous.as_ref().map(|raw| Current {
             value: value_of(raw),
             expires_at: header(raw).expires_at(),
@@ -163,9 +169,18 @@ impl Cache {
             BatchOp::Put { key, value, write } => Some(write.prebuild(key, value, now)),
             BatchOp::Delete { .. } => None,
         }];
-        match self.apply_guarded(guards, &ops, &[hash], &mut built, now, left) {
+        match self.apply_guarded(
+            guards,
+            &ops,
+            &[hash],
+            &mut built,
+            Now::exact(now),
+            false,
+            seen,
+            left,
+        ) {
             Ok(applied) => {
-                done.put = applied.last_put;
+                done.put = matches!(decision, Decision::Put { .. }).then_some(applied.version);
                 Ok(Attempt::Done(r, done))
             }
             Err(Stop::NeedAllShards) => Ok(Attempt::NeedAllShards),
@@ -203,7 +218,7 @@ impl Cache {
             done.previous
                 .filter(|_| options.wants_previous())
                 .map(Value::new),
-            done.put.map(|raw| header(&raw).version()),
+            done.put,
         ))
     }
 

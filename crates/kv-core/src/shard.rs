@@ -72,6 +72,12 @@ impl ShardState {
         self.table.find(hash, |raw| has_key(raw, key))
     }
 
+    /// `key`'s entry, with its position.
+    #[inline]
+    pub(crate) fn find_entry(&self, hash: u64, key: &[u8]) -> Option<(usize, &Raw)> {
+        self.table.find_entry(hash, |raw| has_key(raw, key))
+    }
+
     /// `key`'s entry.
     #[inline]
     pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&Raw> {

@@ -111,7 +111,7 @@ impl Cache {
                 value: value.as_ref(),
                 write: Write::default(),
             }];
-            let mut applied = self.apply_hinted(&put, Some(hash))?;
+            let mut applied = self.apply_hinted(&put, Some(hash), true)?;
             let Some(raw) = applied.last_put.take() else {
                 unreachable!("a successful put reports its entry");
             };

@@ -129,7 +129,9 @@ pub(crate) enum Stop {
 
 /// What applying a list of operations did.
 pub(crate) struct Applied {
-    /// The entry the last put created.
+    /// The version the last put got (0 without a put).
+    pub(crate) version: u64,
+    /// The entry the last put created, when asked for (`keep`: it costs a reference).
     pub(crate) last_put: Option<Raw>,
     /// The version of each put, in order (only for more than one operation).
     pub(crate) versions: Vec<u64>,
@@ -177,6 +179,38 @@ impl Displaced {
     }
 }
 
+/// The time a write runs at: the cache's recent time (enough for the entries' stamps,
+/// kept in whole seconds), or its exact time (a decided write, whose decision read
+/// it). Whether a stored entry has expired is always judged on the exact time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Now {
+    /// The time the write stamps its entries with.
+    pub(crate) at: Timestamp,
+    /// Whether `at` is the exact time.
+    exact: bool,
+}
+
+impl Now {
+    /// The recent time of `cache`'s clock ([`Clock::recent`](crate::Clock::recent)).
+    pub(crate) fn recent(cache: &Cache) -> Self {
+        Now {
+            at: cache.inner.opts.clock.recent(),
+            exact: false,
+        }
+    }
+
+    /// `at`, the exact time.
+    pub(crate) fn exact(at: Timestamp) -> Self {
+        Now { at, exact: true }
+    }
+
+    /// Whether the entry with header `h` has expired: read on the exact time, which
+    /// only an entry with an expiry needs.
+    pub(crate) fn expired(self, cache: &Cache, h: &Header) -> bool {
+        h.expires_at().is_some() && h.is_expired(if self.exact { self.at } else { cache.now() })
+    }
+}
+
 /// The expiry of a write with time to live `ttl` at `now`; [`Error::InvalidTtl`] for
 /// a TTL under one millisecond, the expiry's resolution (as Redis refuses `EX 0`).
 pub(crate) fn expiry_after(now: Timestamp, ttl: Duration) -> Result<Timestamp> {
@@ -213,9 +247,8 @@ impl Cache {
     pub(crate) fn insert(&self, key: &[u8], value: &[u8], write: Write) -> Result<WriteOutcome> {
         let op = [BatchOp::Put { key, value, write }];
         let applied = self.apply(&op)?;
-        let version = applied.last_put.map_or(0, |r| header(&r).version());
         Ok(WriteOutcome {
-            version,
+            version: applied.version,
             evicted: applied.evicted,
         })
     }
@@ -228,12 +261,8 @@ impl Cache {
     pub(crate) fn apply_batch(&self, ops: &[BatchOp<'_>]) -> Result<BatchOutcome> {
         let applied = self.apply(ops)?;
         Ok(BatchOutcome {
-            versions: match ops.len() {
-                1 => applied
-                    .last_put
-                    .iter()
-                    .map(|r| header(r).version())
-                    .collect(),
+            versions: match ops {
+                [BatchOp::Put { .. }] => vec![applied.version],
                 _ => applied.versions,
             },
             deleted: applied.deleted,
@@ -242,13 +271,20 @@ impl Cache {
     }
 
     pub(crate) fn apply(&self, ops: &[BatchOp<'_>]) -> Result<Applied> {
-        self.apply_hinted(ops, None)
+        self.apply_hinted(ops, None, false)
     }
 
-    /// [`apply`](Self::apply), with the hash of a single op's key if already known.
-    pub(crate) fn apply_hinted(&self, ops: &[BatchOp<'_>], hash: Option<u64>) -> Result<Applied> {
+    /// [`apply`](Self::apply), with the hash of a single op's key if already known,
+    /// keeping the last put's entry in [`Applied::last_put`] if `keep`.
+    pub(crate) fn apply_hinted(
+        &self,
+        ops: &[BatchOp<'_>],
+        hash: Option<u64>,
+        keep: bool,
+    ) -> Result<Applied> {
         if ops.is_empty() {
             return Ok(Applied {
+                version: 0,
                 last_put: None,
                 versions: Vec::new(),
                 deleted: 0,
@@ -280,11 +316,14 @@ impl Cache {
                 .collect();
             &many
         };
-        let now = self.now();
+        // The recent time will do for the entries' stamps (whole seconds); the exact
+        // one is read only to tell whether a stored entry with an expiry has expired.
+        let now = Now::recent(self);
+        let stamp = now.at;
         // Each put's entry is allocated and filled before any lock is taken; under
         // the lock it only gets its version, times and tick.
         let build = |op: &BatchOp<'_>| match op {
-            BatchOp::Put { key, value, write } => Some(write.prebuild(key, value, now)),
+            BatchOp::Put { key, value, write } => Some(write.prebuild(key, value, stamp)),
             BatchOp::Delete { .. } => None,
         };
         let mut built_one: [Option<Raw>; 1];
@@ -301,7 +340,7 @@ impl Cache {
         let result = if let [hash] = hashes[..] {
             let si = shard_of(hash, self.inner.mask);
             let mut guards = [(si, self.inner.shards[si].write())];
-            self.apply_guarded(&mut guards, ops, hashes, built, now, &mut left)
+            self.apply_guarded(&mut guards, ops, hashes, built, now, keep, None, &mut left)
         } else {
             let mut ids: Vec<usize> = hashes
                 .iter()
@@ -313,12 +352,12 @@ impl Cache {
                 .into_iter()
                 .map(|i| (i, self.inner.shards[i].write()))
                 .collect();
-            self.apply_guarded(&mut guards, ops, hashes, built, now, &mut left)
+            self.apply_guarded(&mut guards, ops, hashes, built, now, keep, None, &mut left)
         };
         let result = match result {
             Err(Stop::NeedAllShards) => {
                 let mut guards = self.lock_all_shards();
-                self.apply_guarded(&mut guards, ops, hashes, built, now, &mut left)
+                self.apply_guarded(&mut guards, ops, hashes, built, now, keep, None, &mut left)
             }
             other => other,
         };
@@ -372,14 +411,21 @@ impl Cache {
 
     /// Applies `ops` (each put's entry built in `built`) under `guards`, which hold
     /// the shards of every op's key (`hashes`), as [`apply`](Self::apply) does once it
-    /// holds its locks; what is left for after the locks goes to `left`.
+    /// holds its locks (keeping the last put's entry if `keep`); what is left for
+    /// after the locks goes to `left`. `seen` is what the caller already looked up,
+    /// under these locks, of a single op's key: `Some(Some(pos))` a live entry at
+    /// `pos`, `Some(None)` no entry at all; `None` (or an expired entry, which the
+    /// write removes first) makes the write look.
+    #[allow(clippy::too_many_arguments)] // all of it is the state of one write
     pub(crate) fn apply_guarded(
         &self,
         guards: &mut Guards<'_>,
         ops: &[BatchOp<'_>],
         hashes: &[u64],
         built: &mut [Option<Raw>],
-        now: Timestamp,
+        now: Now,
+        keep: bool,
+        seen: Option<Option<usize>>,
         left: &mut Leftovers,
     ) -> Result<Applied, Stop> {
         let mut out = Out {
@@ -388,17 +434,21 @@ impl Cache {
             pending: &mut left.pending,
             evicted: &mut left.evicted,
         };
-        self.apply_locked(guards, ops, hashes, now, &mut out)
+        self.apply_locked(guards, ops, hashes, now, keep, seen, &mut out)
     }
 
+    #[allow(clippy::too_many_arguments)] // all of it is the state of one write
     fn apply_locked(
         &self,
         guards: &mut Guards<'_>,
         ops: &[BatchOp<'_>],
         hashes: &[u64],
-        now: Timestamp,
+        clock: Now,
+        keep: bool,
+        seen: Option<Option<usize>>,
         out: &mut Out<'_>,
     ) -> Result<Applied, Stop> {
+        let now = clock.at;
         let Out {
             built,
             displaced,
@@ -406,6 +456,9 @@ impl Cache {
             evicted,
         } = out;
         let slot = |guards: &Guards<'_>, hash: u64| {
+            if guards.len() == 1 {
+                return 0;
+            }
             let si = shard_of(hash, self.inner.mask);
             guards
                 .binary_search_by_key(&si, |(i, _)| *i)
@@ -420,11 +473,17 @@ impl Cache {
         let single = ops.len() == 1;
         let mut absent = false;
         let mut known = None;
-        for (op, &hash) in ops.iter().zip(hashes) {
+        let seen = if single { seen } else { None };
+        match seen {
+            Some(Some(pos)) => known = Some(pos),
+            Some(None) => absent = true,
+            None => {}
+        }
+        for (op, &hash) in ops.iter().zip(hashes).filter(|_| seen.is_none()) {
             let st = &mut guards[slot(guards, hash)].1;
             match st.find(hash, op.key()) {
                 Some(pos) => {
-                    if header(st.at(pos)).is_expired(now) {
+                    if clock.expired(self, header(st.at(pos))) {
                         let r = st.remove_at(&self.inner.hasher, pos);
                         self.release(1, size_of(&r) as u64);
                         self.inner.metrics.local().expirations(1);
@@ -440,10 +499,13 @@ impl Cache {
 
         // 2. The net change in entries and bytes.
         let (mut d_entries, mut d_bytes) = (0i64, 0i64);
-        let mut sizes: HashMap<&[u8], Option<usize>> = HashMap::new();
+        // What each key of a batch holds after the ops so far (a single op needs no
+        // map: its key is looked up once).
+        let mut sizes: Option<HashMap<&[u8], Option<usize>>> =
+            (!single).then(|| HashMap::with_capacity(ops.len()));
         for (op, &hash) in ops.iter().zip(hashes) {
             let key = op.key();
-            let before = match sizes.get(key) {
+            let before = match sizes.as_ref().and_then(|m| m.get(key)) {
                 Some(s) => *s,
                 None if absent => None,
                 None => {
@@ -459,22 +521,19 @@ impl Cache {
             };
             d_entries += i64::from(after.is_some()) - i64::from(before.is_some());
             d_bytes += after.unwrap_or(0) as i64 - before.unwrap_or(0) as i64;
-            if ops.len() > 1 {
-                sizes.insert(key, after);
+            if let Some(m) = &mut sizes {
+                m.insert(key, after);
             }
         }
         // What the written keys will hold afterwards: if that alone breaks a limit,
         // fail before evicting anything (eviction never takes the batch's own keys).
-        let footprint = if ops.len() > 1 {
-            sizes
+        let footprint = match (&sizes, ops[0]) {
+            (Some(m), _) => m
                 .values()
                 .flatten()
-                .fold((0, 0), |(n, b), s| (n + 1, b + *s as u64))
-        } else {
-            match ops[0] {
-                BatchOp::Put { key, value, .. } => (1, (key.len() + value.len()) as u64),
-                BatchOp::Delete { .. } => (0, 0),
-            }
+                .fold((0, 0), |(n, b), s| (n + 1, b + *s as u64)),
+            (None, BatchOp::Put { key, value, .. }) => (1, (key.len() + value.len()) as u64),
+            (None, BatchOp::Delete { .. }) => (0, 0),
         };
         self.check_fits(footprint)?;
 
@@ -496,6 +555,7 @@ impl Cache {
         }
 
         // 4. The changes themselves.
+        let mut version = 0;
         let mut last_put = None;
         let mut versions = Vec::new();
         let mut sets = 0;
@@ -511,10 +571,13 @@ impl Cache {
                 BatchOp::Put { write, .. } => {
                     let mut raw = built.take().expect("each put's entry is built once");
                     st.finish_entry(&mut raw, found, write, now);
+                    version = header(&raw).version();
                     if !single {
-                        versions.push(header(&raw).version());
+                        versions.push(version);
                     }
-                    last_put = Some(raw.clone());
+                    if keep {
+                        last_put = Some(raw.clone());
+                    }
                     sets += 1;
                     match found {
                         Some(pos) => displaced.push(st.replace(pos, raw)),
@@ -536,6 +599,7 @@ impl Cache {
         counters.sets(sets);
         counters.deletes(deleted as u64);
         Ok(Applied {
+            version,
             last_put,
             versions,
             deleted,
