@@ -46,7 +46,7 @@ fn reading_commands_work_beside_a_writing_store_and_writing_ones_say_why_they_ca
                         .delete(format!("k{}", (i / 2) % 500).as_bytes())
                         .unwrap();
                 }
-                if i % 400 == 399 {
+                if i % 50 == 49 {
                     store.compact().unwrap();
                 }
                 i += 1;
@@ -55,7 +55,7 @@ fn reading_commands_work_beside_a_writing_store_and_writing_ones_say_why_they_ca
         })
     };
     let d = s(&dir);
-    for _ in 0..5 {
+    for _ in 0..20 {
         let stats = ok(kv(["stats", d]));
         assert!(stats.contains("live"), "{stats}");
         ok(kv(["verify", d]));

@@ -36,6 +36,16 @@ pub(crate) struct Opened {
     pub(crate) snapshot_seqs: Vec<u64>,
 }
 
+/// How many times a read-only open starts again when a running owner's snapshot and
+/// log truncation overtook it (each start sees a newer snapshot, so a few suffice
+/// unless the owner snapshots continuously).
+const READ_ONLY_ATTEMPTS: u32 = 8;
+
+/// Whether `dir` now holds a snapshot newer than sequence `used` (0: none used).
+fn newer_snapshot_than(dir: &Path, used: u64) -> bool {
+    kv_snapshot::list_dir(dir).is_ok_and(|l| l.snapshots.iter().any(|f| f.sequence.get() > used))
+}
+
 /// Opens the data in `opts.dir` (if any) into a new map.
 pub(crate) fn open(opts: &Options, access: Access) -> Result<Opened> {
     let started = Instant::now();
@@ -73,7 +83,26 @@ pub(crate) fn open(opts: &Options, access: Access) -> Result<Opened> {
             }
         }
     }
-    recover(opts, dir, access, &mut opened)?;
+    let mut attempts = 1;
+    loop {
+        match recover(opts, dir, access, &mut opened) {
+            Err(Error::LogGap { .. } | Error::LogBehindSnapshot { .. })
+                if access == Access::ReadOnly
+                    && attempts < READ_ONLY_ATTEMPTS
+                    && newer_snapshot_than(dir, opened.report.snapshot_seq) =>
+            {
+                // A running owner wrote a newer snapshot and truncated the log between
+                // our listing the snapshots and reading the log: start again from the
+                // newer snapshot.
+                attempts += 1;
+                opened.cache = Cache::new(opts.cache.clone())?;
+                opened.report = RecoveryReport::default();
+                opened.snapshot_seqs.clear();
+                opened.last_seq = 0;
+            }
+            result => break result?,
+        }
+    }
     opened.report.duration = started.elapsed();
     let r = &opened.report;
     tracing::info!(

@@ -100,8 +100,10 @@ impl Store {
     /// removes meanwhile stay readable through the handles already open). Recovery
     /// decides as [`Store::open`] does (the same replay, the same checks): what this
     /// opens, `open` would open, except that a record still being written by a live
-    /// owner is left out as a torn tail. Every write returns [`Error::ReadOnly`]; no
-    /// background worker runs.
+    /// owner is left out as a torn tail. When the owner writes a newer snapshot and
+    /// truncates the log between this open's listing the snapshots and reading the
+    /// log, the open starts again from the newer snapshot (a few times at most). Every
+    /// write returns [`Error::ReadOnly`]; no background worker runs.
     pub fn open_read_only(options: Options) -> Result<Self> {
         options.validate()?;
         if options.dir.is_none() {
