@@ -358,7 +358,9 @@ impl World {
                             s.bytes()
                                 .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
                         })
-                        .and_then(|s| s.parse::<f64>().ok()),
+                        .and_then(|s| s.parse::<f64>().ok())
+                        // Digits beyond f64's range are not a finite number: refused.
+                        .filter(|f| f.is_finite()),
                 };
                 let got = self.store().incr_float(&key(*k), f64::from(*d));
                 match old {
