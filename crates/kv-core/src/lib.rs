@@ -96,6 +96,7 @@ mod purge;
 mod random;
 mod shard;
 mod single_flight;
+mod sketch;
 mod table;
 mod time;
 mod value;
