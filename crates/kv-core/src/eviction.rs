@@ -290,4 +290,89 @@ mod tests {
             "only {old} of 100 evictions took one of the oldest 300"
         );
     }
+
+    /// A Zipf(`s`) sampler over `n` keys, drawing from the test's seeded stream.
+    struct Zipf(Vec<f64>);
+
+    impl Zipf {
+        fn new(n: usize, s: f64) -> Self {
+            let mut acc = 0.0;
+            let mut cdf: Vec<f64> = (1..=n)
+                .map(|i| {
+                    acc += (i as f64).powf(-s);
+                    acc
+                })
+                .collect();
+            cdf.iter_mut().for_each(|c| *c /= acc);
+            Zipf(cdf)
+        }
+
+        fn sample(&self) -> u64 {
+            let u = (crate::random::random_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            self.0.partition_point(|&c| c < u) as u64
+        }
+    }
+
+    /// Get-or-insert over `trace` (a key per access; keys from `one_time` on are
+    /// never seen again): the hit ratio in percent over the accesses of keys below it.
+    fn hit_ratio(policy: EvictionPolicy, seed: u64, trace: &[u64], one_time: u64) -> f64 {
+        let c = Cache::new(
+            Options::default()
+                .max_entries(200)
+                .shards(2)
+                .eviction(policy)
+                .hash_seed(seed),
+        )
+        .unwrap();
+        let (mut hits, mut counted) = (0u64, 0u64);
+        for &k in trace {
+            let key = k.to_le_bytes();
+            let hit = c.get(&key).is_some();
+            if !hit {
+                c.set(&key, b"v").unwrap();
+            }
+            if k < one_time {
+                counted += 1;
+                hits += u64::from(hit);
+            }
+        }
+        assert!(c.len() <= 200);
+        100.0 * hits as f64 / counted as f64
+    }
+
+    #[test]
+    fn tinylfu_beats_lfu_and_lru_on_zipf_and_shrugs_off_a_scan() {
+        // 20,000 keys, Zipf 0.9, a cache for 1% of them; then the same popular keys
+        // with every other access a key never seen again (a scan).
+        let seed = seed_for_test();
+        let n = 20_000;
+        let zipf = Zipf::new(n, 0.9);
+        let clean: Vec<u64> = (0..200_000).map(|_| zipf.sample()).collect();
+        let mut next = n as u64;
+        let scanned: Vec<u64> = clean
+            .iter()
+            .flat_map(|&k| {
+                next += 1;
+                [k, next - 1]
+            })
+            .collect();
+        let ratio = |p, t: &[u64]| hit_ratio(p, seed, t, n as u64);
+        let tiny = ratio(EvictionPolicy::TinyLfu, &clean);
+        let lfu = ratio(EvictionPolicy::Lfu, &clean);
+        let lru = ratio(EvictionPolicy::Lru, &clean);
+        let tiny_scanned = ratio(EvictionPolicy::TinyLfu, &scanned);
+        let lru_scanned = ratio(EvictionPolicy::Lru, &scanned);
+        let all = format!(
+            "TinyLFU {tiny:.2}%, LFU {lfu:.2}%, LRU {lru:.2}%; with the scan: \
+             TinyLFU {tiny_scanned:.2}%, LRU {lru_scanned:.2}%"
+        );
+        println!("{all}");
+        // Observed over 6 seeds: TinyLFU 41.1 to 41.2, LFU 39.2 to 39.4, LRU 28.5 to
+        // 29.1; the scan costs TinyLFU 1.3 to 1.5 points, LRU 7.5.
+        assert!(tiny >= lfu + 1.0, "{all}");
+        assert!(tiny >= lru + 8.0, "{all}");
+        // The scan costs TinyLFU little (the one-time keys are refused), LRU much.
+        assert!(tiny_scanned >= tiny - 2.5, "{all}");
+        assert!(tiny - tiny_scanned < (lru - lru_scanned) / 3.0, "{all}");
+    }
 }

@@ -114,7 +114,7 @@ pub use metrics::MetricsSnapshot;
 pub use options::{
     default_shards, EvictionPolicy, Options, DEFAULT_EVICTION_SAMPLES, DEFAULT_LFU_DECAY,
     DEFAULT_LFU_LOG_FACTOR, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
-    MAX_SHARDS,
+    DEFAULT_TINYLFU_SAMPLES, MAX_SHARDS,
 };
 pub use purge::PurgeStats;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
