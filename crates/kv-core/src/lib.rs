@@ -70,6 +70,9 @@
 //!   evict the best one for the policy (LRU by last access, LFU by a decaying
 //!   logarithmic counter, soonest expiry, or random). If that shard has nothing to
 //!   give, the write locks every shard (in order) and looks further.
+//!   [`EvictionPolicy::TinyLfu`] adds an admission filter to LFU (a frequency sketch
+//!   of recent accesses, as in Caffeine): a new key gets into the full cache only if
+//!   it was accessed more lately than the victim.
 //! - **Expiry** is lazy on access plus [`Cache::purge_expired`], an incremental sweep
 //!   with a work budget.
 //! - **Callbacks** (`on_evict`, `on_expire`, `on_error`) run after every lock is
