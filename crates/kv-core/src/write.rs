@@ -481,8 +481,11 @@ impl Cache {
         // 3. Room for it, by eviction if allowed.
         let exclude = |raw: &Raw| !absent && ops.iter().any(|op| op.key() == key_of(raw));
         let evictions = evicted.len();
-        // A new key put alone may be refused by the TinyLFU admission filter.
-        let candidate = (absent && matches!(ops[0], BatchOp::Put { .. })).then_some(hashes[0]);
+        // A new key put alone may be refused by the TinyLFU admission filter, once:
+        // a retry under every shard's lock that finds evictions already made was
+        // admitted by the first attempt.
+        let candidate = (absent && evicted.is_empty() && matches!(ops[0], BatchOp::Put { .. }))
+            .then_some(hashes[0]);
         let admitted = self.make_room(
             guards,
             d_entries.max(0) as usize,
