@@ -59,7 +59,7 @@ pub use keys::{value, Keys, Scatter, KEY_LEN, VALUE_LEN};
 pub use machine::Machine;
 pub use ours::{
     KvCoreAdapter, KvCoreNoTtl, KvCorePolicy, KvStoreAdapter, KvStoreMemAdapter, KvWalAdapter, LFU,
-    LRU, RANDOM, TTL,
+    LRU, RANDOM, TINY_LFU, TTL,
 };
 pub use peers::{DashMapAdapter, FjallAdapter, MokaAdapter, QuickCacheAdapter, RedbAdapter};
 pub use results::{fmt_num, Measurement, Results};

@@ -77,7 +77,7 @@ impl Cache {
         options.validate()?;
         let evictor = Evictor::new(
             options.eviction,
-            options.eviction_samples,
+            options.samples(),
             LfuParams::new(
                 options.lfu_log_factor,
                 (options.lfu_decay.as_secs() / 60) as u32,
@@ -277,6 +277,7 @@ impl Cache {
     /// out of line.
     #[inline]
     pub(crate) fn read_hashed(&self, hash: u64, key: &[u8]) -> Option<Raw> {
+        self.inner.evictor.admission.record(hash);
         let Some((raw, tick)) = self.lookup(hash, key) else {
             return self.read_missed();
         };

@@ -70,6 +70,9 @@
 //!   evict the best one for the policy (LRU by last access, LFU by a decaying
 //!   logarithmic counter, soonest expiry, or random). If that shard has nothing to
 //!   give, the write locks every shard (in order) and looks further.
+//!   [`EvictionPolicy::TinyLfu`] adds an admission filter to LFU (a frequency sketch
+//!   of recent accesses, as in Caffeine): a new key gets into the full cache only if
+//!   it was accessed more lately than the victim.
 //! - **Expiry** is lazy on access plus [`Cache::purge_expired`], an incremental sweep
 //!   with a work budget.
 //! - **Callbacks** (`on_evict`, `on_expire`, `on_error`) run after every lock is
@@ -96,6 +99,7 @@ mod purge;
 mod random;
 mod shard;
 mod single_flight;
+mod sketch;
 mod table;
 mod time;
 mod value;
@@ -113,7 +117,7 @@ pub use metrics::MetricsSnapshot;
 pub use options::{
     default_shards, EvictionPolicy, Options, DEFAULT_EVICTION_SAMPLES, DEFAULT_LFU_DECAY,
     DEFAULT_LFU_LOG_FACTOR, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
-    MAX_SHARDS,
+    DEFAULT_TINYLFU_SAMPLES, MAX_SHARDS,
 };
 pub use purge::PurgeStats;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

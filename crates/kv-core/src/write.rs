@@ -540,12 +540,18 @@ impl Cache {
         // 3. Room for it, by eviction if allowed.
         let exclude = |raw: &Raw| !absent && ops.iter().any(|op| op.key() == key_of(raw));
         let evictions = evicted.len();
-        self.make_room(
+        // A new key put alone may be refused by the TinyLFU admission filter, once:
+        // a retry under every shard's lock that finds evictions already made was
+        // admitted by the first attempt.
+        let candidate = (absent && evicted.is_empty() && matches!(ops[0], BatchOp::Put { .. }))
+            .then_some(hashes[0]);
+        let admitted = self.make_room(
             guards,
             d_entries.max(0) as usize,
             d_bytes.max(0) as u64,
             now,
             &exclude,
+            candidate,
             pending,
             evicted,
         )?;
@@ -581,7 +587,8 @@ impl Cache {
                     sets += 1;
                     match found {
                         Some(pos) => displaced.push(st.replace(pos, raw)),
-                        None => drop(st.push(&self.inner.hasher, hash, raw)),
+                        None if admitted => drop(st.push(&self.inner.hasher, hash, raw)),
+                        None => self.evict_refused(raw, pending, evicted),
                     }
                 }
                 BatchOp::Delete { .. } => {
@@ -620,7 +627,10 @@ impl Cache {
     }
 
     /// Reserves `entries` and `bytes` against the limits, evicting from the locked
-    /// shards (never an entry `exclude` names) until they fit.
+    /// shards (never an entry `exclude` names) until they fit. `candidate` is the
+    /// hash of the new key a single put adds: under TinyLFU, `Ok(false)` says that it
+    /// lost to the first victim, so nothing was evicted or reserved and the put's
+    /// entry is to be evicted itself.
     #[allow(clippy::too_many_arguments)] // all of it is the state of one write
     fn make_room(
         &self,
@@ -629,13 +639,14 @@ impl Cache {
         bytes: u64,
         now: Timestamp,
         exclude: &dyn Fn(&Raw) -> bool,
+        mut candidate: Option<u64>,
         pending: &mut Pending,
         evicted: &mut Vec<Entry>,
-    ) -> Result<(), Stop> {
+    ) -> Result<bool, Stop> {
         let full = |limit| Stop::Fail(Error::StoreFull { limit });
         loop {
             let limit = match self.try_reserve(entries, bytes) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(limit) => limit,
             };
             if self.inner.opts.eviction == EvictionPolicy::None {
@@ -663,6 +674,11 @@ impl Cache {
                 });
             };
             let st = &mut guards[g].1;
+            if let Some(c) = candidate.take() {
+                if !self.admits(c, st.at(pos)) {
+                    return Ok(false);
+                }
+            }
             let raw = st.remove_at(&self.inner.hasher, pos);
             let freed = size_of(&raw) as u64;
             // One entry in for one out, with no byte budget: the victim's place in the
@@ -690,8 +706,31 @@ impl Cache {
             }
             evicted.push(entry);
             if handed_over {
-                return Ok(());
+                return Ok(true);
             }
         }
+    }
+
+    /// Whether the new key with hash `candidate` may take `victim`'s place: always,
+    /// except under TinyLFU (see `sketch.rs`), whose sketch starts here when the
+    /// cache first fills.
+    fn admits(&self, candidate: u64, victim: &Raw) -> bool {
+        if self.inner.opts.eviction != EvictionPolicy::TinyLfu {
+            return true;
+        }
+        let sketch = self.inner.evictor.admission.filled(self.len());
+        sketch.admits(candidate, self.inner.hasher.hash(key_of(victim)))
+    }
+
+    /// A put refused admission: its entry is evicted as it is written.
+    fn evict_refused(&self, raw: Raw, pending: &mut Pending, evicted: &mut Vec<Entry>) {
+        self.inner.metrics.local().evictions(1);
+        let entry = Entry::new(raw);
+        if self.inner.opts.on_evict.is_some() {
+            pending
+                .evicted
+                .push((entry.clone(), EvictionCause::Entries));
+        }
+        evicted.push(entry);
     }
 }

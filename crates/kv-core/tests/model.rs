@@ -72,6 +72,7 @@ fn policy() -> impl Strategy<Value = EvictionPolicy> {
         Just(EvictionPolicy::Lfu),
         Just(EvictionPolicy::Random),
         Just(EvictionPolicy::Ttl),
+        Just(EvictionPolicy::TinyLfu),
     ]
 }
 
@@ -115,18 +116,41 @@ struct Run {
     sets: u64,
     reads: u64,
     refused: u64,
+    /// The cache's entry count before the current operation.
+    len_before: usize,
 }
 
 impl Run {
-    /// The model forgets keys the cache reports evicted: they must not be written in
-    /// this same operation, and are gone from the cache.
-    fn evicted(&mut self, keys: &[Vec<u8>], written: &[Vec<u8>]) {
+    /// The model forgets keys the cache reports evicted: they are gone from the
+    /// cache, and are not written in this same operation, except under TinyLFU: a
+    /// new key written alone into a full cache may be refused admission, its entry
+    /// evicted as it is written. Returns whether that happened (the caller then
+    /// keeps the write out of the model).
+    fn evicted(&mut self, keys: &[Vec<u8>], written: &[Vec<u8>]) -> bool {
+        let mut refused = false;
         for k in keys {
-            assert!(!written.contains(k), "evicted a key it was writing: {k:?}");
+            if written.contains(k) {
+                assert_eq!(
+                    self.cache.eviction_policy(),
+                    EvictionPolicy::TinyLfu,
+                    "evicted a key it was writing: {k:?}"
+                );
+                assert_eq!(written.len(), 1, "admission refused in a batch");
+                assert!(self.model.live(k).is_none(), "refused a present key");
+                assert!(
+                    self.len_before >= self.max_entries || self.max_bytes.is_some(),
+                    "refused admission into a cache with room"
+                );
+                assert!(!refused, "the written key reported evicted twice");
+                refused = true;
+            }
             assert!(self.cache.info(k).is_none());
             self.model.map.remove(k);
             self.evicted_by_outcome.push(k.clone());
         }
+        // A refusal evicts nothing else.
+        assert!(!refused || keys.len() == 1, "refused, yet evicted {keys:?}");
+        refused
     }
 
     fn check_version(&mut self, k: &[u8], version: u64, explicit: bool) {
@@ -143,11 +167,13 @@ impl Run {
         match self.cache.hooks().insert(&k, &v, w) {
             Ok(out) => {
                 let keys: Vec<_> = out.evicted.iter().map(|e| e.key().to_vec()).collect();
-                self.evicted(&keys, std::slice::from_ref(&k));
+                let refused = self.evicted(&keys, std::slice::from_ref(&k));
                 self.check_version(&k, out.version, explicit);
-                self.model
-                    .map
-                    .insert(k, (v, w.expires_at.map(Timestamp::as_millis)));
+                if !refused {
+                    self.model
+                        .map
+                        .insert(k, (v, w.expires_at.map(Timestamp::as_millis)));
+                }
                 self.sets += 1;
             }
             Err(Error::StoreFull { .. }) => {
@@ -163,9 +189,17 @@ impl Run {
 
     /// After a decided write of `k`: what its evictions took (reported to the
     /// callback only) leaves the model.
-    fn evicted_since(&mut self, before: usize, k: &[u8]) {
+    /// Returns whether `k` itself was refused admission (see [`Run::evicted`]).
+    fn evicted_since(&mut self, before: usize, k: &[u8]) -> bool {
         let new: Vec<Vec<u8>> = self.evicted_by_callback.lock().unwrap()[before..].to_vec();
-        self.evicted(&new, &[k.to_vec()]);
+        self.evicted(&new, &[k.to_vec()])
+    }
+
+    /// Puts `k` in the model unless it was refused admission.
+    fn admit(&mut self, refused: bool, k: Vec<u8>, entry: (Vec<u8>, Option<u64>)) {
+        if !refused {
+            self.model.map.insert(k, entry);
+        }
     }
 
     /// A decided put's outcome: `Ok(true)` written, `Ok(false)` refused by a full cache
@@ -194,6 +228,7 @@ impl Run {
 
     fn step(&mut self, op: Op) {
         let now = self.model.now;
+        self.len_before = self.cache.len();
         match op {
             Op::Set(k, v) => self.write(key(k), v, Write::default()),
             Op::SetTtl(k, v, ttl) => self.write(
@@ -288,8 +323,8 @@ impl Run {
                     assert!(out.written);
                     assert_eq!(out.previous.map(|p| p.to_vec()), live.filter(|_| get));
                     self.check_version(&k, out.version.unwrap(), false);
-                    self.evicted_since(before, &k);
-                    self.model.map.insert(k, (v, new_exp));
+                    let refused = self.evicted_since(before, &k);
+                    self.admit(refused, k, (v, new_exp));
                     self.sets += 1;
                 }
             }
@@ -328,8 +363,8 @@ impl Run {
                         if self.put_result(&r, &k, &text) {
                             assert_eq!(r.unwrap(), new);
                             let exp = live.as_ref().and_then(|_| self.model.map[&k].1);
-                            self.evicted_since(before, &k);
-                            self.model.map.insert(k, (text, exp));
+                            let refused = self.evicted_since(before, &k);
+                            self.admit(refused, k, (text, exp));
                             self.sets += 1;
                         }
                     }
@@ -344,8 +379,8 @@ impl Run {
                 let r = self.cache.append(&k, &v);
                 if self.put_result(&r, &k, &new) {
                     assert_eq!(r.unwrap(), new.len());
-                    self.evicted_since(before, &k);
-                    self.model.map.insert(k, (new, exp));
+                    let refused = self.evicted_since(before, &k);
+                    self.admit(refused, k, (new, exp));
                     self.sets += 1;
                 }
             }
@@ -368,8 +403,8 @@ impl Run {
                     0 => {
                         if self.put_result(&r, &k, &v) {
                             assert_eq!(r.unwrap().map(|x| x.to_vec()), Some(v.clone()));
-                            self.evicted_since(before, &k);
-                            self.model.map.insert(k, (v, exp));
+                            let refused = self.evicted_since(before, &k);
+                            self.admit(refused, k, (v, exp));
                             self.sets += 1;
                         }
                     }
@@ -423,14 +458,14 @@ impl Run {
                     Ok(out) => {
                         let evicted: Vec<_> =
                             out.evicted.iter().map(|e| e.key().to_vec()).collect();
-                        self.evicted(&evicted, &keys);
+                        let refused = self.evicted(&evicted, &keys);
                         let mut versions = out.versions.iter();
                         for ((_, v), k) in ops.iter().zip(&keys) {
                             match v {
                                 Some(v) => {
                                     let ver = *versions.next().unwrap();
                                     self.check_version(k, ver, false);
-                                    self.model.map.insert(k.clone(), (v.clone(), None));
+                                    self.admit(refused, k.clone(), (v.clone(), None));
                                     self.sets += 1;
                                 }
                                 None => {
@@ -581,6 +616,7 @@ fn check_run(
         sets: 0,
         reads: 0,
         refused: 0,
+        len_before: 0,
     };
     for op in ops {
         run.step(op);

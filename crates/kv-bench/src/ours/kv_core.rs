@@ -136,6 +136,8 @@ pub const RANDOM: u8 = 2;
 /// Marker for [`KvCorePolicy`]: soonest expiry first (with no TTLs in the traces, it
 /// falls back to least recently read).
 pub const TTL: u8 = 3;
+/// Marker for [`KvCorePolicy`]: LFU behind the TinyLFU admission filter.
+pub const TINY_LFU: u8 = 4;
 
 /// kv-core with one eviction policy, named after it, for the hit-ratio table.
 pub struct KvCorePolicy<const P: u8>(Core);
@@ -146,6 +148,7 @@ impl<const P: u8> KvCorePolicy<P> {
             LRU => (EvictionPolicy::Lru, "LRU"),
             LFU => (EvictionPolicy::Lfu, "LFU"),
             TTL => (EvictionPolicy::Ttl, "TTL"),
+            TINY_LFU => (EvictionPolicy::TinyLfu, "TinyLFU"),
             _ => (EvictionPolicy::Random, "random"),
         }
     }
