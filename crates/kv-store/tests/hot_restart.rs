@@ -91,13 +91,17 @@ fn second_half_hit_ratio(ops: &[u32], policy: EvictionPolicy, restart: bool) -> 
 }
 
 #[test]
-fn a_restart_keeps_the_hit_ratio_of_lfu_and_lru_within_half_a_point() {
+fn a_restart_keeps_the_hit_ratio_of_lfu_lru_and_tinylfu_within_half_a_point() {
     let seed = std::env::var("KV_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_cafe);
     let ops = trace(seed);
-    for policy in [EvictionPolicy::Lfu, EvictionPolicy::Lru] {
+    for policy in [
+        EvictionPolicy::Lfu,
+        EvictionPolicy::Lru,
+        EvictionPolicy::TinyLfu,
+    ] {
         let without = second_half_hit_ratio(&ops, policy, false);
         let with = second_half_hit_ratio(&ops, policy, true);
         let lost = (without - with) * 100.0;
