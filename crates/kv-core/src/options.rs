@@ -47,14 +47,18 @@ pub enum EvictionPolicy {
     Ttl,
     /// LFU eviction behind an admission filter (TinyLFU, as in Caffeine); no Redis
     /// policy does this. Once the cache is full, a compact sketch counts every read
-    /// and write of every key, present or not (at most 8 bytes per entry of
-    /// capacity, allocated when the cache first fills). A write of a new key into the
+    /// of every key, present or not (at most 8 bytes per entry of capacity,
+    /// allocated when the cache first fills); writes do not count. A write of a new key into the
     /// full cache compares the key's count with that of the victim LFU chose: the new
     /// entry takes the victim's place only if it was accessed more often lately;
     /// otherwise the write still succeeds but its own entry is evicted at once,
     /// reported as every eviction is (in [`WriteOutcome::evicted`](crate::WriteOutcome),
     /// to `on_evict`, in the metrics). One-time keys (a scan) so never push out the
-    /// popular ones: the best hit ratio of these policies on skewed traces.
+    /// popular ones: the best hit ratio of these policies on skewed traces. The
+    /// other side: once the cache is full, a key never asked for (not even by a
+    /// `get` that missed, as cache-aside code does before it writes) does not get
+    /// in, so a workload that only writes keeps the entries it had; use
+    /// [`Lfu`](Self::Lfu) or [`Lru`](Self::Lru) there.
     TinyLfu,
 }
 
