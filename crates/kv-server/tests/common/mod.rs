@@ -190,16 +190,23 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts `redis-server` with persistence off plus `args` (`--key value` pairs).
+    ///
+    /// Ready means its own log says it listens: a successful connect alone could
+    /// reach another test's server that took the free port first (this redis-server
+    /// then exits, unable to bind).
     pub fn start(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        for _ in 0..5 {
+        for attempt in 0..5 {
             let port = free_port();
+            let log = dir.path().join(format!("redis-{attempt}.log"));
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--databases", "1"])
                 .args(["--daemonize", "no", "--protected-mode", "yes"])
                 .arg("--dir")
                 .arg(dir.path())
+                .arg("--logfile")
+                .arg(&log)
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -213,16 +220,18 @@ impl RedisServer {
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let deadline = Instant::now() + STEP;
             while Instant::now() < deadline {
-                if TcpStream::connect(addr).is_ok() {
+                if let Ok(Some(_)) = guard.child.try_wait() {
+                    break; // the port was taken meanwhile: try another
+                }
+                let ready = std::fs::read_to_string(&log)
+                    .is_ok_and(|l| l.contains("Ready to accept connections"));
+                if ready && TcpStream::connect(addr).is_ok() {
                     return Self {
                         guard,
                         addr,
                         port,
                         _dir: dir,
                     };
-                }
-                if let Ok(Some(_)) = guard.child.try_wait() {
-                    break; // the port was taken meanwhile: try another
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
