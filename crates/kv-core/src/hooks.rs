@@ -506,7 +506,11 @@ mod tests {
         h.insert_unchecked(b"k", b"v", w).unwrap();
         let e = h.peek(b"k").unwrap();
         assert_eq!((e.version(), e.value().to_vec()), (3, b"v".to_vec()));
-        assert_eq!(e.created(), ts(START), "no created time given: now");
+        assert_eq!(
+            e.created(),
+            ts(4_000),
+            "no created time given: the write's updated time"
+        );
         assert_eq!((c.len(), c.bytes()), (1, 2));
         let m = c.metrics();
         assert_eq!((m.sets, m.hits, m.misses, m.expirations), (0, 0, 0, 0));

@@ -146,8 +146,9 @@ impl ShardState {
     }
 
     /// The entry a put of `key` and `value` stores, its metadata from `write` (what it
-    /// leaves unset: the next version of the shard, the creation time of the entry at
-    /// `found` or else `now`, an update time of `now`), stamped with the shard's tick.
+    /// leaves unset: the next version of the shard, an update time of `now`, the
+    /// creation time of the entry at `found` or else the update time), stamped with
+    /// the shard's tick.
     pub(crate) fn new_entry(
         &mut self,
         found: Option<usize>,
@@ -172,10 +173,12 @@ impl ShardState {
     ) {
         let version = write.version.unwrap_or(self.max_version.saturating_add(1));
         self.max_version = self.max_version.max(version);
+        let updated = write.updated.unwrap_or(now);
+        // A new key is created when it is written: at the write's own time, so that a
+        // caller that supplies it (kv-store: the log record's time) and its replay agree.
         let created = write
             .created
-            .unwrap_or_else(|| found.map_or(now, |p| header(self.at(p)).created()));
-        let updated = write.updated.unwrap_or(now);
+            .unwrap_or_else(|| found.map_or(updated, |p| header(self.at(p)).created()));
         with_header_mut(raw, |h| h.set_identity(version, created, updated));
         header(raw).set_tick(self.count_write());
     }

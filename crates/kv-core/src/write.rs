@@ -33,7 +33,8 @@ pub struct Write {
     /// that orders writes itself (kv-store: the log sequence number) supplies it.
     pub version: Option<u64>,
     /// When the key was first written. `None` (default): kept from the live entry
-    /// this write replaces, or now for a new key.
+    /// this write replaces, or for a new key the write's `updated` time (now if that
+    /// is `None` too).
     pub created: Option<Timestamp>,
     /// When this value was written. `None` (default): now.
     pub updated: Option<Timestamp>,

@@ -237,3 +237,39 @@ fn a_store_holding_one_key_takes_at_most_a_mebibyte_on_disk() {
         .sum();
     assert!(on_disk <= 1 << 20, "{on_disk} bytes on disk");
 }
+
+/// A clock whose cheap reading lags its exact one by 5 ms, as the coarse system clock
+/// may: across a second boundary the two name different seconds.
+struct LaggingClock(ManualClock);
+
+impl Clock for LaggingClock {
+    fn now(&self) -> Timestamp {
+        self.0.now()
+    }
+
+    fn recent(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.now().as_millis().saturating_sub(5))
+    }
+}
+
+#[test]
+fn a_new_key_is_created_at_its_record_time_live_and_after_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 2 ms past a second: the lagging reading is still in the second before.
+    let clock = Arc::new(LaggingClock(ManualClock::new(Timestamp::from_millis(
+        1_800_000_000_002,
+    ))));
+    let open = || Store::open(opts(tmp.path()).clock(clock.clone())).unwrap();
+    let store = open();
+    store.set(b"new", b"v").unwrap();
+    let live = store.info(b"new").unwrap().unwrap();
+    store.crash();
+    drop(store);
+    let store = open();
+    let recovered = store.info(b"new").unwrap().unwrap();
+    assert_eq!(
+        (live.created, live.updated),
+        (recovered.created, recovered.updated)
+    );
+    assert_eq!(live.created, Timestamp::from_millis(1_800_000_000_000));
+}
