@@ -444,18 +444,20 @@ mod tests {
     use super::*;
     use crate::stats::Summary;
 
+    /// The verdict of the target whose text starts with `prefix`.
+    fn verdict_of(r: &Results, prefix: &str) -> Verdict {
+        evaluate(r)
+            .into_iter()
+            .find(|c| c.target.starts_with(prefix))
+            .unwrap()
+            .verdict
+    }
+
     #[test]
     fn a_target_is_met_missed_or_not_measured() {
         let mut r = Results::default();
         let two = inmem::threads_label(2);
-        let find = |r: &Results, prefix: &str| {
-            evaluate(r)
-                .into_iter()
-                .find(|c| c.target.starts_with(prefix))
-                .unwrap()
-                .verdict
-        };
-        assert_eq!(find(&r, "get (Zipf"), Verdict::NotMeasured);
+        assert_eq!(verdict_of(&r, "get (Zipf"), Verdict::NotMeasured);
         r.push(
             inmem::SECTION,
             "get",
@@ -483,21 +485,14 @@ mod tests {
             Summary::single(10e6),
             "ops/s",
         );
-        assert_eq!(find(&r, "get (Zipf"), Verdict::Met);
-        assert_eq!(find(&r, "ambition: get"), Verdict::Missed);
+        assert_eq!(verdict_of(&r, "get (Zipf"), Verdict::Met);
+        assert_eq!(verdict_of(&r, "ambition: get"), Verdict::Missed);
     }
 
     #[test]
     fn tinylfu_is_judged_against_the_better_peer_on_every_row() {
         let mut r = Results::default();
-        let verdict = |r: &Results, prefix: &str| {
-            evaluate(r)
-                .into_iter()
-                .find(|c| c.target.starts_with(prefix))
-                .unwrap()
-                .verdict
-        };
-        assert_eq!(verdict(&r, "TinyLFU hit ratio"), Verdict::NotMeasured);
+        assert_eq!(verdict_of(&r, "TinyLFU hit ratio"), Verdict::NotMeasured);
         let row = |r: &mut Results, v: &str, ours: f64, moka: f64, qc: f64| {
             for (who, x) in [
                 (format!("{CORE} TinyLFU"), ours),
@@ -516,11 +511,11 @@ mod tests {
             }
         };
         row(&mut r, "capacity 1%", 34.0, 33.0, 33.9);
-        assert_eq!(verdict(&r, "TinyLFU hit ratio"), Verdict::Met);
-        assert_eq!(verdict(&r, "ambition: TinyLFU"), Verdict::Missed);
+        assert_eq!(verdict_of(&r, "TinyLFU hit ratio"), Verdict::Met);
+        assert_eq!(verdict_of(&r, "ambition: TinyLFU"), Verdict::Missed);
         // One row below the better peer (moka here) misses the target.
         row(&mut r, "capacity 10%", 54.0, 54.1, 50.0);
-        assert_eq!(verdict(&r, "TinyLFU hit ratio"), Verdict::Missed);
+        assert_eq!(verdict_of(&r, "TinyLFU hit ratio"), Verdict::Missed);
         // No random-vs-LRU target any more.
         assert!(evaluate(&r).iter().all(|c| !c.target.contains("random")));
     }

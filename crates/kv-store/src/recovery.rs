@@ -36,6 +36,21 @@ pub(crate) struct Opened {
     pub(crate) snapshot_seqs: Vec<u64>,
 }
 
+impl Opened {
+    /// An empty map with `opts`' settings; nothing found or held yet.
+    fn empty(opts: &Options) -> Result<Self> {
+        Ok(Opened {
+            cache: Cache::new(opts.cache.clone())?,
+            report: RecoveryReport::default(),
+            wal: None,
+            snaps: None,
+            dir_lock: None,
+            last_seq: 0,
+            snapshot_seqs: Vec::new(),
+        })
+    }
+}
+
 /// How many times a read-only open starts again when a running owner's snapshot and
 /// log truncation overtook it (each start sees a newer snapshot, so a few suffice
 /// unless the owner snapshots continuously).
@@ -49,16 +64,7 @@ fn newer_snapshot_than(dir: &Path, used: u64) -> bool {
 /// Opens the data in `opts.dir` (if any) into a new map.
 pub(crate) fn open(opts: &Options, access: Access) -> Result<Opened> {
     let started = Instant::now();
-    let cache = Cache::new(opts.cache.clone())?;
-    let mut opened = Opened {
-        cache,
-        report: RecoveryReport::default(),
-        wal: None,
-        snaps: None,
-        dir_lock: None,
-        last_seq: 0,
-        snapshot_seqs: Vec::new(),
-    };
+    let mut opened = Opened::empty(opts)?;
     let Some(dir) = &opts.dir else {
         return Ok(opened);
     };
@@ -94,11 +100,9 @@ pub(crate) fn open(opts: &Options, access: Access) -> Result<Opened> {
                 // A running owner wrote a newer snapshot and truncated the log between
                 // our listing the snapshots and reading the log: start again from the
                 // newer snapshot.
+                // (A reader holds no lock: nothing of the failed attempt is kept.)
                 attempts += 1;
-                opened.cache = Cache::new(opts.cache.clone())?;
-                opened.report = RecoveryReport::default();
-                opened.snapshot_seqs.clear();
-                opened.last_seq = 0;
+                opened = Opened::empty(opts)?;
             }
             result => break result?,
         }
