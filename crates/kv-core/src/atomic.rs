@@ -46,10 +46,22 @@ impl Drop for InClosure {
 struct Done {
     /// Whether the key changed.
     written: bool,
-    /// The key's live entry before.
+    /// The key's live entry before, when asked for.
     previous: Option<Raw>,
     /// The written entry's version, for a put.
     put: Option<u64>,
+}
+
+/// What a decided write needs beyond the key's live entry.
+#[derive(Clone, Copy, Default)]
+struct Needs {
+    /// The live entry before, handed back (a reference kept stops a put from
+    /// rewriting the entry in place).
+    previous: bool,
+    /// The exact time, for a decision that computes or compares expiries. Otherwise
+    /// the exact time is read only to tell whether the live entry has expired; the
+    /// stamps keep whole seconds, for which the clock's recent time will do.
+    exact_time: bool,
 }
 
 /// One attempt of a decided write: under the key's shard lock, or under every shard
@@ -77,6 +89,7 @@ impl Cache {
     fn decide_and_apply<R>(
         &self,
         key: &[u8],
+        needs: Needs,
         mut decide: impl FnMut(Option<&Current<'_>>, Timestamp) -> Result<(Decision, R)>,
     ) -> Result<(R, Done)> {
         if let Err(e) = self.validate_key(key).and(self.check_not_in_closure()) {
@@ -88,12 +101,12 @@ impl Cache {
         let mut left = Leftovers::default();
         let attempt = {
             let mut guards = [(si, self.inner.shards[si].write())];
-            self.attempt(&mut guards, 0, key, hash, &mut decide, &mut left)
+            self.attempt(&mut guards, 0, key, hash, needs, &mut decide, &mut left)
         };
         let attempt = match attempt {
             Ok(Attempt::NeedAllShards) => {
                 let mut guards = self.lock_all_shards();
-                self.attempt(&mut guards, si, key, hash, &mut decide, &mut left)
+                self.attempt(&mut guards, si, key, hash, needs, &mut decide, &mut left)
             }
             other => other,
         };
@@ -107,51 +120,66 @@ impl Cache {
     }
 
     /// One attempt under `guards` (the key's shard is `guards[g]`).
+    #[allow(clippy::too_many_arguments)] // all of it is the state of one attempt
     fn attempt<R>(
         &self,
         guards: &mut Guards<'_>,
         g: usize,
         key: &[u8],
         hash: u64,
+        needs: Needs,
         decide: &mut impl FnMut(Option<&Current<'_>>, Timestamp) -> Result<(Decision, R)>,
         left: &mut Leftovers,
     ) -> Result<Attempt<R>> {
-        let now = self.now();
         let found = guards[g].1.find_entry(hash, key);
+        let clock = match found {
+            Some((_, raw)) if header(raw).expires_at().is_some() => Now::exact(self.now()),
+            _ if needs.exact_time => Now::exact(self.now()),
+            _ => Now::recent(self),
+        };
+        let now = clock.at;
         // What the write need not look up again: the live entry's position, or that
         // there is none (an expired entry it removes first, so it looks itself).
         let seen = match found {
             None => Some(None),
-            Some((_, raw)) if header(raw).is_expired(now) => None,
+            Some((_, raw)) if clock.expired(self, header(raw)) => None,
             Some((pos, _)) => Some(Some(pos)),
         };
-        let previous = found
-            .filter(|_| matches!(seen, Some(Some(_))))
-            .map(|(_, raw)| raw.clone());
-        let current = previous.as_ref().map(|raw| Current {
+        let live = found.filter(|_| matches!(seen, Some(Some(_))));
+        let current = live.map(|(_, raw)| Current {
             value: value_of(raw),
             expires_at: header(raw).expires_at(),
             version: header(raw).version(),
         });
         let (decision, r) = decide(current.as_ref(), now)?;
+        // A reference kept only when asked for: without one, a put can rewrite the
+        // entry in place.
         let mut done = Done {
             written: true,
-            previous,
+            previous: live.filter(|_| needs.previous).map(|(_, raw)| raw.clone()),
             put: None,
         };
         let op = match &decision {
             Decision::Put { value, expires_at } => {
                 self.validate(key, value)?;
-                BatchOp::Put {
-                    key,
-                    value,
-                    write: Write::default().expires_at(*expires_at),
+                let write = Write::default().expires_at(*expires_at);
+                // A new value of the same length for a live entry nobody else holds
+                // (an increment, mostly) is written over the old one: no allocation,
+                // nothing to free, no change in size, so no room to make.
+                if let Some(Some(pos)) = seen {
+                    let st = &mut guards[g].1;
+                    if st.rewrite(pos, value, &write, now) {
+                        self.inner.metrics.local().sets(1);
+                        done.put = Some(header(st.at(pos)).version());
+                        return Ok(Attempt::Done(r, done));
+                    }
                 }
+                BatchOp::Put { key, value, write }
             }
             Decision::Delete => BatchOp::Delete { key },
             Decision::Expire(at) => {
                 // Present (the decision says so): only the header changes.
-                if let Some(raw) = &done.previous {
+                if let Some((_, raw)) = live {
                     header(raw).set_expires_at(*at);
                 }
                 return Ok(Attempt::Done(r, done));
@@ -169,16 +197,7 @@ impl Cache {
             BatchOp::Put { key, value, write } => Some(write.prebuild(key, value, now)),
             BatchOp::Delete { .. } => None,
         }];
-        match self.apply_guarded(
-            guards,
-            &ops,
-            &[hash],
-            &mut built,
-            Now::exact(now),
-            false,
-            seen,
-            left,
-        ) {
+        match self.apply_guarded(guards, &ops, &[hash], &mut built, clock, false, seen, left) {
             Ok(applied) => {
                 done.put = matches!(decision, Decision::Put { .. }).then_some(applied.version);
                 Ok(Attempt::Done(r, done))
@@ -210,7 +229,11 @@ impl Cache {
         if let Err(e) = self.validate(key, value) {
             return self.fail(e);
         }
-        let ((), done) = self.decide_and_apply(key, |current, now| {
+        let needs = Needs {
+            previous: options.wants_previous(),
+            exact_time: true,
+        };
+        let ((), done) = self.decide_and_apply(key, needs, |current, now| {
             Ok((decide::set(current, value, options, now)?, ()))
         })?;
         Ok(SetOutcome::new(
@@ -225,7 +248,7 @@ impl Cache {
     /// Deletes `key` only if `condition` holds (its version, or its value, is the one
     /// given); true if it was deleted.
     pub fn delete_if(&self, key: &[u8], condition: Condition<'_>) -> Result<bool> {
-        let ((), done) = self.decide_and_apply(key, |current, _| {
+        let ((), done) = self.decide_and_apply(key, Needs::default(), |current, _| {
             Ok((decide::delete(current, condition), ()))
         })?;
         Ok(done.written)
@@ -235,7 +258,9 @@ impl Cache {
     /// expiry is kept) and returns the new value, as Redis `INCRBY`.
     /// [`Error::NotAnInteger`] or [`Error::Overflow`] change nothing.
     pub fn incr(&self, key: &[u8], delta: i64) -> Result<i64> {
-        let (n, _) = self.decide_and_apply(key, |current, _| decide::incr(current, delta))?;
+        let (n, _) = self.decide_and_apply(key, Needs::default(), |current, _| {
+            decide::incr(current, delta)
+        })?;
         Ok(n)
     }
 
@@ -243,15 +268,18 @@ impl Cache {
     /// expiry is kept) and returns the new value, as Redis `INCRBYFLOAT`.
     /// [`Error::NotAFloat`] or [`Error::Overflow`] change nothing.
     pub fn incr_float(&self, key: &[u8], delta: f64) -> Result<f64> {
-        let (n, _) = self.decide_and_apply(key, |current, _| decide::incr_float(current, delta))?;
+        let (n, _) = self.decide_and_apply(key, Needs::default(), |current, _| {
+            decide::incr_float(current, delta)
+        })?;
         Ok(n)
     }
 
     /// Appends `suffix` to the value of `key` (creating it if absent; the expiry is
     /// kept) and returns the new length, as Redis `APPEND`.
     pub fn append(&self, key: &[u8], suffix: &[u8]) -> Result<usize> {
-        let (n, _) =
-            self.decide_and_apply(key, |current, _| Ok(decide::append(current, suffix)))?;
+        let (n, _) = self.decide_and_apply(key, Needs::default(), |current, _| {
+            Ok(decide::append(current, suffix))
+        })?;
         Ok(n)
     }
 
@@ -276,7 +304,7 @@ impl Cache {
         // The first answer, and the version (or absence) it was given.
         let mut asked: Option<(Option<u64>, Update)> = None;
         let me = std::sync::Arc::as_ptr(&self.inner) as usize;
-        let (after, _) = self.decide_and_apply(key, |current, _| {
+        let (after, _) = self.decide_and_apply(key, Needs::default(), |current, _| {
             let seen = current.map(|c| c.version);
             let answer = match (asked.take(), f.take()) {
                 (None, Some(f)) => {
@@ -296,7 +324,7 @@ impl Cache {
     /// Sets (`Some`) or clears (`None`) the expiry of `key` if `when` holds (Redis
     /// `EXPIRE … NX | XX | GT | LT`; no expiry counts as never); true if it changed.
     pub fn expire_if(&self, key: &[u8], at: Option<Timestamp>, when: ExpireIf) -> Result<bool> {
-        let ((), done) = self.decide_and_apply(key, |current, _| {
+        let ((), done) = self.decide_and_apply(key, Needs::default(), |current, _| {
             Ok((decide::expire(current, at, when), ()))
         })?;
         Ok(done.written)

@@ -323,7 +323,7 @@ pub fn incr(current: Option<&Current<'_>>, delta: i64) -> Result<(Decision, i64)
     let new = old.checked_add(delta).ok_or(Error::Overflow)?;
     Ok((
         Decision::Put {
-            value: new.to_string().into_bytes(),
+            value: itoa::Buffer::new().format(new).as_bytes().to_vec(),
             expires_at: current.and_then(|c| c.expires_at),
         },
         new,
@@ -439,7 +439,9 @@ pub(crate) fn parse_i64(bytes: &[u8]) -> Option<i64> {
         return None;
     }
     // At most 19 digits fit a u64; the sign decides the range.
-    let magnitude: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let magnitude = digits
+        .iter()
+        .fold(0u64, |m, d| m * 10 + u64::from(d - b'0'));
     if neg {
         0i64.checked_sub_unsigned(magnitude)
     } else {

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicUsize;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::entry::{has_key, header, key_of, with_header_mut, Raw};
+use crate::entry::{has_key, header, key_of, value_of, with_header_mut, Raw};
 use crate::hash::KeyHasher;
 use crate::single_flight::Flight;
 use crate::table::Table;
@@ -171,6 +171,56 @@ impl ShardState {
         write: &Write,
         now: Timestamp,
     ) {
+        let (version, created, updated) = self.identity(found, write, now);
+        with_header_mut(raw, |h| h.set_identity(version, created, updated));
+        header(raw).set_tick(self.count_write());
+    }
+
+    /// Rewrites the entry at `pos` in place as a put of `value` with this metadata
+    /// would replace it (same header, same stamps), when nothing else holds a
+    /// reference to it and `value` has the length of its value: no allocation, nothing
+    /// to free. False (and nothing changed) otherwise.
+    ///
+    /// Under the shard's write lock no new reference can be taken, so an entry found
+    /// unique stays so until the lock is released.
+    pub(crate) fn rewrite(
+        &mut self,
+        pos: usize,
+        value: &[u8],
+        write: &Write,
+        now: Timestamp,
+    ) -> bool {
+        let stored = self.at(pos);
+        if !stored.with_arc(|a| a.is_unique()) || value_of(stored).len() != value.len() {
+            return false;
+        }
+        let (version, created, updated) = self.identity(Some(pos), write, now);
+        let tick = self.count_write();
+        let raw = self
+            .table
+            .slot_mut(pos)
+            .expect("a position from find holds an entry");
+        let key_len = header(raw).key_len();
+        raw.with_arc_mut(|arc| {
+            let inner = triomphe::Arc::get_mut(arc).expect("checked unique under the write lock");
+            let h = inner.header_mut();
+            *h = write.header(key_len, now);
+            h.set_identity(version, created, updated);
+            inner.slice_mut()[key_len..].copy_from_slice(value);
+        });
+        header(raw).set_tick(tick);
+        true
+    }
+
+    /// The version, creation and update time a put gets: what `write` leaves unset
+    /// is the next version of the shard, an update time of `now`, and the creation
+    /// time of the entry at `found` or else the update time.
+    fn identity(
+        &mut self,
+        found: Option<usize>,
+        write: &Write,
+        now: Timestamp,
+    ) -> (u64, Timestamp, Timestamp) {
         let version = write.version.unwrap_or(self.max_version.saturating_add(1));
         self.max_version = self.max_version.max(version);
         let updated = write.updated.unwrap_or(now);
@@ -179,8 +229,7 @@ impl ShardState {
         let created = write
             .created
             .unwrap_or_else(|| found.map_or(updated, |p| header(self.at(p)).created()));
-        with_header_mut(raw, |h| h.set_identity(version, created, updated));
-        header(raw).set_tick(self.count_write());
+        (version, created, updated)
     }
 
     /// Counts a write for the logical clock; returns the tick to stamp it with.

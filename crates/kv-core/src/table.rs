@@ -145,6 +145,13 @@ impl Table {
             .and_then(|g| g.slots[pos % SLOTS].as_ref())
     }
 
+    /// The entry at `pos`, if the slot holds one, to change in place.
+    pub(crate) fn slot_mut(&mut self, pos: usize) -> Option<&mut Raw> {
+        self.groups
+            .get_mut(pos / SLOTS)
+            .and_then(|g| g.slots[pos % SLOTS].as_mut())
+    }
+
     /// The entries, in slot order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Raw> {
         self.groups.iter().flat_map(|g| g.slots.iter().flatten())

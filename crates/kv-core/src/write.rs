@@ -101,11 +101,13 @@ impl Write {
     /// The entry a put of `key` and `value` with this metadata stores, allocated and
     /// filled before its shard is locked; the shard's `finish_entry` sets the rest.
     pub(crate) fn prebuild(&self, key: &[u8], value: &[u8], now: Timestamp) -> Raw {
-        new_raw(
-            Header::new(key.len(), 0, now, now, self.expires_at, now),
-            key,
-            value,
-        )
+        new_raw(self.header(key.len(), now), key, value)
+    }
+
+    /// The header of the entry this write stores, before the shard gives it its
+    /// version, times and tick.
+    pub(crate) fn header(&self, key_len: usize, now: Timestamp) -> Header {
+        Header::new(key_len, 0, now, now, self.expires_at, now)
     }
 }
 

@@ -116,3 +116,53 @@ fn a_write_from_inside_an_update_closure_is_refused() {
     cache.set(b"other", b"2").unwrap();
     assert_eq!(cache.get(b"other").unwrap(), b"2");
 }
+
+/// An increment of a value nobody else holds rewrites the entry in place; one whose
+/// value a reader holds leaves the reader's bytes alone. Either way the entry gets
+/// what a new write gives it: a higher version, its creation time kept, its expiry
+/// kept.
+#[test]
+fn an_increment_never_changes_a_value_a_reader_holds() {
+    let clock = kv_core::ManualClock::new(kv_core::Timestamp::from_millis(10_000));
+    let cache = Cache::new(Options::default().clock(clock.clone())).unwrap();
+    cache.set_with_ttl(b"n", b"10", Duration::from_secs(100)).unwrap();
+    let before = cache.info(b"n").unwrap();
+    let held = cache.get(b"n").unwrap();
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(cache.incr(b"n", 1).unwrap(), 11);
+    assert_eq!(held.as_bytes(), b"10");
+    drop(held);
+    assert_eq!(cache.incr(b"n", 1).unwrap(), 12);
+    assert_eq!(cache.get(b"n").unwrap().as_bytes(), b"12");
+    let after = cache.info(b"n").unwrap();
+    assert_eq!(after.version, before.version + 2);
+    assert_eq!(after.created, before.created);
+    assert_eq!(after.updated, kv_core::Timestamp::from_millis(15_000));
+    assert_eq!(after.expires_at, before.expires_at);
+    // A new length takes a new entry.
+    assert_eq!(cache.incr(b"n", 88).unwrap(), 100);
+    assert_eq!(cache.get(b"n").unwrap().as_bytes(), b"100");
+}
+
+/// Readers holding values while other threads increment: every value read stays
+/// the number it was when read, and the counts come out exact.
+#[test]
+fn values_held_by_readers_stay_as_read_while_others_increment() {
+    let cache = Cache::new(Options::default()).unwrap();
+    cache.set(b"n", b"1000000").unwrap();
+    let c = cache.clone();
+    on_eight_threads(move |id| {
+        for _ in 0..5_000 {
+            if id % 2 == 0 {
+                c.incr(b"n", 1).unwrap();
+            } else {
+                let v = c.get(b"n").unwrap();
+                let read: i64 = std::str::from_utf8(v.as_bytes()).unwrap().parse().unwrap();
+                std::hint::spin_loop();
+                let again: i64 = std::str::from_utf8(v.as_bytes()).unwrap().parse().unwrap();
+                assert_eq!(read, again, "a held value changed under its reader");
+            }
+        }
+    });
+    assert_eq!(cache.get(b"n").unwrap().as_bytes(), b"1020000");
+}
