@@ -125,7 +125,9 @@ fn a_write_from_inside_an_update_closure_is_refused() {
 fn an_increment_never_changes_a_value_a_reader_holds() {
     let clock = kv_core::ManualClock::new(kv_core::Timestamp::from_millis(10_000));
     let cache = Cache::new(Options::default().clock(clock.clone())).unwrap();
-    cache.set_with_ttl(b"n", b"10", Duration::from_secs(100)).unwrap();
+    cache
+        .set_with_ttl(b"n", b"10", Duration::from_secs(100))
+        .unwrap();
     let before = cache.info(b"n").unwrap();
     let held = cache.get(b"n").unwrap();
     clock.advance(Duration::from_secs(5));

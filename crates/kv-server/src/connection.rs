@@ -229,8 +229,8 @@ impl Connection {
 
     /// Runs pending requests: on a blocking thread if one of them always waits for the
     /// disk (`SAVE`); else here, and with durable replies, their writes are only
-    /// appended to the log, then one wait on a blocking thread (joining the log's group
-    /// commit with every other connection's) holds the replies until they are durable.
+    /// appended to the log, then one wait for the server's sync thread (which flushes
+    /// for every connection) holds the replies until they are durable.
     async fn execute(&mut self) {
         if self.pending.iter().any(Request::blocks) {
             let shared = self.shared.clone();
@@ -266,14 +266,12 @@ impl Connection {
                 .store
                 .without_waiting(|| run_commands(shared, client, pending, output));
             if upto > self.shared.store.durable_seq() {
-                let store = self.shared.store.clone();
-                let waited = tokio::task::spawn_blocking(move || store.wait_durable(upto)).await;
-                let failure = match waited {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(crate::error::chain(&e)),
-                    Err(e) => Some(e.to_string()),
+                let syncer = self.shared.syncer.as_ref();
+                let waited = match syncer {
+                    Some(syncer) => syncer.wait(upto).await,
+                    None => Err("durable replies without a sync thread".into()),
                 };
-                if let Some(why) = failure {
+                if let Err(why) = waited {
                     // These replies would claim writes that may not survive a crash:
                     // the client gets none of them, and a closed connection.
                     tracing::error!(error = %why, "the log could not make writes durable; closing the connection");

@@ -28,7 +28,7 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The async runtime could not start.
+    /// The async runtime, or the server's sync thread, could not start.
     Runtime {
         /// The operating system's error.
         source: io::Error,
@@ -47,7 +47,9 @@ impl fmt::Display for Error {
             ),
             Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Self::InvalidConfig { setting, reason } => write!(f, "invalid {setting}: {reason}"),
-            Self::Runtime { .. } => f.write_str("cannot start the async runtime"),
+            Self::Runtime { .. } => {
+                f.write_str("cannot start the async runtime or the sync thread")
+            }
             Self::Store(e) => write!(f, "{e}"),
         }
     }

@@ -19,9 +19,9 @@
 //!   runs them in order and writes the replies; shutdown reaches every connection.
 //! - **Durable replies** (`--sync always`, any store that syncs every write): a
 //!   connection runs a pipeline's writes without waiting for the disk, then holds the
-//!   replies until one wait on a blocking thread says they are durable; the waits of
-//!   all connections share the log's flushes (group commit), and no runtime thread
-//!   waits for an fsync.
+//!   replies until the server's sync thread (`kv-server-sync`, which flushes the log
+//!   for every connection) says they are durable; all connections share the log's
+//!   flushes (group commit), and no runtime thread waits for an fsync.
 //! - **Bad input**: every size a client controls is bounded (bulk string, argument
 //!   count, request, pending output); malformed input gets `-ERR Protocol error: …`
 //!   and the connection closes; a password is compared in constant time; an address
@@ -69,6 +69,7 @@ mod glob;
 mod parse;
 mod reply;
 mod server;
+mod syncer;
 
 pub use cli::{parse_memory, run_cli, Flags, Policy, Sync};
 pub use config::{

@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
+use crate::syncer::Syncer;
 use crate::{Config, Error};
 
 /// Server-wide counters (`INFO stats`, `INFO clients`).
@@ -56,6 +57,9 @@ pub(crate) struct Shared {
     /// A reply leaves only once the writes before it are durable: the store syncs
     /// every write ([`SyncPolicy::EveryWrite`], `--sync always`).
     pub(crate) durable_replies: bool,
+    /// The thread that makes the log durable for every connection (with durable
+    /// replies only).
+    pub(crate) syncer: Option<Syncer>,
     next_client_id: AtomicU64,
     /// One stop signal per open connection: dropping the sender stops it. (A watch
     /// channel in every connection's wait would take the channel's shared lock on each
@@ -110,7 +114,7 @@ impl Shared {
 
 /// `mutex` locked, whether or not a holder panicked (the map stays consistent: each
 /// operation on it is one call).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -147,9 +151,11 @@ impl std::fmt::Debug for ShutdownHandle {
 /// The server follows the store: expiry times are compared with the store's clock
 /// ([`Store::now`]), and with a store that syncs every write
 /// ([`SyncPolicy::EveryWrite`]) a reply leaves only once the writes before it are
-/// durable, each connection's pipeline waiting once
-/// ([`Store::without_waiting`], then [`Store::wait_durable`] on a blocking thread),
-/// so that the writes of every connection share the log's flushes.
+/// durable, each connection's pipeline waiting once ([`Store::without_waiting`],
+/// then a wait for the server's sync thread, which calls [`Store::wait_durable`] for
+/// every connection), so that the writes of every connection share the log's
+/// flushes. That thread, `kv-server-sync`, starts with [`Server::bind`] for such a
+/// store and stops when [`Server::run`] returns or the server is dropped.
 pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -184,6 +190,10 @@ impl Server {
         let (shutdown, _) = watch::channel(false);
         let started_ms = store.now().as_millis();
         let durable_replies = store.sync_policy() == SyncPolicy::EveryWrite;
+        let syncer = match durable_replies {
+            true => Some(Syncer::start(store.clone()).map_err(|source| Error::Runtime { source })?),
+            false => None,
+        };
         let shared = Arc::new(Shared {
             store,
             stats: Stats::default(),
@@ -191,6 +201,7 @@ impl Server {
             shutdown,
             started_ms,
             durable_replies,
+            syncer,
             bgsave_running: Arc::new(AtomicBool::new(false)),
             bgsave_ok: Arc::new(AtomicBool::new(true)),
             next_client_id: AtomicU64::new(1),
@@ -261,6 +272,15 @@ impl Server {
         lock(&shared.connections).clear();
         drop(done_tx);
         let _ = done_rx.recv().await;
+        if shared.syncer.is_some() {
+            let shared = shared.clone();
+            let stopped = tokio::task::spawn_blocking(move || {
+                if let Some(syncer) = &shared.syncer {
+                    syncer.stop();
+                }
+            });
+            let _ = stopped.await;
+        }
         Ok(())
     }
 }

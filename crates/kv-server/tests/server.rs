@@ -459,9 +459,9 @@ fn a_public_address_needs_a_password() {
     assert!(err.to_string().contains("--requirepass"), "{err}");
 }
 
-/// With `--sync always` a write's reply waits for its fsync, on a blocking thread:
-/// on a runtime of one worker thread, other clients are served meanwhile (a worker
-/// blocked in the fsync would hold them all up).
+/// With `--sync always` a write's reply waits for its fsync, which the server's sync
+/// thread does: on a runtime of one worker thread, other clients are served meanwhile
+/// (a worker blocked in the fsync would hold them all up).
 #[test]
 fn no_runtime_thread_waits_for_an_fsync() {
     let disk = kv_wal::SimStorage::new();
@@ -508,4 +508,43 @@ fn no_runtime_thread_waits_for_an_fsync() {
     );
     disk.set_sync_latency(Duration::ZERO);
     server.shutdown();
+}
+
+/// With `--sync always`, when the log cannot make a write durable, its client gets
+/// no reply (it would claim a write a crash may lose) and is disconnected; later
+/// writes are refused with an error; reads are still served.
+#[test]
+fn a_failed_fsync_withholds_the_reply_and_closes_the_connection() {
+    let disk = kv_wal::SimStorage::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        Options::new()
+            .dir(tmp.path())
+            .persistence(PersistenceMode::WalOnly)
+            .sync(SyncPolicy::EveryWrite)
+            .wal_storage(Arc::new(disk.clone())),
+    )
+    .unwrap();
+    let server = Running::start(Config::new(), store);
+    disk.inject(kv_wal::Fault::SyncFails { nth: 1 });
+    let mut writer = server.client();
+    writer.send(&[b"SET", b"k", b"v"]);
+    let (out, closed) = writer.drain(STEP);
+    assert!(
+        out.is_empty(),
+        "a reply left: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(closed, "the writer was not disconnected");
+    // The log stays poisoned: the next write is refused before anything is applied.
+    let mut next = server.client();
+    let refused = next.cmd("INCR n");
+    assert!(
+        refused.starts_with(b"-"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    assert_eq!(next.cmd("EXISTS n"), b":0\r\n");
+    let mut reader = server.client();
+    assert_eq!(reader.cmd("PING"), b"+PONG\r\n");
 }

@@ -3,9 +3,10 @@
 //! them durable, shared by every waiter (group commit).
 //!
 //! A server answering many clients (kv-server) runs each client's pipeline of
-//! commands inside [`Store::without_waiting`], then waits once, on a blocking thread,
-//! for the highest sequence number the pipeline wrote, before it replies: every
-//! connection's writes share the log's flushes, and no thread is held per write.
+//! commands inside [`Store::without_waiting`], then has one thread of its own call
+//! [`Store::wait_durable`] for the highest sequence number any pipeline wrote before
+//! it replies: every connection's writes share the log's flushes, and no thread is
+//! held per write.
 
 use std::cell::Cell;
 
