@@ -106,8 +106,9 @@ impl Hooks<'_> {
     /// `key`'s live entry, without counting a read or recording an access; `None` if
     /// absent or expired (an expired entry stays where it is).
     pub fn peek(&self, key: &[u8]) -> Option<Entry> {
-        let now = self.cache.now();
-        self.peek_any(key).filter(|e| !e.is_expired_at(now))
+        // Only an entry with an expiry needs the time.
+        self.peek_any(key)
+            .filter(|e| e.expires_at().is_none() || !e.is_expired_at(self.cache.now()))
     }
 
     /// As [`peek`](Self::peek), but an expired entry not yet reclaimed is returned too
