@@ -355,6 +355,19 @@ fn durable_store(dir: &std::path::Path) -> Store {
     Store::open(Options::new().dir(dir).sync(SyncPolicy::EveryWrite)).unwrap()
 }
 
+/// A store that syncs every write, its log on the simulated `disk` (whose syncs a
+/// test can slow down or fail).
+fn durable_store_on(disk: &kv_wal::SimStorage, dir: &std::path::Path) -> Store {
+    Store::open(
+        Options::new()
+            .dir(dir)
+            .persistence(PersistenceMode::WalOnly)
+            .sync(SyncPolicy::EveryWrite)
+            .wal_storage(Arc::new(disk.clone())),
+    )
+    .unwrap()
+}
+
 #[test]
 fn shutdown_finishes_running_commands_and_stops_accepting() {
     let tmp = tempfile::tempdir().unwrap();
@@ -466,14 +479,7 @@ fn a_public_address_needs_a_password() {
 fn no_runtime_thread_waits_for_an_fsync() {
     let disk = kv_wal::SimStorage::new();
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        Options::new()
-            .dir(tmp.path())
-            .persistence(PersistenceMode::WalOnly)
-            .sync(SyncPolicy::EveryWrite)
-            .wal_storage(Arc::new(disk.clone())),
-    )
-    .unwrap();
+    let store = durable_store_on(&disk, tmp.path());
     let mut server = Running::on_workers(1, Config::new(), store);
     // Each fsync now takes longer than the reads below need.
     let latency = Duration::from_secs(2);
@@ -517,14 +523,7 @@ fn no_runtime_thread_waits_for_an_fsync() {
 fn a_failed_fsync_withholds_the_reply_and_closes_the_connection() {
     let disk = kv_wal::SimStorage::new();
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        Options::new()
-            .dir(tmp.path())
-            .persistence(PersistenceMode::WalOnly)
-            .sync(SyncPolicy::EveryWrite)
-            .wal_storage(Arc::new(disk.clone())),
-    )
-    .unwrap();
+    let store = durable_store_on(&disk, tmp.path());
     let server = Running::start(Config::new(), store);
     disk.inject(kv_wal::Fault::SyncFails { nth: 1 });
     let mut writer = server.client();
