@@ -203,3 +203,31 @@ fn an_update_closure_may_read_the_store_but_a_write_from_it_is_refused() {
     store.set(b"other", b"3").unwrap();
     assert_eq!(store.get(b"other").unwrap().unwrap(), b"3");
 }
+
+/// A decided put may rewrite the key's entry in place, but never a value somebody
+/// holds, and what `set_with … GET` and `remove` return is the value before; after a
+/// reopen the log agrees.
+#[test]
+fn increments_leave_held_and_returned_values_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(opts(dir.path())).unwrap();
+    store.set(b"n", b"10").unwrap();
+    let held = store.get(b"n").unwrap().unwrap();
+    assert_eq!(store.incr(b"n", 1).unwrap(), 11);
+    assert_eq!(held.as_bytes(), b"10");
+    drop(held);
+    assert_eq!(store.incr(b"n", 1).unwrap(), 12);
+    let swapped = store
+        .set_with(b"n", b"77", &SetOptions::new().get())
+        .unwrap();
+    assert_eq!(swapped.previous.as_deref(), Some(&b"12"[..]));
+    assert_eq!(store.incr(b"n", 1).unwrap(), 78);
+    assert_eq!(store.remove(b"n").unwrap().as_deref(), Some(&b"78"[..]));
+    store.set(b"m", b"5").unwrap();
+    assert_eq!(store.incr(b"m", 4).unwrap(), 9);
+    assert_eq!(store.incr(b"m", 1).unwrap(), 10);
+    store.close().unwrap();
+    let store = Store::open(opts(dir.path())).unwrap();
+    assert_eq!(store.get(b"n").unwrap(), None);
+    assert_eq!(store.get(b"m").unwrap().unwrap().as_bytes(), b"10");
+}
