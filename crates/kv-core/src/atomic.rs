@@ -132,10 +132,10 @@ impl Cache {
         left: &mut Leftovers,
     ) -> Result<Attempt<R>> {
         let found = guards[g].1.find_entry(hash, key);
-        let clock = match found {
-            Some((_, raw)) if header(raw).expires_at().is_some() => Now::exact(self.now()),
-            _ if needs.exact_time => Now::exact(self.now()),
-            _ => Now::recent(self),
+        let expires = found.is_some_and(|(_, raw)| header(raw).expires_at().is_some());
+        let clock = match needs.exact_time || expires {
+            true => Now::exact(self.now()),
+            false => Now::recent(self),
         };
         let now = clock.at;
         // What the write need not look up again: the live entry's position, or that

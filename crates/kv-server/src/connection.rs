@@ -254,7 +254,7 @@ impl Connection {
                     return;
                 }
             }
-        } else if self.shared.durable_replies {
+        } else if let Some(syncer) = &self.shared.syncer {
             let held_from = self.output.len();
             let (shared, client, pending, output) = (
                 &self.shared,
@@ -265,13 +265,8 @@ impl Connection {
             let ((), upto) = shared
                 .store
                 .without_waiting(|| run_commands(shared, client, pending, output));
-            if upto > self.shared.store.durable_seq() {
-                let syncer = self.shared.syncer.as_ref();
-                let waited = match syncer {
-                    Some(syncer) => syncer.wait(upto).await,
-                    None => Err("durable replies without a sync thread".into()),
-                };
-                if let Err(why) = waited {
+            if upto > shared.store.durable_seq() {
+                if let Err(why) = syncer.wait(upto).await {
                     // These replies would claim writes that may not survive a crash:
                     // the client gets none of them, and a closed connection.
                     tracing::error!(error = %why, "the log could not make writes durable; closing the connection");

@@ -54,11 +54,9 @@ pub(crate) struct Shared {
     pub(crate) bgsave_running: Arc<AtomicBool>,
     /// Whether the last background save succeeded.
     pub(crate) bgsave_ok: Arc<AtomicBool>,
-    /// A reply leaves only once the writes before it are durable: the store syncs
-    /// every write ([`SyncPolicy::EveryWrite`], `--sync always`).
-    pub(crate) durable_replies: bool,
-    /// The thread that makes the log durable for every connection (with durable
-    /// replies only).
+    /// With a store that syncs every write ([`SyncPolicy::EveryWrite`], `--sync
+    /// always`), a reply leaves only once the writes before it are durable: the thread
+    /// that makes the log durable for every connection.
     pub(crate) syncer: Option<Syncer>,
     next_client_id: AtomicU64,
     /// One stop signal per open connection: dropping the sender stops it. (A watch
@@ -189,10 +187,11 @@ impl Server {
             .map(|p| Sha256::digest(p.as_bytes()).into());
         let (shutdown, _) = watch::channel(false);
         let started_ms = store.now().as_millis();
-        let durable_replies = store.sync_policy() == SyncPolicy::EveryWrite;
-        let syncer = match durable_replies {
-            true => Some(Syncer::start(store.clone()).map_err(|source| Error::Runtime { source })?),
-            false => None,
+        let syncer = match store.sync_policy() {
+            SyncPolicy::EveryWrite => {
+                Some(Syncer::start(store.clone()).map_err(|source| Error::Runtime { source })?)
+            }
+            _ => None,
         };
         let shared = Arc::new(Shared {
             store,
@@ -200,7 +199,6 @@ impl Server {
             addr,
             shutdown,
             started_ms,
-            durable_replies,
             syncer,
             bgsave_running: Arc::new(AtomicBool::new(false)),
             bgsave_ok: Arc::new(AtomicBool::new(true)),

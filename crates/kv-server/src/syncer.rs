@@ -24,7 +24,10 @@ type Durable = Result<u64, Arc<str>>;
 pub(crate) struct Syncer {
     shared: Arc<Wanted>,
     durable: watch::Receiver<Durable>,
-    thread: Mutex<Option<(Thread, JoinHandle<()>)>>,
+    /// To wake the thread.
+    thread: Thread,
+    /// To join it, once.
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// What connections tell the thread.
@@ -49,7 +52,8 @@ impl Syncer {
         Ok(Self {
             shared,
             durable,
-            thread: Mutex::new(Some((handle.thread().clone(), handle))),
+            thread: handle.thread().clone(),
+            handle: Mutex::new(Some(handle)),
         })
     }
 
@@ -58,9 +62,7 @@ impl Syncer {
     pub(crate) async fn wait(&self, seq: u64) -> Result<(), Arc<str>> {
         let mut durable = self.durable.clone();
         self.shared.upto.fetch_max(seq, Ordering::AcqRel);
-        if let Some((thread, _)) = &*crate::server::lock(&self.thread) {
-            thread.unpark();
-        }
+        self.thread.unpark();
         let reached = durable
             .wait_for(|d| d.as_ref().map_or(true, |&upto| upto >= seq))
             .await;
@@ -74,8 +76,8 @@ impl Syncer {
     /// Stops the thread once it has served every wait asked for, and joins it.
     pub(crate) fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
-        if let Some((thread, handle)) = crate::server::lock(&self.thread).take() {
-            thread.unpark();
+        self.thread.unpark();
+        if let Some(handle) = crate::server::lock(&self.handle).take() {
             if handle.join().is_err() {
                 tracing::error!("the sync thread panicked");
             }
