@@ -156,8 +156,7 @@ impl Connection {
                         last_activity = Instant::now();
                     }
                     if want_read && ready.is_readable() {
-                        self.input.reserve(READ_CHUNK);
-                        match self.socket.try_read_buf(&mut self.input) {
+                        match self.read_some() {
                             Ok(0) => self.eof = true,
                             Ok(_) => last_activity = Instant::now(),
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -291,6 +290,33 @@ impl Connection {
 
     fn push_reply(&mut self, reply: &Reply) {
         reply.encode(self.client.proto, &mut self.output);
+    }
+
+    /// Reads what the socket holds now; the number of bytes (0 at the end of the
+    /// stream).
+    ///
+    /// A read that leaves room in the buffer has drained the socket, so the socket is
+    /// marked not readable at once (as tokio's own `poll_read` does): the next turn
+    /// waits for new data instead of paying a system call to learn there is none.
+    /// A readiness event that arrives meanwhile is newer and is not cleared.
+    fn read_some(&mut self) -> io::Result<usize> {
+        self.input.reserve(READ_CHUNK);
+        let mut read = None;
+        let (socket, input) = (&self.socket, &mut self.input);
+        let drained = socket.try_io(Interest::READABLE, || {
+            let room = input.capacity() - input.len();
+            let n = socket.try_read_buf(input)?;
+            read = Some(n);
+            if n > 0 && n < room {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        });
+        match (drained, read) {
+            (Ok(n), _) | (Err(_), Some(n)) => Ok(n),
+            (Err(e), None) => Err(e),
+        }
     }
 
     /// Writes what the socket takes now; true if it took something.
