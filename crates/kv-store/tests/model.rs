@@ -496,9 +496,9 @@ impl World {
     }
 }
 
-/// 64 cases by default; `KV_MODEL_CASES=5000` for a longer campaign.
+/// 64 cases by default; `PROPTEST_CASES=5000` for a longer campaign (as the other model tests).
 fn cases() -> u32 {
-    std::env::var("KV_MODEL_CASES")
+    std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64)
