@@ -1,8 +1,8 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
-use crate::cmd::{cargo, exec, have_cargo_fuzz};
+use crate::cmd::{cargo, exec, have_cargo_fuzz, root};
 
 /// Rounds of the SIGKILL crash test in CI (the default of `cargo xtask crash-test` is 200).
 const CRASH_TEST_ROUNDS: &str = "20";
@@ -25,6 +25,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     ]))?;
     exec(cargo().args(["test", "--workspace", "--all-targets"]))?;
     exec(cargo().args(["test", "--workspace", "--doc"]))?;
+    readme_main_job()?;
     exec(
         cargo()
             .args(["doc", "--workspace", "--no-deps"])
@@ -44,5 +45,49 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     } else {
         eprintln!("fuzz smoke: skipped (no `cargo +nightly fuzz` on this machine)");
     }
+    Ok(())
+}
+
+/// The README's main job (the `quickstart` example), run twice on a fresh directory:
+/// each run must succeed and the second must find what the first wrote.
+fn readme_main_job() -> Result<()> {
+    let dir = root().join("target/ci-quickstart");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    for run in 1..=2 {
+        let mut cmd = cargo();
+        cmd.args([
+            "run",
+            "-q",
+            "-p",
+            "kv-store",
+            "--example",
+            "quickstart",
+            "--",
+        ])
+        .arg(&dir);
+        eprintln!(
+            "$ cargo run -q -p kv-store --example quickstart -- {} (run {run})",
+            dir.display()
+        );
+        let out = cmd.output().context("running the quickstart example")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            bail!(
+                "the quickstart example failed ({}):\n{stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let want = match run {
+            1 => "nothing to recover: a new store",
+            _ => "the last run left: hello from run 1",
+        };
+        if !stdout.contains(want) {
+            bail!("run {run} of the quickstart example did not print {want:?}:\n{stdout}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     Ok(())
 }
