@@ -194,33 +194,17 @@ fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
 
 fn integer_line(out: &mut BytesMut, kind: u8, n: i64) {
     out.put_u8(kind);
-    let mut digits = [0u8; 20];
-    out.put_slice(format_i64(n, &mut digits));
+    out.put_slice(itoa::Buffer::new().format(n).as_bytes());
     out.put_slice(b"\r\n");
 }
 
-/// `n` in decimal, written into `buf` without allocating.
-pub(crate) fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut v = n.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
-}
-
+/// The length of `n` in decimal.
 fn decimal_len(n: i64) -> usize {
-    let mut digits = [0u8; 20];
-    format_i64(n, &mut digits).len()
+    let digits = n
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1);
+    digits + usize::from(n < 0)
 }
 
 fn header_len(n: usize) -> usize {
@@ -293,10 +277,17 @@ mod tests {
     }
 
     #[test]
-    fn integers_format_at_the_extremes() {
-        let mut buf = [0u8; 20];
-        assert_eq!(format_i64(i64::MIN, &mut buf), b"-9223372036854775808");
-        assert_eq!(format_i64(0, &mut buf), b"0");
-        assert_eq!(format_i64(i64::MAX, &mut buf), b"9223372036854775807");
+    fn integers_encode_at_the_extremes_and_their_length_is_known() {
+        let mut ns = vec![i64::MIN, i64::MIN + 1, i64::MAX, 0];
+        for k in 0..19 {
+            let p = 10i64.pow(k);
+            ns.extend([p - 1, p, p + 1, -(p - 1), -p, -(p + 1)]);
+        }
+        for n in ns {
+            let reply = Reply::Int(n);
+            let bytes = encoded(&reply, Protocol::Resp2);
+            assert_eq!(bytes, format!(":{n}\r\n").into_bytes(), "{n}");
+            assert_eq!(reply.encoded_len(Protocol::Resp2), bytes.len(), "{n}");
+        }
     }
 }
