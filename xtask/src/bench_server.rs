@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{cargo, exec};
+use crate::cmd::{cargo, exec, fresh_dir};
 
 /// The name `--only` matches against.
 pub(crate) const NAME: &str = "server";
@@ -83,13 +83,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn fresh_dir(path: &Path) -> Result<()> {
-    if path.exists() {
-        std::fs::remove_dir_all(path).with_context(|| format!("emptying {}", path.display()))?;
-    }
-    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))
 }
 
 fn start_kv(bin: &Path, dir: &Path, sync: &str) -> Result<Server> {

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{cargo, exec, have_cargo_fuzz, root};
+use crate::cmd::{cargo, display, exec, fresh_dir, have_cargo_fuzz, root};
 
 /// Rounds of the SIGKILL crash test in CI (the default of `cargo xtask crash-test` is 200).
 const CRASH_TEST_ROUNDS: &str = "20";
@@ -52,9 +52,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 /// each run must succeed and the second must find what the first wrote.
 fn readme_main_job() -> Result<()> {
     let dir = root().join("target/ci-quickstart");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("emptying {}", dir.display()))?;
-    }
+    fresh_dir(&dir)?;
     for run in 1..=2 {
         let mut cmd = cargo();
         cmd.args([
@@ -67,10 +65,7 @@ fn readme_main_job() -> Result<()> {
             "--",
         ])
         .arg(&dir);
-        eprintln!(
-            "$ cargo run -q -p kv-store --example quickstart -- {} (run {run})",
-            dir.display()
-        );
+        eprintln!("$ {} (run {run})", display(&cmd));
         let out = cmd.output().context("running the quickstart example")?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {

@@ -42,11 +42,20 @@ pub(crate) fn have_cargo_fuzz() -> bool {
         .unwrap_or(false)
 }
 
-fn display(cmd: &Command) -> String {
+/// `cmd` as a shell line, for echoing it.
+pub(crate) fn display(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for arg in cmd.get_args() {
         s.push(' ');
         s.push_str(&arg.to_string_lossy());
     }
     s
+}
+
+/// `path` as an empty directory: emptied if it exists, created if not.
+pub(crate) fn fresh_dir(path: &Path) -> Result<()> {
+    if path.exists() {
+        std::fs::remove_dir_all(path).with_context(|| format!("emptying {}", path.display()))?;
+    }
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))
 }
