@@ -111,6 +111,29 @@ pub struct Options {
     pub command: String,
 }
 
+/// The names `--only` matches against (a name selects every workload containing it).
+pub const WORKLOADS: &str = "limits, get, get75-set25, set, incr, churn, churn-ttl, fill, \
+    hit-ratio, memory, durable-sets, durable-batch, durable-latency, durable-incr, reopen, \
+    wal-replay, snapshot";
+
+/// What `kv-bench --help` prints.
+pub fn usage() -> String {
+    format!(
+        "usage: kv-bench [--quick] [--only NAME] [--report FILE] [--charts DIR] \
+         [--charts-link PREFIX] [--data-dir DIR] [--command TEXT]\n\n\
+         Runs kv against its peers and writes a markdown report (default \
+         target/bench-report/benchmarks.md). Usually started by `cargo xtask bench`.\n\n\
+         --quick          every workload at a tiny scale\n\
+         --only NAME      only the workloads whose name contains NAME\n\
+         --report FILE    where the report goes\n\
+         --charts DIR     where its SVG charts go (default: bench/ beside the report)\n\
+         --charts-link P  how the report links the charts (default: bench)\n\
+         --data-dir DIR   scratch directory on the disk under test (default: target/bench-data)\n\
+         --command TEXT   the command the report says produced it\n\n\
+         Workloads: {WORKLOADS}.\n"
+    )
+}
+
 impl Options {
     /// Parses `--quick`, `--only NAME`, `--report FILE`, `--charts DIR`, `--charts-link
     /// PREFIX`, `--data-dir DIR`, `--command TEXT`.

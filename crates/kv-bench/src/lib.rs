@@ -52,7 +52,7 @@ mod together;
 mod zipf;
 
 pub use adapter::{CacheSpec, DurableAdapter, KvAdapter, SyncMode};
-pub use config::{Options, Scale};
+pub use config::{usage, Options, Scale, WORKLOADS};
 pub use contenders::{each_cache, each_durable, each_policy, CacheVisitor, DurableVisitor};
 pub use disk_limit::DiskLimit;
 pub use keys::{value, Keys, Scatter, KEY_LEN, VALUE_LEN};

@@ -9,6 +9,10 @@ fn main() -> anyhow::Result<()> {
         // One timed fill, in a process of its own (see the fill workload).
         return kv_bench::fill_child(&args[1..]);
     }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", kv_bench::usage());
+        return Ok(());
+    }
     let opts = kv_bench::Options::parse(&args)?;
     kv_bench::run(&opts)?;
     Ok(())
