@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::cmd::{cargo, display, exec, fresh_dir, have_cargo_fuzz, root};
+use crate::cmd::{cargo, display, exec, fresh_dir, root};
+use crate::fuzz::Build;
 
 /// Rounds of the SIGKILL crash test in CI (the default of `cargo xtask crash-test` is 200).
 const CRASH_TEST_ROUNDS: &str = "20";
@@ -38,12 +39,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     if skip_fuzz {
         eprintln!("fuzz smoke: skipped (--no-fuzz)");
-    } else if have_cargo_fuzz() {
+    } else if Build::Stable.available() {
         for target in crate::fuzz::targets()? {
-            crate::fuzz::campaign(&target, FUZZ_SMOKE_SECONDS)?;
+            crate::fuzz::campaign(&target, FUZZ_SMOKE_SECONDS, Build::Stable)?;
         }
+    } else if std::env::var_os("CI").is_some() {
+        bail!(
+            "fuzz smoke: cargo-fuzz is missing (`cargo install cargo-fuzz`; .ci/run installs it)"
+        );
     } else {
-        eprintln!("fuzz smoke: skipped (no `cargo +nightly fuzz` on this machine)");
+        eprintln!("fuzz smoke: skipped (no cargo-fuzz here: `cargo install cargo-fuzz`)");
     }
     Ok(())
 }

@@ -32,16 +32,6 @@ pub(crate) fn cargo() -> Command {
     cmd
 }
 
-/// True when `cargo +nightly fuzz` can run here.
-pub(crate) fn have_cargo_fuzz() -> bool {
-    Command::new("cargo")
-        .args(["+nightly", "fuzz", "--version"])
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .output()
-        .map(|out| out.status.success())
-        .unwrap_or(false)
-}
-
 /// `cmd` as a shell line, for echoing it.
 pub(crate) fn display(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();

@@ -1,4 +1,6 @@
-//! `cargo xtask fuzz <target> [--seconds N]`: a cargo-fuzz campaign on nightly.
+//! `cargo xtask fuzz <target> [--seconds N]`: a cargo-fuzz campaign on nightly, with
+//! AddressSanitizer. CI's smoke (`cargo xtask ci`) runs the same targets on the stable
+//! toolchain instead (see [`Build::Stable`]), so that it runs on a machine with no nightly.
 //!
 //! The committed corpus in `fuzz/corpus/<target>` is the seed; inputs the fuzzer finds
 //! interesting are written to a scratch directory so the committed corpus only grows
@@ -37,7 +39,48 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if !known.contains(&target) {
         bail!("fuzz: no target `{target}`; known: {}", known.join(", "));
     }
-    campaign(&target, seconds)
+    if !Build::Nightly.available() {
+        bail!("fuzz: campaigns need `cargo +nightly fuzz` (rustup toolchain install nightly; cargo install cargo-fuzz)");
+    }
+    campaign(&target, seconds, Build::Nightly)
+}
+
+/// How a target is built.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Build {
+    /// `cargo +nightly fuzz`, with AddressSanitizer: campaigns.
+    Nightly,
+    /// `cargo fuzz --sanitizer none` on the default (stable) toolchain, with
+    /// `RUSTC_BOOTSTRAP=1` letting it pass cargo-fuzz's nightly-only flags: CI's smoke.
+    /// Without the sanitizer it still finds panics, hangs, overflows (debug assertions
+    /// are on) and runaway allocations; the crates' unsafe code is the mmap module.
+    Stable,
+}
+
+impl Build {
+    /// `cargo [+nightly] fuzz`, started by the rustup proxy (not `$CARGO`: only the
+    /// proxy understands `+nightly`).
+    fn cargo_fuzz(self) -> Command {
+        let mut cmd = Command::new("cargo");
+        cmd.env_remove("RUSTUP_TOOLCHAIN");
+        match self {
+            Build::Nightly => {
+                cmd.args(["+nightly", "fuzz"]);
+            }
+            Build::Stable => {
+                cmd.env("RUSTC_BOOTSTRAP", "1").arg("fuzz");
+            }
+        }
+        cmd
+    }
+
+    /// Whether cargo-fuzz runs here this way.
+    pub(crate) fn available(self) -> bool {
+        self.cargo_fuzz()
+            .arg("--version")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    }
 }
 
 /// The fuzz targets, from `fuzz/fuzz_targets/*.rs`.
@@ -61,16 +104,16 @@ pub(crate) fn targets() -> Result<Vec<String>> {
 }
 
 /// Runs one target for `seconds`, seeded from the committed corpus.
-pub(crate) fn campaign(target: &str, seconds: u64) -> Result<()> {
+pub(crate) fn campaign(target: &str, seconds: u64, build: Build) -> Result<()> {
     let committed = root().join("fuzz").join("corpus").join(target);
     let scratch: PathBuf = root().join("target").join("fuzz-corpus").join(target);
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    // The rustup proxy, not `$CARGO`: only the proxy understands `+nightly`.
-    let mut cmd = Command::new("cargo");
-    cmd.env_remove("RUSTUP_TOOLCHAIN")
-        .current_dir(root().join("fuzz"))
-        .args(["+nightly", "fuzz", "run", target])
-        .arg(&scratch);
+    let mut cmd = build.cargo_fuzz();
+    cmd.current_dir(root().join("fuzz")).arg("run");
+    if let Build::Stable = build {
+        cmd.args(["--sanitizer", "none"]);
+    }
+    cmd.arg(target).arg(&scratch);
     if committed.is_dir() {
         cmd.arg(&committed);
     }
