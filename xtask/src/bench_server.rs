@@ -86,9 +86,7 @@ impl Drop for Server {
 }
 
 fn start_kv(bin: &Path, dir: &Path, sync: &str) -> Result<Server> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
+    fresh_dir(dir)?;
     let mut child = Command::new(bin)
         .args(["--port", "0", "--sync", sync, "--dir"])
         .arg(dir)
