@@ -1,7 +1,6 @@
 //! Bulk loading: sizing every shard's table up front, and inserting many entries
 //! with one lock per shard and no eviction bookkeeping per entry.
 
-use crate::entry::size_of;
 use crate::hash::shard_of;
 use crate::write::Write;
 use crate::{Cache, Result};
@@ -44,7 +43,7 @@ impl Cache {
         }
         let bytes: u64 = puts
             .iter()
-            .map(|p| (p.key.len() + p.value.len()) as u64)
+            .map(|p| self.charge_len(p.key.len() + p.value.len()))
             .sum();
         // The most the puts can add; what replaced entries held is given back after.
         if self.try_reserve(puts.len(), bytes).is_err() {
@@ -72,7 +71,7 @@ impl Cache {
                     Some(pos) => {
                         let old = st.replace(pos, raw);
                         replaced += 1;
-                        freed += size_of(&old) as u64;
+                        freed += self.charge(&old);
                     }
                     None => drop(st.push(&self.inner.hasher, hash, raw)),
                 }

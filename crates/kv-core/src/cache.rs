@@ -108,7 +108,7 @@ impl Cache {
         self.inner.opts.max_entries
     }
 
-    /// The budget for key and value bytes, if any ([`Options::max_bytes`]).
+    /// The budget for [`bytes`](Self::bytes), if any ([`Options::max_bytes`]).
     pub fn max_bytes(&self) -> Option<u64> {
         self.inner.opts.max_bytes
     }
@@ -211,6 +211,18 @@ impl Cache {
         Ok(())
     }
 
+    /// What `raw` counts for against `max_bytes` ([`Options::byte_count`]).
+    #[inline]
+    pub(crate) fn charge(&self, raw: &Raw) -> u64 {
+        self.charge_len(size_of(raw))
+    }
+
+    /// What an entry of `key_and_value` bytes counts for against `max_bytes`.
+    #[inline]
+    pub(crate) fn charge_len(&self, key_and_value: usize) -> u64 {
+        self.inner.opts.byte_count.of(key_and_value)
+    }
+
     /// Gives back what entries took from the limits.
     pub(crate) fn release(&self, entries: usize, bytes: u64) {
         if entries > 0 {
@@ -236,7 +248,7 @@ impl Cache {
             match st.find(hash, key_of(raw)) {
                 Some(pos) if same(st.at(pos), raw) => {
                     let r = st.remove_at(&self.inner.hasher, pos);
-                    self.release(1, size_of(&r) as u64);
+                    self.release(1, self.charge(&r));
                     Some(r)
                 }
                 _ => None,
@@ -374,7 +386,7 @@ impl Cache {
                 return None;
             }
             let r = st.remove_at(&self.inner.hasher, pos);
-            self.release(1, size_of(&r) as u64);
+            self.release(1, self.charge(&r));
             (r, expired)
         };
         let counters = self.inner.metrics.local();
@@ -433,7 +445,8 @@ impl Cache {
         self.len() == 0
     }
 
-    /// Key and value bytes held (what counts against `max_bytes`).
+    /// The bytes the entries count for against `max_bytes`: their key and value bytes,
+    /// or the memory they take, as [`Options::byte_count`] says.
     pub fn bytes(&self) -> u64 {
         self.inner.bytes.load(Relaxed)
     }
@@ -443,7 +456,7 @@ impl Cache {
     pub fn clear(&self) {
         for shard in self.inner.shards.iter() {
             let taken = shard.write().take_all();
-            let bytes: u64 = taken.iter().map(|r| size_of(r) as u64).sum();
+            let bytes: u64 = taken.iter().map(|r| self.charge(r)).sum();
             self.release(taken.len(), bytes);
             drop(taken);
         }

@@ -70,9 +70,25 @@ pub(crate) fn has_key(raw: &Raw, key: &[u8]) -> bool {
     stored == key
 }
 
-/// Key and value bytes of an entry: what counts against `Options::max_bytes`.
+/// Key and value bytes of an entry.
 pub(crate) fn size_of(raw: &Raw) -> usize {
     raw.slice.len()
+}
+
+/// The memory an entry of `key_and_value` bytes takes ([`ByteCount::Memory`]): its
+/// allocation as [`new_raw`] makes it (reference count, header and length: 48 bytes,
+/// then the bytes), as glibc's allocator rounds it (8 bytes of its own, then up to a
+/// multiple of 16, at least 32), and its share of the table (a 64-byte group holds 7
+/// slots, filled 72 to 90%: 10 to 13 bytes a slot).
+///
+/// [`ByteCount::Memory`]: crate::ByteCount::Memory
+pub(crate) fn footprint(key_and_value: usize) -> u64 {
+    const ALLOCATION_HEADER: u64 = 48;
+    const ALLOCATOR_OWN: u64 = 8;
+    const TABLE_SHARE: u64 = 11;
+    let requested = ALLOCATION_HEADER + key_and_value as u64;
+    let chunk = (requested + ALLOCATOR_OWN).div_ceil(16) * 16;
+    chunk.max(32) + TABLE_SHARE
 }
 
 pub(crate) fn same(a: &Raw, b: &Raw) -> bool {
@@ -176,6 +192,21 @@ mod tests {
 
     fn ts(ms: u64) -> Timestamp {
         Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn footprint_is_the_rounded_allocation_plus_a_table_slot() {
+        // 48 + n + 8, up to a multiple of 16, at least 32; then 11 for the slot.
+        assert_eq!(footprint(0), 64 + 11);
+        assert_eq!(footprint(8), 64 + 11);
+        assert_eq!(footprint(9), 80 + 11);
+        assert_eq!(footprint(116), 176 + 11);
+        assert_eq!(footprint(1016), 1072 + 11);
+        // Never less than the bytes themselves, and never decreasing.
+        for n in 0..2000 {
+            assert!(footprint(n) >= n as u64 + 56);
+            assert!(footprint(n + 1) >= footprint(n));
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 pub enum StoreLimit {
     /// The entry count limit, `Options::max_entries`.
     Entries(usize),
-    /// The byte budget, `Options::max_bytes` (key and value bytes of all entries).
+    /// The byte budget, `Options::max_bytes` (the entries' bytes as
+    /// `Options::byte_count` counts them).
     Bytes(u64),
 }
 

@@ -25,7 +25,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use crate::entry::{header, key_of, same, size_of, Raw};
+use crate::entry::{header, key_of, same, Raw};
 use crate::events::Pending;
 use crate::header::MAX_KEY_LEN;
 use crate::random::random_below;
@@ -140,7 +140,7 @@ impl Hooks<'_> {
         let hash = inner.hasher.hash(key);
         let now = self.cache.now();
         let mut raw = write.prebuild(key, value, now);
-        let size = size_of(&raw) as u64;
+        let size = self.cache.charge(&raw);
         let old = {
             let mut st = self.cache.shard(hash).write();
             let found = st.find(hash, key);
@@ -161,7 +161,7 @@ impl Hooks<'_> {
         match &old {
             Some(old) => {
                 inner.bytes.fetch_add(size, Relaxed);
-                inner.bytes.fetch_sub(size_of(old) as u64, Relaxed);
+                inner.bytes.fetch_sub(self.cache.charge(old), Relaxed);
             }
             None => {
                 inner.len.fetch_add(1, Relaxed);
@@ -208,7 +208,7 @@ impl Hooks<'_> {
             }
             st.remove_at(&inner.hasher, pos)
         };
-        self.cache.release(1, size_of(&removed) as u64);
+        self.cache.release(1, self.cache.charge(&removed));
         // The entry's memory is freed here, with no lock held.
         drop(removed);
         true
@@ -271,7 +271,7 @@ impl Hooks<'_> {
                     break; // no policy, or nothing left to evict
                 };
                 let raw = st.remove_at(&inner.hasher, pos);
-                cache.release(1, size_of(&raw) as u64);
+                cache.release(1, cache.charge(&raw));
                 inner.metrics.local().evictions(1);
                 let entry = Entry::new(raw);
                 if inner.opts.on_evict.is_some() {
@@ -302,7 +302,7 @@ impl Hooks<'_> {
                 if let Some(pos) = st.find(inner.hasher.hash(key), key) {
                     if same(st.at(pos), raw) {
                         let r = st.remove_at(&inner.hasher, pos);
-                        self.cache.release(1, size_of(&r) as u64);
+                        self.cache.release(1, self.cache.charge(&r));
                         dropped += 1;
                     }
                 }

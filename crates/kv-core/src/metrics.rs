@@ -120,7 +120,7 @@ pub struct MetricsSnapshot {
     pub refused: u64,
     /// Entries held, including expired ones not yet removed.
     pub entries: u64,
-    /// Key and value bytes held.
+    /// Bytes held: key and value bytes, or the entries' memory (`Options::byte_count`).
     pub bytes: u64,
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::entry::{header, key_of, same, size_of, Raw};
+use crate::entry::{header, key_of, same, Raw};
 use crate::events::Pending;
 use crate::{Cache, Entry, ExpiryCause};
 
@@ -82,7 +82,7 @@ impl Cache {
                     if let Some(pos) = st.find(hash, key_of(raw)) {
                         if same(st.at(pos), raw) {
                             let r = st.remove_at(&self.inner.hasher, pos);
-                            self.release(1, size_of(&r) as u64);
+                            self.release(1, self.charge(&r));
                             pending.expired.push((Entry::new(r), ExpiryCause::Purge));
                         }
                     }

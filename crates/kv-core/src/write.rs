@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use crate::batch::{BatchOp, BatchOutcome};
-use crate::entry::{header, key_of, new_raw, size_of, Raw};
+use crate::entry::{header, key_of, new_raw, Raw};
 use crate::events::Pending;
 use crate::hash::shard_of;
 use crate::header::Header;
@@ -488,7 +488,7 @@ impl Cache {
                 Some(pos) => {
                     if clock.expired(self, header(st.at(pos))) {
                         let r = st.remove_at(&self.inner.hasher, pos);
-                        self.release(1, size_of(&r) as u64);
+                        self.release(1, self.charge(&r));
                         self.inner.metrics.local().expirations(1);
                         pending.expired.push((Entry::new(r), ExpiryCause::Write));
                         absent = single;
@@ -504,7 +504,7 @@ impl Cache {
         let (mut d_entries, mut d_bytes) = (0i64, 0i64);
         // What each key of a batch holds after the ops so far (a single op needs no
         // map: its key is looked up once).
-        let mut sizes: Option<HashMap<&[u8], Option<usize>>> =
+        let mut sizes: Option<HashMap<&[u8], Option<u64>>> =
             (!single).then(|| HashMap::with_capacity(ops.len()));
         for (op, &hash) in ops.iter().zip(hashes) {
             let key = op.key();
@@ -515,11 +515,11 @@ impl Cache {
                     let st = &guards[slot(guards, hash)].1;
                     known
                         .or_else(|| st.find(hash, key))
-                        .map(|p| size_of(st.at(p)))
+                        .map(|p| self.charge(st.at(p)))
                 }
             };
             let after = match op {
-                BatchOp::Put { value, .. } => Some(key.len() + value.len()),
+                BatchOp::Put { value, .. } => Some(self.charge_len(key.len() + value.len())),
                 BatchOp::Delete { .. } => None,
             };
             d_entries += i64::from(after.is_some()) - i64::from(before.is_some());
@@ -534,8 +534,10 @@ impl Cache {
             (Some(m), _) => m
                 .values()
                 .flatten()
-                .fold((0, 0), |(n, b), s| (n + 1, b + *s as u64)),
-            (None, BatchOp::Put { key, value, .. }) => (1, (key.len() + value.len()) as u64),
+                .fold((0, 0), |(n, b), s| (n + 1, b + *s)),
+            (None, BatchOp::Put { key, value, .. }) => {
+                (1, self.charge_len(key.len() + value.len()))
+            }
             (None, BatchOp::Delete { .. }) => (0, 0),
         };
         self.check_fits(footprint)?;
@@ -683,7 +685,7 @@ impl Cache {
                 }
             }
             let raw = st.remove_at(&self.inner.hasher, pos);
-            let freed = size_of(&raw) as u64;
+            let freed = self.charge(&raw);
             // One entry in for one out, with no byte budget: the victim's place in the
             // count passes to the new entry and the bytes move by the difference, in
             // at most one atomic operation (none for equal sizes) instead of a release

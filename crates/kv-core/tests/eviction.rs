@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kv_core::{
-    Cache, Error, EvictionCause, EvictionPolicy, ManualClock, Options, StoreLimit, Timestamp,
+    ByteCount, Cache, Error, EvictionCause, EvictionPolicy, ManualClock, Options, StoreLimit,
+    Timestamp,
 };
 
 const START: u64 = 1_700_000_000_000;
@@ -179,6 +180,43 @@ fn the_byte_budget_evicts_until_the_write_fits() {
         }
     );
     assert!(c.exists(b"c"));
+}
+
+#[test]
+fn a_memory_budget_counts_what_each_entry_takes() {
+    // "kN" with 8 value bytes: 10 bytes of data, 91 of memory.
+    let each = ByteCount::Memory.of(10);
+    assert_eq!(each, 91);
+    let c = Cache::new(
+        Options::default()
+            .max_bytes(Some(3 * each))
+            .byte_count(ByteCount::Memory)
+            .shards(1),
+    )
+    .unwrap();
+    for k in [b"k1", b"k2", b"k3"] {
+        c.set(k, b"12345678").unwrap();
+    }
+    assert_eq!((c.bytes(), c.metrics().bytes), (3 * each, 3 * each));
+    // Counting key and value bytes (30 of 273), a fourth would fit.
+    assert_eq!(
+        c.set(b"k4", b"12345678").unwrap_err(),
+        Error::StoreFull {
+            limit: StoreLimit::Bytes(3 * each)
+        }
+    );
+    // A longer value in the same allocation size costs nothing more...
+    c.set(b"k1", b"12345678901234567890").unwrap();
+    assert_eq!(c.bytes(), 3 * each);
+    // ...a larger one does.
+    assert!(ByteCount::Memory.of(2 + 30) > each);
+    assert!(c.set(b"k1", &[b'x'; 30]).is_err());
+    c.delete(b"k2");
+    assert_eq!(c.bytes(), 2 * each);
+    c.set(b"k1", &[b'x'; 30]).unwrap();
+    assert_eq!(c.bytes(), each + ByteCount::Memory.of(32));
+    c.clear();
+    assert_eq!(c.bytes(), 0);
 }
 
 #[test]

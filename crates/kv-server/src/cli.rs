@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use kv_store::{EvictionPolicy, Options, Store, SyncPolicy};
+use kv_store::{ByteCount, EvictionPolicy, Options, Store, SyncPolicy};
 
 use crate::{Config, Error, Server};
 
@@ -39,7 +39,8 @@ pub struct Flags {
     /// Most keys held (default: no limit but the map's, 4,294,967,295).
     #[arg(long, value_name = "N")]
     pub max_entries: Option<usize>,
-    /// Most key and value bytes held (`100mb`, `1gb`, … as Redis; 0: no limit).
+    /// Most memory the keys may take, their values and kv's bookkeeping for them
+    /// included (`100mb`, `1gb`, … as Redis; 0: no limit).
     #[arg(long, value_name = "BYTES", value_parser = parse_memory)]
     pub maxmemory: Option<u64>,
     /// What a write does when a limit is reached.
@@ -104,6 +105,7 @@ impl Flags {
             .sync(sync)
             .max_entries(self.max_entries.unwrap_or(u32::MAX as usize))
             .max_bytes(self.maxmemory.filter(|&b| b > 0))
+            .byte_count(ByteCount::Memory)
             .eviction(eviction)
     }
 

@@ -75,10 +75,10 @@ pub use keyspace::{KeyspaceStats, SCAN_MAX_PARTS};
 // Every type the store's signatures name, so that a user depends on kv-store alone.
 pub use dir_lock::ReadLock;
 pub use kv_core::{
-    Clock, Condition, Entry, EntryInfo, Error as CoreError, EvictionCause, EvictionPolicy,
-    ExpireIf, Expiry, ExpiryCause, ManualClock, MetricsSnapshot, Options as CacheOptions,
-    SetOptions, SetOutcome, StoreLimit, SystemClock, Timestamp, Ttl, Update, Value,
-    DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
+    ByteCount, Clock, Condition, Entry, EntryInfo, Error as CoreError, EvictionCause,
+    EvictionPolicy, ExpireIf, Expiry, ExpiryCause, ManualClock, MetricsSnapshot,
+    Options as CacheOptions, SetOptions, SetOutcome, StoreLimit, SystemClock, Timestamp, Ttl,
+    Update, Value, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
 pub use kv_wal::{RecoveryMode, SyncPolicy};
 pub use metrics::Metrics;

@@ -246,7 +246,8 @@ impl Options {
     /// snapshot rewrites every live entry, so a fixed trigger would rewrite a large
     /// data set again and again for little new data: 1 GiB for every 64 MiB of log.
     /// With `percent`, the log-size trigger waits for at least `percent`% of the live
-    /// key and value bytes in log bytes, and the compaction threshold for at least
+    /// bytes (key and value bytes, unless [`byte_count`](Self::byte_count) counts
+    /// memory) in log bytes, and the compaction threshold for at least
     /// `percent`% of the live entries in deletes and evictions; the fixed figures
     /// stay the minimum. At 100 a snapshot writes at most about as many bytes as the
     /// log did since the last one, and recovery replays a log no larger than the data
@@ -318,9 +319,20 @@ impl Options {
         self
     }
 
-    /// Largest total of key and value bytes (default: none).
+    /// Largest total of the entries' bytes, as [`byte_count`](Self::byte_count)
+    /// counts them: by default their key and value bytes (default: none).
     pub fn max_bytes(mut self, bytes: Option<u64>) -> Self {
         self.cache = self.cache.max_bytes(bytes);
+        self
+    }
+
+    /// What an entry counts for against [`max_bytes`](Self::max_bytes) and in the
+    /// metrics' bytes: its key and value bytes (the default) or the memory it takes
+    /// ([`ByteCount`](crate::ByteCount)). The snapshot trigger of
+    /// [`snapshot_growth_percent`](Self::snapshot_growth_percent) scales with the same
+    /// count.
+    pub fn byte_count(mut self, count: crate::ByteCount) -> Self {
+        self.cache = self.cache.byte_count(count);
         self
     }
 

@@ -26,7 +26,7 @@ pub enum Limits {
     Over {
         /// Entries held.
         entries: u64,
-        /// Key and value bytes held.
+        /// Bytes held, as [`Options::byte_count`](crate::Options::byte_count) counts them.
         bytes: u64,
     },
 }

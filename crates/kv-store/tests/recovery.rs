@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kv_store::{
-    Clock, Error, EvictionPolicy, Limits, ManualClock, Options, Store, SyncPolicy, SystemClock,
-    Timestamp,
+    ByteCount, Clock, Error, EvictionPolicy, Limits, ManualClock, Options, Store, SyncPolicy,
+    SystemClock, Timestamp,
 };
 
 fn opts(dir: &std::path::Path) -> Options {
@@ -81,6 +81,43 @@ fn limits_lower_than_the_data_are_met_by_eviction_and_the_evictions_are_logged()
     let back: std::collections::BTreeSet<Vec<u8>> = store.keys().unwrap().into_iter().collect();
     assert_eq!(back, kept);
     assert_eq!(store.recovery().limits, Limits::Within);
+}
+
+/// Recovery counts bytes as the store it opens says, whatever counted them before:
+/// from the log alone and from a snapshot, the same total as while writing.
+#[test]
+fn recovery_counts_the_bytes_as_the_options_say() {
+    for snapshot in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |count| {
+            Store::open(
+                opts(dir.path())
+                    .byte_count(count)
+                    .snapshot_on_close(snapshot),
+            )
+            .unwrap()
+        };
+        let store = open(ByteCount::Memory);
+        let (mut data, mut memory) = (0, 0);
+        for i in 0..40usize {
+            let (key, value) = (format!("key{i}"), vec![b'v'; i * 7]);
+            store.set(key.as_bytes(), &value).unwrap();
+            if i % 5 == 0 {
+                assert!(store.delete(key.as_bytes()).unwrap());
+            } else {
+                data += (key.len() + value.len()) as u64;
+                memory += ByteCount::Memory.of(key.len() + value.len());
+            }
+        }
+        assert_eq!(store.metrics().cache.bytes, memory);
+        store.close().unwrap();
+        let store = open(ByteCount::Memory);
+        assert_eq!(store.metrics().cache.bytes, memory, "snapshot: {snapshot}");
+        store.close().unwrap();
+        let store = open(ByteCount::KeyValue);
+        assert_eq!(store.metrics().cache.bytes, data, "snapshot: {snapshot}");
+        store.close().unwrap();
+    }
 }
 
 /// The case of issue 14: an entry whose time ran out in the snapshot, revived by an

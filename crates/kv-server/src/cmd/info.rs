@@ -97,7 +97,7 @@ fn write_section(shared: &Shared, section: &str, out: &mut String) {
             line("blocked_clients", &0);
         }
         "memory" => {
-            // What `maxmemory` limits: key and value bytes.
+            // What `maxmemory` limits: the memory the entries take.
             line("used_memory", &m.cache.bytes);
             line("used_memory_human", &human(m.cache.bytes));
             let rss = resident_bytes();
