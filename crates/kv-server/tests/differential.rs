@@ -630,6 +630,28 @@ fn cases() -> Vec<(&'static str, Vec<Step>)> {
             ],
         ),
         (
+            "memory usage",
+            vec![
+                same("MEMORY"),
+                same("MEMORY FOO"),
+                same("MEMORY USAGE"),
+                same("MEMORY USAGE nope"),
+                same("MEMORY USAGE nope SAMPLES x"),
+                same("SET m 0123456789"),
+                differs(&[b"MEMORY", b"USAGE", b"m"], ":91\r\n", "MEMORY USAGE"),
+                differs(
+                    &[b"MEMORY", b"usage", b"m", b"samples", b"0"],
+                    ":91\r\n",
+                    "MEMORY USAGE",
+                ),
+                same("MEMORY USAGE m SAMPLES x"),
+                same("MEMORY USAGE m SAMPLES -1"),
+                same("MEMORY USAGE m SAMPLES"),
+                same("MEMORY USAGE m FOO"),
+                same("MEMORY USAGE m SAMPLES 5 FOO"),
+            ],
+        ),
+        (
             "scan",
             vec![
                 same("SCAN 0"),

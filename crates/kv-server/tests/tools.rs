@@ -62,6 +62,34 @@ fn redis_cli_arguments_stdin_and_x() {
     assert_eq!(cli(&kv, &["-3", "GET", "nope"], b""), "\n");
 }
 
+/// `redis-cli --memkeys` sizes every key with `MEMORY USAGE`, `--bigkeys` with `STRLEN`.
+#[test]
+fn redis_cli_memkeys_and_bigkeys_size_every_key() {
+    if !have("redis-cli") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let kv = KvServer::start(&tmp.path().join("data"), &["--sync", "no"]);
+    let big = "x".repeat(300);
+    assert_eq!(
+        cli(
+            &kv,
+            &["MSET", "a", "1", "bb", "0123456789", "big", &big],
+            b""
+        ),
+        "OK\n"
+    );
+    // What --maxmemory counts: 75, 91 and 379 bytes.
+    let mem = cli(&kv, &["--memkeys"], b"");
+    assert!(
+        mem.contains("Biggest string found '\"big\"' has 379 bytes"),
+        "{mem}"
+    );
+    assert!(mem.contains("3 strings with 545 bytes"), "{mem}");
+    let big_keys = cli(&kv, &["--bigkeys"], b"");
+    assert!(big_keys.contains("3 strings with 311 bytes"), "{big_keys}");
+}
+
 #[test]
 fn redis_cli_authenticates() {
     if !have("redis-cli") {

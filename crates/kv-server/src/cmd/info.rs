@@ -1,4 +1,4 @@
-//! `INFO` and `CONFIG GET`: what the server says about itself.
+//! `INFO`, `CONFIG GET` and `MEMORY USAGE`: what the server says about itself.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::connection::REDIS_VERSION;
-use super::Ctx;
+use super::{int_arg, is, reply_with, syntax_error, Ctx};
 use crate::glob::Pattern;
 use crate::reply::Reply;
 use crate::server::{Shared, Stats};
@@ -224,6 +224,28 @@ pub(super) fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             .map(|(n, v)| (Reply::bulk(n), Reply::bulk(v)))
             .collect(),
     )
+}
+
+/// `MEMORY USAGE key [SAMPLES count]`: the bytes the key takes, as `--maxmemory`
+/// counts them ([`ByteCount::Memory`](kv_store::ByteCount::Memory)); nil for a missing
+/// key. `SAMPLES` is checked as Redis checks it and changes nothing: a string has no
+/// elements to sample.
+pub(super) fn memory_usage(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
+    let mut options = args[3..].iter();
+    while let Some(option) = options.next() {
+        let Some(count) = options.next().filter(|_| is(option, "samples")) else {
+            return syntax_error();
+        };
+        match int_arg(count) {
+            Ok(n) if n >= 0 => {}
+            Ok(_) => return syntax_error(),
+            Err(reply) => return reply,
+        }
+    }
+    reply_with(ctx.store().info(&args[2]), |info| match info {
+        Some(info) => Reply::Int(kv_store::ByteCount::Memory.of(info.size) as i64),
+        None => Reply::Null,
+    })
 }
 
 #[cfg(test)]

@@ -200,6 +200,18 @@ const CONFIG: &[Spec] = &[spec(
     info::config_get,
 )];
 
+const MEMORY: &[Spec] = &[spec(
+    "memory|usage",
+    -3,
+    &["readonly"],
+    (2, 2, 1),
+    &["@read", "@slow"],
+    "server",
+    "4.0.0",
+    "Estimates the memory usage of a key.",
+    info::memory_usage,
+)];
+
 /// Every command, sorted by name.
 #[rustfmt::skip]
 pub(crate) const COMMANDS: &[Spec] = &[
@@ -267,6 +279,8 @@ pub(crate) const COMMANDS: &[Spec] = &[
         "Returns all key names that match a pattern.", keys::keys),
     spec("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, &["@admin", "@fast", "@dangerous"], "server", "1.0.0",
         "Returns the Unix timestamp of the last successful save to disk.", server::lastsave),
+    Spec { subcommands: MEMORY, ..spec("memory", -2, &[], NO_KEYS, &["@slow"], "server", "4.0.0",
+        "A container for memory diagnostics commands.", super::needs_subcommand) },
     spec("mget", -2, &["readonly", "fast"], ALL_KEYS, &["@read", "@string", "@fast"], "string", "1.0.0",
         "Atomically returns the string values of one or more keys.", strings::mget),
     spec("mset", -3, &["write", "denyoom"], (1, -1, 2), &["@write", "@string", "@slow"], "string", "1.0.1",
