@@ -302,9 +302,18 @@ pub(crate) fn probe<'a>(seg: &'a [u8], off: u64, seed: &Seed) -> Probe<'a> {
             reason: "durable mark past the record's own offset",
         });
     }
+    let seq = Seq(le_u64(seg, b + 1));
+    if seq.0 == u64::MAX {
+        // The writer stops one short (`Error::SeqExhausted`), so that every record's
+        // successor has a number: a log holding two records at `u64::MAX` would
+        // replay the same number twice.
+        return Probe::Bad(Corruption::RecordBody {
+            reason: "sequence number 2^64-1, which the log never assigns",
+        });
+    }
     Probe::Valid(Frame {
         ty: seg[b],
-        seq: Seq(le_u64(seg, b + 1)),
+        seq,
         timestamp_ms: le_u64(seg, b + 9),
         durable,
         payload: &seg[b + BODY_FIXED as usize..end],
@@ -504,6 +513,21 @@ mod tests {
         assert_eq!(rec.seq, Seq(42));
         assert_eq!(rec.timestamp_ms, 1234);
         assert_eq!(rec.op, op.to_owned_op());
+    }
+
+    #[test]
+    fn a_record_numbered_u64_max_is_damage() {
+        let op = Op::Delete { key: b"k" };
+        let mut buf = Vec::new();
+        encode(&op, Seq(u64::MAX - 1), 1, 0, &seed(), &mut buf);
+        assert!(matches!(probe(&buf, 0, &seed()), Probe::Valid(_)));
+        // Checksummed correctly, but a number the writer never gives.
+        buf.clear();
+        encode(&op, Seq(u64::MAX), 1, 0, &seed(), &mut buf);
+        assert!(matches!(
+            probe(&buf, 0, &seed()),
+            Probe::Bad(Corruption::RecordBody { .. })
+        ));
     }
 
     #[test]
