@@ -35,6 +35,14 @@ fn live() -> isize {
 const KEY: usize = 16;
 const VALUE: usize = 32;
 
+/// Entry `i`'s key: `i` and its complement, little-endian.
+fn key(i: u64) -> [u8; KEY] {
+    let mut key = [0u8; KEY];
+    key[..8].copy_from_slice(&i.to_le_bytes());
+    key[8..].copy_from_slice(&(!i).to_le_bytes());
+    key
+}
+
 fn measure(entries: usize, shards: usize) -> f64 {
     let before = live();
     let cache = Cache::new(
@@ -46,9 +54,7 @@ fn measure(entries: usize, shards: usize) -> f64 {
     .expect("valid options");
     let value = [7u8; VALUE];
     for i in 0..entries as u64 {
-        let mut key = [0u8; KEY];
-        key[..8].copy_from_slice(&i.to_le_bytes());
-        key[8..].copy_from_slice(&(!i).to_le_bytes());
+        let key = key(i);
         // Every third entry carries a TTL: the figure includes expiry metadata.
         let out = if i % 3 == 0 {
             cache.set_with_ttl(&key, &value, Duration::from_secs(3600))
@@ -88,10 +94,7 @@ fn resident_child(entries: usize, value: usize) {
     .expect("valid options");
     let v = vec![7u8; value];
     for i in 0..entries as u64 {
-        let mut key = [0u8; KEY];
-        key[..8].copy_from_slice(&i.to_le_bytes());
-        key[8..].copy_from_slice(&(!i).to_le_bytes());
-        cache.set(&key, &v).expect("fits");
+        cache.set(&key(i), &v).expect("fits");
     }
     let grown = resident_anon() - before;
     let n = entries as f64;
@@ -131,10 +134,7 @@ fn main() {
         }
         _ => {}
     }
-    let counts: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let counts = if counts.is_empty() {
         vec![10_000, 100_000, 300_000, 600_000, 1_000_000]
     } else {

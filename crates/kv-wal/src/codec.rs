@@ -303,10 +303,9 @@ pub(crate) fn probe<'a>(seg: &'a [u8], off: u64, seed: &Seed) -> Probe<'a> {
         });
     }
     let seq = Seq(le_u64(seg, b + 1));
-    if seq.0 == u64::MAX {
-        // The writer stops one short (`Error::SeqExhausted`), so that every record's
-        // successor has a number: a log holding two records at `u64::MAX` would
-        // replay the same number twice.
+    if seq == Seq::EXHAUSTED {
+        // Never written: a log holding two records numbered so would replay the same
+        // number twice, `Seq::next` saturating there.
         return Probe::Bad(Corruption::RecordBody {
             reason: "sequence number 2^64-1, which the log never assigns",
         });

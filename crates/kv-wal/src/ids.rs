@@ -4,14 +4,20 @@ use std::fmt;
 
 /// A record's sequence number: strictly increasing by one across the whole log.
 ///
-/// `Seq(0)` is never given to a record; the first record of a new log gets
-/// [`WalOptions::first_seq`](crate::WalOptions::first_seq) (1 by default).
+/// `Seq(0)` is never given to a record, nor is [`Seq::EXHAUSTED`]; the first record of
+/// a new log gets [`WalOptions::first_seq`](crate::WalOptions::first_seq) (1 by
+/// default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Seq(pub u64);
 
 impl Seq {
     /// The sequence number before any record.
     pub const ZERO: Seq = Seq(0);
+
+    /// `u64::MAX`, never given to a record: an append that would take it fails with
+    /// [`Error::SeqExhausted`](crate::Error::SeqExhausted), so that every record's
+    /// successor has a number, and a frame on disk carrying it is damage.
+    pub const EXHAUSTED: Seq = Seq(u64::MAX);
 
     /// The next sequence number (saturating at `u64::MAX`).
     #[must_use]

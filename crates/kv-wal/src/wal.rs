@@ -179,7 +179,7 @@ impl Wal {
         sh.check_poison()?;
         self.make_room(&mut st, framed)?;
         let seq = st.next_seq;
-        if seq.0 == u64::MAX {
+        if seq == Seq::EXHAUSTED {
             return Err(Error::SeqExhausted);
         }
         let State { active, buf, .. } = &mut *st;
