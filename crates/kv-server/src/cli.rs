@@ -228,8 +228,12 @@ fn init_tracing() {
 
 fn serve(flags: &Flags) -> Result<(), Error> {
     let config = flags.config();
-    // Protected mode and the other checks come before the directory is touched.
+    // Protected mode, the other checks and the socket come before the directory is
+    // touched: a mistyped flag or a taken port leaves no data directory behind.
     crate::server::check(&config)?;
+    let addr = config.addr();
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
     let store = Store::open(flags.store_options())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -237,7 +241,7 @@ fn serve(flags: &Flags) -> Result<(), Error> {
         .build()
         .map_err(|source| Error::Runtime { source })?;
     let served = runtime.block_on(async {
-        let server = Server::bind(config, store.clone()).await?;
+        let server = Server::from_listener(config, store.clone(), listener).await?;
         println!("{}", startup_line(flags, &server, &store));
         let _ = std::io::stdout().flush();
         let handle = server.shutdown_handle();

@@ -178,9 +178,40 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
-        let addr = listener
+        Self::serving(config, store, listener)
+    }
+
+    /// Serves on a socket the caller bound (its address replaces `config`'s `bind`
+    /// and `port`): bind first and open the store after, and a taken port fails before
+    /// the data directory is touched, as the `kv-server` binary does. Must be called
+    /// within a tokio runtime; the socket is made non-blocking. Fails as
+    /// [`bind`](Self::bind) does; the protected-mode check applies to the socket's
+    /// address.
+    pub async fn from_listener(
+        config: Config,
+        store: Store,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, Error> {
+        let addr = config.addr();
+        let bound = listener
             .local_addr()
+            .and_then(|local| listener.set_nonblocking(true).map(|()| local))
             .map_err(|source| Error::Bind { addr, source })?;
+        let config = config.bind(bound.ip()).port(bound.port());
+        check(&config)?;
+        let listener = TcpListener::from_std(listener).map_err(|source| Error::Bind {
+            addr: bound,
+            source,
+        })?;
+        Self::serving(config, store, listener)
+    }
+
+    /// The server on `listener`, with its sync thread if the store syncs every write.
+    fn serving(config: Config, store: Store, listener: TcpListener) -> Result<Self, Error> {
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.addr(),
+            source,
+        })?;
         let password = config
             .requirepass
             .as_ref()

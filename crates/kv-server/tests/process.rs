@@ -49,6 +49,27 @@ fn a_public_address_without_a_password_is_refused_and_nothing_is_created() {
 }
 
 #[test]
+fn a_taken_port_fails_before_the_data_directory_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_kv-server"))
+        .args(["--port", &port, "--dir"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!dir.exists(), "the data directory was created");
+}
+
+#[test]
 fn bad_flags_exit_with_status_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_kv-server"))
         .args(["--sync", "sometimes"])

@@ -98,6 +98,47 @@ fn connected_clients(c: &mut Client) -> u64 {
 }
 
 #[test]
+fn a_server_on_a_socket_the_caller_bound_serves_there() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The configured port is not the socket's: the socket wins.
+    let config = Config::default().port(1);
+    let server = runtime
+        .block_on(Server::from_listener(
+            config,
+            Store::in_memory().unwrap(),
+            listener,
+        ))
+        .unwrap();
+    assert_eq!(server.local_addr(), addr);
+    let stop = server.shutdown_handle();
+    let serving = runtime.spawn(server.run());
+    let port = addr.port().to_string();
+    let asked = std::thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        let pong = c.call(&[b"PING"]);
+        let port = c.call(&[b"CONFIG", b"GET", b"port"]);
+        (pong, port)
+    });
+    let (pong, reported) = runtime.block_on(async {
+        let answers = tokio::task::spawn_blocking(move || asked.join().unwrap());
+        tokio::time::timeout(STEP, answers).await.unwrap().unwrap()
+    });
+    assert_eq!(pong, b"+PONG\r\n");
+    assert_eq!(reported, encode(&[b"port", port.as_bytes()]));
+    stop.shutdown();
+    runtime
+        .block_on(async { tokio::time::timeout(STEP, serving).await })
+        .expect("the server stops in time")
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
 fn one_client_over_maxclients_is_told_and_turned_away() {
     let server = Running::in_memory(Config::new().maxclients(2));
     let mut a = server.client();
