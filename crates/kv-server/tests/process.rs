@@ -29,44 +29,42 @@ fn the_startup_line_says_where_and_what_was_recovered() {
     assert!(line.contains("recovered 0 entries"), "{line}");
 }
 
-#[test]
-fn a_public_address_without_a_password_is_refused_and_nothing_is_created() {
+/// Runs the binary with `args` on a data directory that does not exist yet, checks that
+/// it exits with status 1 and did not create the directory, and returns its stderr.
+fn refused_before_the_directory_is_touched(args: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let out = Command::new(env!("CARGO_BIN_EXE_kv-server"))
-        .args(["--bind", "0.0.0.0", "--port", "0", "--dir"])
+        .args(args)
+        .arg("--dir")
         .arg(&dir)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!dir.exists(), "the data directory was created");
+    err
+}
+
+#[test]
+fn a_public_address_without_a_password_is_refused_and_nothing_is_created() {
+    let err = refused_before_the_directory_is_touched(&["--bind", "0.0.0.0", "--port", "0"]);
     assert!(
         err.contains("protected mode") && err.contains("--requirepass"),
         "{err}"
     );
-    assert!(!dir.exists(), "the data directory was created");
 }
 
 #[test]
 fn a_taken_port_fails_before_the_data_directory_is_touched() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_kv-server"))
-        .args(["--port", &port, "--dir"])
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_before_the_directory_is_touched(&["--port", &port]);
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{err}"
     );
-    assert!(!dir.exists(), "the data directory was created");
 }
 
 #[test]
